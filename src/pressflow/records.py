@@ -1,0 +1,283 @@
+"""Event records: the one place communications staff describe an event.
+
+A record is YAML or JSON (one record, or a list of records, per file). It is validated into an
+`Event`; every problem becomes a `RecordError` naming the file, the record and the field, and a
+batch keeps going past bad records so that the good ones still publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import pycountry
+import yaml
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from slugify import slugify
+
+from .errors import RecordError
+
+MAX_FILE_BYTES = 2_000_000
+# Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
+SHORT_TEXT = 300
+LONG_TEXT = 5_000
+ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _no_control_chars(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains control characters")
+    return unicodedata.normalize("NFC", value)
+
+
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT), AfterValidator(_no_control_chars)
+]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONG_TEXT), AfterValidator(_no_control_chars)
+]
+
+
+def _country(code: str) -> str:
+    code = code.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _language(tag: str) -> str:
+    tag = tag.strip().replace("_", "-")
+    try:
+        Locale.parse(tag, sep="-")
+    except (ValueError, UnknownLocaleError):
+        raise ValueError(f"'{tag}' is not a known language tag (BCP 47, e.g. 'es', 'pt', 'zh')") from None
+    return tag
+
+
+def _hashtag(tag: str) -> str:
+    tag = tag.strip().lstrip("#")
+    if not re.fullmatch(r"\w{1,100}", tag):
+        raise ValueError(f"'#{tag}' is not a hashtag (letters, digits and _ only)")
+    return "#" + tag
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+LanguageTag = Annotated[str, AfterValidator(_language)]
+Hashtag = Annotated[str, AfterValidator(_hashtag)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Strict):
+    venue: Line | None = None
+    city: Line | None = None
+    country: CountryCode | None = None
+
+
+class Quote(_Strict):
+    speaker: Line
+    role: Line | None = None
+    text: Text
+
+
+class Link(_Strict):
+    title: Line
+    url: HttpUrl
+
+
+class Image(_Strict):
+    # A web address, or a path relative to the record file (published as an enclosure).
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    alt: Line
+
+    @field_validator("url")
+    @classmethod
+    def _url_or_relative_path(cls, value: str) -> str:
+        if re.match(r"^https?://", value):
+            HttpUrl(value)
+        elif ":" in value or value.startswith(("/", "\\")) or ".." in Path(value).parts:
+            raise ValueError("must be an http(s) URL or a path relative to the record file")
+        return value
+
+
+class Contact(_Strict):
+    name: Line
+    email: EmailStr
+
+
+class Event(_Strict):
+    """A validated event record (the contract in DESIGN.md)."""
+
+    title: Line
+    date: dt.date
+    summary: Text
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = None
+    publish_at: AwareDatetime | None = None
+    location: Location | None = None
+    organizers: list[Line] = Field(default_factory=list, max_length=50)
+    body: list[Text] = Field(default_factory=list, max_length=100)
+    quotes: list[Quote] = Field(default_factory=list, max_length=50)
+    countries: list[CountryCode] = Field(default_factory=list, max_length=250)
+    languages: list[LanguageTag] | None = Field(default=None, max_length=100)
+    tags: list[Line] = Field(default_factory=list, max_length=50)
+    hashtags: list[Hashtag] = Field(default_factory=list, max_length=20)
+    links: list[Link] = Field(default_factory=list, max_length=50)
+    image: Image | None = None
+    contact: Contact | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _plausible_date(cls, value: dt.date) -> dt.date:
+        if not 1900 <= value.year <= 2200:
+            raise ValueError(f"{value.isoformat()} is out of range (years 1900 to 2200)")
+        return value
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _paragraphs(cls, value: Any) -> Any:
+        # A body written as one YAML block becomes paragraphs split on blank lines.
+        if isinstance(value, str):
+            return [p for p in re.split(r"\n\s*\n", value) if p.strip()]
+        return value
+
+    @property
+    def slug(self) -> str:
+        """The release's stable name in URLs and folders; safe as one path component."""
+        return self.id or slugify(f"{self.date.isoformat()} {self.title}", max_length=80, word_boundary=True)
+
+    def fingerprint(self) -> str:
+        """A hash of the record's content: unchanged records are recognised on re-runs."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class LoadResult:
+    """What a batch load produced: good events (with their source file) and the errors."""
+
+    events: list[tuple[Path, Event]] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors/aliases: a "billion laughs" record is refused, not expanded."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed in records (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def _parse_file(path: Path) -> Any:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise RecordError(str(path), f"file is {size:,} bytes; records are limited to {MAX_FILE_BYTES:,}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+    except RecursionError:
+        raise RecordError(str(path), "nested too deeply to be an event record") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise RecordError(str(path), f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "(record)"
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (see the record fields in DESIGN.md)"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _record_name(raw: Any, index: int, count: int) -> str | None:
+    name = raw.get("id") or raw.get("title") if isinstance(raw, dict) else None
+    label = f"'{str(name)[:60]}'" if isinstance(name, str) else None
+    if count > 1:
+        return f"#{index + 1}" + (f" {label}" if label else "")
+    return label
+
+
+def validate_record(raw: Any, *, file: str = "<record>", index: int = 0, count: int = 1) -> Event:
+    """Validate one raw record; raise `RecordError` for its first problem, fully located."""
+    record = _record_name(raw, index, count)
+    if not isinstance(raw, dict):
+        raise RecordError(file, "a record must be a mapping of fields", record=record)
+    try:
+        return Event.model_validate(raw)
+    except ValidationError as exc:
+        problems = [(_field_path(e["loc"]), _message(e)) for e in exc.errors()]
+        first_field, first_message = problems[0]
+        others = "".join(f"; field '{f}': {m}" for f, m in problems[1:])
+        raise RecordError(file, first_message + others, record=record, field=first_field) from None
+    except RecursionError:
+        raise RecordError(file, "nested too deeply", record=record) from None
+
+
+def load_records(paths: list[Path]) -> LoadResult:
+    """Load every record of every file (directories: their *.yaml, *.yml, *.json)."""
+    result = LoadResult()
+    seen: dict[str, Path] = {}
+    for path in _expand(paths):
+        try:
+            raw = _parse_file(path)
+        except RecordError as exc:
+            result.errors.append(exc)
+            continue
+        except OSError as exc:
+            result.errors.append(RecordError(str(path), f"cannot read: {exc.strerror}"))
+            continue
+        items = raw if isinstance(raw, list) else [raw]
+        for index, item in enumerate(items):
+            try:
+                event = validate_record(item, file=str(path), index=index, count=len(items))
+            except RecordError as exc:
+                result.errors.append(exc)
+                continue
+            if event.slug in seen:
+                result.errors.append(
+                    RecordError(str(path), f"duplicate id '{event.slug}' (also in {seen[event.slug]})",
+                                record=_record_name(item, index, len(items)), field="id")
+                )
+                continue
+            seen[event.slug] = path
+            result.events.append((path, event))
+    return result
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json"))
+        else:
+            files.append(path)
+    return files

@@ -1,0 +1,191 @@
+"""Rendering: an Event (and later an approved text) into press releases, posts and pages.
+
+Templates live in `templates/` and are rendered in Jinja2's sandbox, because staff edit them;
+undefined variables are errors (StrictUndefined) and HTML/XML templates autoescape, so user text
+never becomes markup.
+
+Templates mark text that must not be translated (dates, names, URLs) with the `keep` filter.
+The marks travel with the rendered text into the translation stage, which protects what they
+enclose, and are removed before anything is stored or shown (`strip_keep`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import nh3
+from babel import Locale
+from babel.dates import format_date
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError as JinjaTemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from .config import Settings
+from .errors import TemplateError
+from .platforms import PLATFORMS
+from .records import Event
+
+KEEP_OPEN, KEEP_CLOSE = "\ue000", "\ue001"  # private-use characters: never in user text
+_KEEP_SPAN = re.compile(f"{KEEP_OPEN}(.*?){KEEP_CLOSE}", re.S)
+RELEASE = "release"
+CHANNELS = (RELEASE, *PLATFORMS)
+
+
+def keep(value: Any) -> str:
+    """Mark `value` as text the translation stage must leave as it is."""
+    return f"{KEEP_OPEN}{value}{KEEP_CLOSE}"
+
+
+def strip_keep(text: str) -> str:
+    """Remove `keep` marks, leaving their content."""
+    return _KEEP_SPAN.sub(r"\1", text)
+
+
+def babel_locale(lang: str) -> Locale:
+    """The Babel locale for a language tag, English when Babel has no data for it."""
+    try:
+        return Locale.parse(lang, sep="-")
+    except Exception:
+        return Locale("en")
+
+
+def localized_date(value: dt.date, lang: str) -> str:
+    """A date as readers of `lang` write it, e.g. '30 August 2021', '30 de agosto de 2021'."""
+    return format_date(value, format="long", locale=babel_locale(lang))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered draft before translation: for posts, the full text and its shorter fallback."""
+
+    channel: str
+    lang: str
+    variants: tuple[str, ...]  # with keep marks; the first that fits its platform wins
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and name.removesuffix(".j2").endswith((".html", ".xml"))
+
+
+class Renderer:
+    """Renders the templates of one templates folder."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(settings.templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["keep"] = keep
+        self.env.filters["date"] = localized_date
+
+    def _render(self, name: str, **context: Any) -> str:
+        try:
+            return self.env.get_template(name).render(organization=self.settings.organization, **context)
+        except JinjaTemplateError as exc:
+            where = f"{getattr(exc, 'filename', None) or name}"
+            if getattr(exc, "lineno", None):
+                where += f", line {exc.lineno}"
+            raise TemplateError(f"template {where}: {exc.message or exc}") from None
+
+    def page_url(self, slug: str, lang: str) -> str:
+        return f"{self.settings.site_url}/site/{lang}/{slug}.html"
+
+    def release(self, event: Event, lang: str) -> Rendered:
+        text = self._render("release.md.j2", event=event, lang=lang)
+        return Rendered(RELEASE, lang, (_tidy(text),))
+
+    def post(self, event: Event, lang: str, channel: str) -> Rendered:
+        url = self.page_url(event.slug, lang)
+        variants = tuple(
+            _tidy(self._render(f"posts/{channel}.txt.j2", event=event, lang=lang, url=url, short=short))
+            for short in (False, True)
+        )
+        return Rendered(channel, lang, variants)
+
+    def drafts(self, event: Event, lang: str) -> list[Rendered]:
+        """Every draft of a release in one language: the press release and one post per platform."""
+        return [self.release(event, lang)] + [self.post(event, lang, channel) for channel in PLATFORMS]
+
+    def html(self, name: str, **context: Any) -> str:
+        return self._render(name, **context)
+
+
+def _tidy(text: str) -> str:
+    """Collapse the blank lines that template conditionals leave behind."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def choose_post(channel: str, variants: tuple[str, ...]) -> tuple[str, str]:
+    """The first variant that fits the platform, else the last one trimmed to fit.
+
+    Returns the text and which variant it is ('full', 'short' or 'trimmed').
+    """
+    platform = PLATFORMS[channel]
+    names = ("full", "short")
+    for name, text in zip(names, variants):
+        if platform.fits(text):
+            return text, name
+    return trim_to_fit(channel, variants[-1]), "trimmed"
+
+
+def trim_to_fit(channel: str, text: str) -> str:
+    """Shorten the words before the first URL (with '…') until the platform accepts the post."""
+    platform = PLATFORMS[channel]
+    match = re.search(r"https?://\S+", text)
+    head, tail = (text[: match.start()], text[match.start():]) if match else (text, "")
+    words = head.split()
+    while words:
+        candidate = " ".join(words) + "… " + tail
+        if platform.fits(candidate.strip()):
+            return candidate.strip() + "\n"
+        words.pop()
+    return tail.strip()[: platform.limit] + "\n"
+
+
+# Raw HTML in records is shown as text: Markdown's HTML passthrough is off, and the result is
+# sanitized again, because feeds carry it into readers we do not control.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown_to_html(text: str) -> Markup:
+    """Press-release Markdown to safe HTML."""
+    return Markup(nh3.clean(_markdown.render(text)))
+
+
+def markdown_to_text(text: str) -> str:
+    """Press-release Markdown to plain text for outlets that want text only."""
+    lines = []
+    for line in text.splitlines():
+        heading = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if heading:
+            title = heading.group(2)
+            lines.append(title.upper() if len(heading.group(1)) == 1 else title)
+            lines.append(("=" if len(heading.group(1)) == 1 else "-") * len(title))
+        else:
+            lines.append(line)
+    return "\n".join(lines).strip() + "\n"
+
+
+def title_of(markdown: str) -> str:
+    """The first heading of a release: its (possibly translated) title."""
+    for line in markdown.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return markdown.strip().splitlines()[0] if markdown.strip() else ""
+
+
+def summary_of(markdown: str) -> str:
+    """The release's first paragraph after the title: its dateline and summary."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", markdown) if b.strip()]
+    body = [b for b in blocks if not b.startswith("#")]
+    return body[0] if body else ""
