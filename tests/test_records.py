@@ -119,12 +119,6 @@ def test_malformed_date(tmp_path, value):
     assert_located(only_error(path), path, "date", says="valid date")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="records.py bug: an unquoted YAML date like 2021-13-01 makes PyYAML's timestamp "
-    "constructor raise ValueError, which _parse_file does not catch, so load_records crashes",
-)
 def test_malformed_unquoted_yaml_date(tmp_path):
     path = write(tmp_path / "record.yaml", "id: test-event\ntitle: T\ndate: 2021-13-01\nsummary: S\n")
     error = only_error(path)
@@ -166,11 +160,6 @@ def test_bad_country_code_in_location(tmp_path, code):
     assert_located(only_error(path), path, "location.country", says="ISO 3166")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.py bug ('Norway problem'): YAML 1.1 reads an unquoted NO as false, so "
-    "countries: [NO] is refused with 'Input should be a valid string' instead of meaning Norway",
-)
 def test_unquoted_norway_country_code(tmp_path):
     path = write(tmp_path / "record.yaml", "id: test-event\ntitle: T\ndate: 2021-08-30\nsummary: S\ncountries: [NO]\n")
     [(_, event)] = load_records([path]).events
@@ -225,15 +214,9 @@ def test_hashtag_with_a_space(tmp_path):
         "\u2028",
         pytest.param(
             "\n",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="records.py bug: _CONTROL skips \\t \\n \\r, so a one-line field (Line: "
-                "title, speaker, organizer...) accepts a line break",
-            ),
         ),
         pytest.param(
             "\r",
-            marks=pytest.mark.xfail(strict=True, reason="records.py bug: as for \\n, \\r passes Line fields"),
         ),
     ],
     ids=repr,
@@ -251,11 +234,6 @@ def test_control_character_in_title_of_record_without_id(tmp_path):
     assert "Bad" in error.record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.py bug: _record_name copies the raw title/id into the message, so control "
-    "characters (here an ANSI escape) reach the terminal and the line is not readable",
-)
 def test_record_name_with_control_characters_is_made_readable(tmp_path):
     path = write_json(tmp_path, record(id=..., title="Bad\x1b[2Jtitle"))
     assert_one_readable_line(only_error(path))
@@ -287,11 +265,6 @@ def test_invalid_yaml(tmp_path):
     assert "not valid YAML" in error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.py bug: _parse_file puts str(yaml.YAMLError) in the message, which spans "
-    "several lines (problem, 'in <unicode string>, line N', the source line and a caret)",
-)
 def test_invalid_yaml_message_is_one_line(tmp_path):
     path = write(tmp_path / "record.yaml", "id: test-event\ntitle: T\ntags: [a, b\n")
     error = only_error(path)

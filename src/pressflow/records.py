@@ -42,6 +42,12 @@ ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def _one_line_text(value: str) -> str:
+    if re.search(r"[\r\n]", value):
+        raise ValueError("contains control characters (a line break; this field is one line)")
+    return _no_control_chars(value)
+
+
 def _no_control_chars(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("contains control characters")
@@ -49,7 +55,7 @@ def _no_control_chars(value: str) -> str:
 
 
 Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT), AfterValidator(_no_control_chars)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT), AfterValidator(_one_line_text)
 ]
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONG_TEXT), AfterValidator(_no_control_chars)
@@ -115,7 +121,7 @@ class Image(_Strict):
     def _url_or_relative_path(cls, value: str) -> str:
         if re.match(r"^https?://", value):
             HttpUrl(value)
-        elif ":" in value or value.startswith(("/", "\\")) or ".." in Path(value).parts:
+        elif ":" in value or "\\" in value or value.startswith("/") or ".." in Path(value).parts:
             raise ValueError("must be an http(s) URL or a path relative to the record file")
         return value
 
@@ -190,6 +196,21 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+_NoAliasLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "yYnNoO":
+    _NoAliasLoader.yaml_implicit_resolvers[_first] = [
+        (tag, regexp) for tag, regexp in _NoAliasLoader.yaml_implicit_resolvers.get(_first, []) if tag != "tag:yaml.org,2002:bool"
+    ]
+_NoAliasLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(_CONTROL.sub("?", text).split())
+
+
 def _parse_file(path: Path) -> Any:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -204,8 +225,12 @@ def _parse_file(path: Path) -> Any:
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
     except RecursionError:
         raise RecordError(str(path), "nested too deeply to be an event record") from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise RecordError(str(path), f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise RecordError(str(path), f"not valid YAML: {_one_line(str(exc.problem or exc.context))}{where}") from None
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise RecordError(str(path), f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {_one_line(str(exc))}") from None
 
 
 def _field_path(loc: tuple) -> str:
@@ -220,7 +245,7 @@ def _message(error: dict) -> str:
 
 def _record_name(raw: Any, index: int, count: int) -> str | None:
     name = raw.get("id") or raw.get("title") if isinstance(raw, dict) else None
-    label = f"'{str(name)[:60]}'" if isinstance(name, str) else None
+    label = f"'{_one_line(name)[:60]}'" if isinstance(name, str) else None
     if count > 1:
         return f"#{index + 1}" + (f" {label}" if label else "")
     return label
