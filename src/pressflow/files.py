@@ -1,0 +1,46 @@
+"""Writing files so that readers never see half of one, and nothing escapes the output folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import PublishError
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """`root/parts...`, refusing any path that would resolve outside `root`."""
+    root = root.resolve()
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise PublishError(f"refusing to write outside the output folder: {'/'.join(parts)}")
+    return path
+
+
+def write_atomic(path: Path, data: str | bytes) -> bool:
+    """Replace `path` with `data` in one step; skip the write when the content is unchanged.
+
+    Returns whether the file changed. A crash leaves either the old file or the new one.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_file() and path.stat().st_size == len(payload) and path.read_bytes() == payload:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

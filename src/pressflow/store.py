@@ -1,0 +1,384 @@
+"""The draft store: releases, their drafts in every language, reviews and translation memory.
+
+A real database, because reviewers, flows and the web page touch it at once: SQLite by default,
+any SQLAlchemy URL (PostgreSQL) for a team. Drafts are never overwritten: a changed record adds
+new drafts (older pending ones become 'superseded') and every edit adds a revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from .errors import ReviewError
+
+PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED = "draft", "approved", "rejected", "published", "superseded"
+STATUSES = (PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class UTCDateTime(DateTime):
+    """SQLite forgets time zones; everything stored here is UTC, so say so when reading back."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect, coltype):  # type: ignore[override]
+        def process(value):
+            if isinstance(value, str):
+                value = dt.datetime.fromisoformat(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return value
+
+        return process
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Release(Base):
+    """One event, under its stable slug; `record` is the latest validated record."""
+
+    __tablename__ = "releases"
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date]
+    publish_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    record: Mapped[dict] = mapped_column(JSON)
+    source_file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    drafts: Mapped[list["Draft"]] = relationship(back_populates="release", order_by="Draft.id")
+
+
+class Draft(Base):
+    """A text for one release, language and channel, from one version of the record."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (
+        UniqueConstraint("release_slug", "lang", "channel", "fingerprint"),
+        Index("ix_drafts_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_slug: Mapped[str] = mapped_column(ForeignKey("releases.slug"))
+    lang: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    source_text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    variant: Mapped[str | None] = mapped_column(String(20))
+    qa: Mapped[list] = mapped_column(JSON, default=list)
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    reviewer: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    release: Mapped[Release] = relationship(back_populates="drafts")
+    revisions: Mapped[list["Revision"]] = relationship(back_populates="draft", order_by="Revision.number")
+
+
+class Revision(Base):
+    """Every text a draft has had: who wrote it, when, and why."""
+
+    __tablename__ = "revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    draft: Mapped[Draft] = relationship(back_populates="revisions")
+
+
+class SkippedLanguage(Base):
+    """A target language a release could not be prepared in, and why (shown in manifests)."""
+
+    __tablename__ = "skipped_languages"
+    __table_args__ = (UniqueConstraint("release_slug", "lang", "fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_slug: Mapped[str] = mapped_column(ForeignKey("releases.slug"))
+    lang: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Publication(Base):
+    """When a release went out in a language, and when its published text last changed.
+
+    Feeds take `published` and `updated` from here, so re-publishing unchanged text changes
+    nothing, and an edit updates the entry in place.
+    """
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("release_slug", "lang"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_slug: Mapped[str] = mapped_column(ForeignKey("releases.slug"))
+    lang: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class MemoryEntry(Base):
+    """Translation memory: one translated segment. Human entries win over machine ones."""
+
+    __tablename__ = "translation_memory"
+    __table_args__ = (
+        UniqueConstraint("source_hash", "source_lang", "target_lang", "engine", "origin"),
+        Index("ix_tm_lookup", "source_lang", "target_lang", "source_hash"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    source_text: Mapped[str] = mapped_column(Text)
+    source_lang: Mapped[str] = mapped_column(String(20))
+    target_lang: Mapped[str] = mapped_column(String(20))
+    engine: Mapped[str] = mapped_column(String(200))  # model id and version, or "human"
+    origin: Mapped[str] = mapped_column(String(10))  # "machine" or "human"
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets reviewers read while a flow writes; the busy timeout makes concurrent writers
+    # wait for each other instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per database URL per process, with its tables created."""
+    if url not in _engines:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(engine)
+        _engines[url] = engine
+    return _engines[url]
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A transaction: committed when the block ends, rolled back on error."""
+    session = sessionmaker(get_engine(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --- releases and drafts -------------------------------------------------------------------
+
+
+def upsert_release(session: Session, *, slug: str, title: str, date: dt.date, publish_at: dt.datetime | None,
+                   fingerprint: str, record: dict[str, Any], source_file: str | None) -> tuple[Release, bool]:
+    """Create or update a release; returns it and whether its record changed."""
+    release = session.get(Release, slug)
+    if release is None:
+        release = Release(slug=slug, title=title, date=date, publish_at=publish_at, fingerprint=fingerprint,
+                          record=record, source_file=source_file)
+        session.add(release)
+        return release, True
+    changed = release.fingerprint != fingerprint
+    if changed:
+        release.title, release.date, release.publish_at = title, date, publish_at
+        release.fingerprint, release.record, release.source_file = fingerprint, record, source_file
+        release.updated_at = utcnow()
+    return release, changed
+
+
+def has_drafts(session: Session, slug: str, lang: str, fingerprint: str) -> bool:
+    """Whether this version of the record was already prepared in `lang`."""
+    query = select(Draft.id).where(Draft.release_slug == slug, Draft.lang == lang, Draft.fingerprint == fingerprint)
+    skipped = select(SkippedLanguage.id).where(
+        SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang, SkippedLanguage.fingerprint == fingerprint
+    )
+    return session.execute(query.limit(1)).first() is not None or session.execute(skipped.limit(1)).first() is not None
+
+
+def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerprint: str, source_text: str, text: str,
+              variant: str | None = None, qa: list | None = None, meta: dict | None = None,
+              status: str = PENDING, author: str = "pressflow") -> Draft:
+    """Store a new draft (first revision); older pending drafts of the same slot are superseded."""
+    for old in session.scalars(
+        select(Draft).where(Draft.release_slug == slug, Draft.lang == lang, Draft.channel == channel,
+                            Draft.fingerprint != fingerprint, Draft.status == PENDING)
+    ):
+        old.status, old.updated_at = SUPERSEDED, utcnow()
+    draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
+                  text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status)
+    draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
+    session.add(draft)
+    return draft
+
+
+def record_skip(session: Session, *, slug: str, lang: str, fingerprint: str, reason: str) -> None:
+    session.add(SkippedLanguage(release_slug=slug, lang=lang, fingerprint=fingerprint, reason=reason))
+
+
+def skipped_languages(session: Session, slug: str, fingerprint: str) -> dict[str, str]:
+    rows = session.scalars(select(SkippedLanguage).where(SkippedLanguage.release_slug == slug,
+                                                         SkippedLanguage.fingerprint == fingerprint))
+    return {row.lang: row.reason for row in rows}
+
+
+def list_drafts(session: Session, *, status: str | None = None, lang: str | None = None,
+                channel: str | None = None, slug: str | None = None) -> list[Draft]:
+    """Drafts, oldest first, optionally filtered."""
+    query = select(Draft).order_by(Draft.created_at, Draft.id)
+    if status:
+        query = query.where(Draft.status == status)
+    if lang:
+        query = query.where(Draft.lang == lang)
+    if channel:
+        query = query.where(Draft.channel == channel)
+    if slug:
+        query = query.where(Draft.release_slug == slug)
+    return list(session.scalars(query))
+
+
+def get_draft(session: Session, draft_id: int) -> Draft:
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise ReviewError(f"no draft with id {draft_id}; see `pressflow review list`")
+    return draft
+
+
+def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, reason: str | None = None) -> None:
+    """Approve or reject a pending draft (approving an approved one is a no-op)."""
+    if status == draft.status:
+        return
+    if draft.status not in (PENDING, APPROVED, REJECTED):
+        raise ReviewError(f"draft {draft.id} is {draft.status}; only pending drafts can be reviewed")
+    draft.status, draft.reviewer, draft.reason, draft.updated_at = status, reviewer, reason, utcnow()
+
+
+def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
+               note: str | None = None) -> Revision:
+    """Save a reviewer's text as a new revision; refuse it if someone saved in between."""
+    if expected_revision is not None and expected_revision != draft.revision:
+        raise ReviewError(
+            f"draft {draft.id} was changed by {draft.revisions[-1].author} (revision {draft.revision}) "
+            f"after you opened it (revision {expected_revision}); reload and apply your edit again"
+        )
+    if draft.status not in (PENDING, APPROVED, REJECTED):
+        raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
+    draft.revision += 1
+    draft.text, draft.updated_at = text, utcnow()
+    revision = Revision(number=draft.revision, text=text, author=author, note=note)
+    draft.revisions.append(revision)
+    return revision
+
+
+def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Draft]]:
+    """For each language, the newest approved or published draft of each channel."""
+    result: dict[str, dict[str, Draft]] = {}
+    query = (select(Draft).where(Draft.release_slug == slug, Draft.status.in_((APPROVED, PUBLISHED)))
+             .order_by(Draft.created_at.desc(), Draft.id.desc()))
+    for draft in session.scalars(query):
+        result.setdefault(draft.lang, {}).setdefault(draft.channel, draft)
+    return result
+
+
+def record_publication(session: Session, slug: str, lang: str, content: str, when: dt.datetime) -> Publication:
+    """Remember a publication; its `updated_at` moves only when the content changed."""
+    digest = text_hash(content)
+    publication = session.scalar(select(Publication).where(Publication.release_slug == slug, Publication.lang == lang))
+    if publication is None:
+        publication = Publication(release_slug=slug, lang=lang, content_hash=digest, published_at=when, updated_at=when)
+        session.add(publication)
+    elif publication.content_hash != digest:
+        publication.content_hash, publication.updated_at = digest, when
+    return publication
+
+
+class SqlMemory:
+    """The translation memory in the store, as the translation stage wants it."""
+
+    def __init__(self, url: str, author: str | None = None):
+        self.url, self.author = url, author
+
+    def lookup(self, source: str, target: str, engine: str, segments: list[str]) -> dict[str, str]:
+        """Known translations of `segments` by `engine` ("human" for reviewers' edits)."""
+        found: dict[str, str] = {}
+        by_hash = {text_hash(s): s for s in segments}
+        hashes = list(by_hash)
+        with session_scope(self.url) as session:
+            for start in range(0, len(hashes), 500):  # stay under SQLite's bound-parameter limit
+                rows = session.execute(
+                    select(MemoryEntry.source_hash, MemoryEntry.text)
+                    .where(MemoryEntry.source_lang == source, MemoryEntry.target_lang == target,
+                           MemoryEntry.engine == engine, MemoryEntry.source_hash.in_(hashes[start:start + 500]))
+                    .order_by(MemoryEntry.created_at)
+                )
+                for digest, text in rows:
+                    found[by_hash[digest]] = text
+        return found
+
+    def save(self, source: str, target: str, engine: str, pairs: dict[str, str]) -> None:
+        """Remember translations; a human entry replaces an earlier human entry for the segment."""
+        origin = "human" if engine == "human" else "machine"
+        with session_scope(self.url) as session:
+            for segment, text in pairs.items():
+                digest = text_hash(segment)
+                entry = session.scalar(select(MemoryEntry).where(
+                    MemoryEntry.source_hash == digest, MemoryEntry.source_lang == source,
+                    MemoryEntry.target_lang == target, MemoryEntry.engine == engine, MemoryEntry.origin == origin))
+                if entry is None:
+                    session.add(MemoryEntry(source_hash=digest, source_text=segment, source_lang=source,
+                                            target_lang=target, engine=engine, origin=origin, text=text,
+                                            author=self.author))
+                else:
+                    entry.text, entry.author, entry.created_at = text, self.author, utcnow()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,75 @@
+"""Documents to translatable sentences, and back.
+
+The press release is Markdown translated line by line: a line's Markdown syntax (heading marks,
+quote marks, list bullets) is kept verbatim and only its text is split into sentences with
+pysbd, a rule-based splitter that needs no download and knows titles and initials
+("Prof. BAI Chunli", "U.N.", "30 Aug.").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pysbd
+
+_LINE_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,3}[.)]\s+)*)")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of a document: a sentence to translate, or text kept as it is."""
+
+    text: str
+    translate: bool
+
+
+@lru_cache(maxsize=16)
+def _segmenter(language: str) -> pysbd.Segmenter:
+    try:
+        return pysbd.Segmenter(language=language, clean=False, char_span=True)
+    except ValueError:  # pysbd has no rules for this language: English rules are the safest
+        return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def split_sentences(text: str, language: str = "en") -> list[Piece]:
+    """One line of prose into sentences, keeping the whitespace between them."""
+    pieces: list[Piece] = []
+    position = 0
+    for span in _segmenter(language).segment(text):
+        start = text.find(span.sent.strip(), position)
+        if start < 0:  # pysbd changed the text; fall back to the whole remainder
+            break
+        sentence = span.sent.strip()
+        if start > position:
+            pieces.append(Piece(text[position:start], False))
+        pieces.append(Piece(sentence, True))
+        position = start + len(sentence)
+    if position < len(text):
+        rest = text[position:]
+        pieces.append(Piece(rest, bool(rest.strip())))
+    return pieces
+
+
+def split_document(text: str, language: str = "en") -> list[Piece]:
+    """A whole document into pieces whose concatenation is the document."""
+    pieces: list[Piece] = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        newline = line[len(body):]
+        prefix = _LINE_PREFIX.match(body).group(1)
+        if prefix:
+            pieces.append(Piece(prefix, False))
+        content = body[len(prefix):]
+        if content.strip():
+            pieces.extend(split_sentences(content, language))
+        elif content:
+            pieces.append(Piece(content, False))
+        if newline:
+            pieces.append(Piece(newline, False))
+    return pieces
+
+
+def join(pieces: list[str]) -> str:
+    return "".join(pieces)
