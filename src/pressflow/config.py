@@ -28,6 +28,9 @@ class Settings(BaseModel):
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
     )
+    glossary_file: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_GLOSSARY")) else None
+    )
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
     site_url: str = Field(default_factory=lambda: _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/"))
     organization: str = Field(default_factory=lambda: _env("ORGANIZATION", "ANSO"))

@@ -22,8 +22,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     select,
 )
@@ -44,23 +46,21 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class UTCDateTime(DateTime):
-    """SQLite forgets time zones; everything stored here is UTC, so say so when reading back."""
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored as UTC: SQLite forgets zones, so we restore UTC on reading."""
 
+    impl = DateTime
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: pressflow stores timezone-aware times only")
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
 
-    def result_processor(self, dialect, coltype):  # type: ignore[override]
-        def process(value):
-            if isinstance(value, str):
-                value = dt.datetime.fromisoformat(value)
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=dt.timezone.utc)
-            return value
-
-        return process
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
 
 
 class Base(DeclarativeBase):
@@ -236,12 +236,12 @@ def upsert_release(session: Session, *, slug: str, title: str, date: dt.date, pu
 
 
 def has_drafts(session: Session, slug: str, lang: str, fingerprint: str) -> bool:
-    """Whether this version of the record was already prepared in `lang`."""
+    """Whether this version of the record was already prepared in `lang`.
+
+    A skipped language does not count: once its model is installed, the next prepare does it.
+    """
     query = select(Draft.id).where(Draft.release_slug == slug, Draft.lang == lang, Draft.fingerprint == fingerprint)
-    skipped = select(SkippedLanguage.id).where(
-        SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang, SkippedLanguage.fingerprint == fingerprint
-    )
-    return session.execute(query.limit(1)).first() is not None or session.execute(skipped.limit(1)).first() is not None
+    return session.execute(query.limit(1)).first() is not None
 
 
 def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerprint: str, source_text: str, text: str,
@@ -253,6 +253,8 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
                             Draft.fingerprint != fingerprint, Draft.status == PENDING)
     ):
         old.status, old.updated_at = SUPERSEDED, utcnow()
+    session.execute(delete(SkippedLanguage).where(SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang,
+                                                  SkippedLanguage.fingerprint == fingerprint))
     draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
                   text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status)
     draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
@@ -261,7 +263,13 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
 
 
 def record_skip(session: Session, *, slug: str, lang: str, fingerprint: str, reason: str) -> None:
-    session.add(SkippedLanguage(release_slug=slug, lang=lang, fingerprint=fingerprint, reason=reason))
+    """Remember why a language is missing from this version of a release (latest reason wins)."""
+    skip = session.scalar(select(SkippedLanguage).where(
+        SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang, SkippedLanguage.fingerprint == fingerprint))
+    if skip is None:
+        session.add(SkippedLanguage(release_slug=slug, lang=lang, fingerprint=fingerprint, reason=reason))
+    else:
+        skip.reason, skip.created_at = reason, utcnow()
 
 
 def skipped_languages(session: Session, slug: str, fingerprint: str) -> dict[str, str]:

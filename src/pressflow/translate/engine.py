@@ -8,6 +8,7 @@ language pair arrives at once: sorted by length so batches waste no padding, and
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from typing import Callable
@@ -20,6 +21,7 @@ from .models import Model
 BEAM_SIZE = 4  # argostranslate's default
 LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
 BATCH_SIZE = 32
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 class LoadedModel:
@@ -57,7 +59,8 @@ class LoadedModel:
         return results
 
     def _decode(self, pieces: list[str]) -> str:
-        text = self.tokenizer.decode(pieces)
+        # Byte-fallback pieces can decode to control characters, which no feed or page may carry.
+        text = _CONTROL.sub("", self.tokenizer.decode(pieces))
         if self.model.target_prefix and text.startswith(self.model.target_prefix):
             text = text[len(self.model.target_prefix):]
         return text.strip()

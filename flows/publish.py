@@ -1,0 +1,34 @@
+"""Publish flow: approved drafts to feeds, pages and outbound files.
+
+Safe to run on a schedule: it publishes what is approved and past its embargo, writes only
+what changed, and takes a lock so overlapping runs cannot interleave.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+
+from pressflow.config import Settings
+from pressflow.publish import PublishReport, publish
+
+
+@task(name="publish", retries=2, retry_delay_seconds=5)
+def publish_task(settings: Settings, now: dt.datetime | None) -> PublishReport:
+    return publish(settings, now=now)
+
+
+@flow(name="pressflow-publish", log_prints=True)
+def publish_flow(out_dir: str = "outputs", now: dt.datetime | None = None) -> dict:
+    """Publish every approved release whose time has come (`now` overrides the clock for tests)."""
+    report = publish_task(Settings().with_out(out_dir), now)
+    rows = [{"release": slug, "languages": ", ".join(langs),
+             "skipped": "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.get(slug, {}).items()))}
+            for slug, langs in sorted(report.releases.items())]
+    if rows:
+        create_table_artifact(key="publish-summary", table=rows,
+                              description=f"{report.files_written} files written, {report.files_unchanged} unchanged")
+    return {"releases": report.releases, "embargoed": report.embargoed, "skipped": report.skipped,
+            "files_written": report.files_written, "files_unchanged": report.files_unchanged}

@@ -1,0 +1,362 @@
+"""The `pressflow` command: a thin CLI over the flows and the store.
+
+Errors are printed once, as one line a non-programmer can act on; `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from .config import Settings
+from .errors import PressflowError
+
+app = typer.Typer(help="Describe an event once; publish it in every member language.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+review_app = typer.Typer(help="List, read, edit, approve and reject drafts.", no_args_is_help=True)
+models_app = typer.Typer(help="Translation models: what is installed, what is missing, install more.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
+app.add_typer(models_app, name="models")
+
+OutOption = typer.Option(None, "--out", help="Output folder (default: outputs/, or PRESSFLOW_OUT).")
+_state = {"debug": False}
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    typer.echo(message, err=err)
+
+
+def fail(message: str, code: int = 1) -> None:
+    echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_as_lines() -> Iterator[None]:
+    """Turn a PressflowError (and, without --debug, anything else) into one line and exit 1."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except PressflowError as exc:
+        if _state["debug"]:
+            raise
+        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the CLI edge: one readable line, details with --debug
+        if _state["debug"]:
+            raise
+        fail(f"{type(exc).__name__}: {exc} (run with --debug for details)")
+
+
+def settings_for(out: Optional[Path]) -> Settings:
+    return Settings().with_out(out)
+
+
+@app.callback()
+def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and Prefect logs."),
+                 countries: Optional[Path] = typer.Option(None, "--countries", help="Country-to-language registry (YAML).")
+                 ) -> None:
+    _state["debug"] = debug
+    if countries:
+        os.environ["PRESSFLOW_COUNTRIES"] = str(countries)
+    # Prefect's own INFO logs drown the summary a user wants; --debug brings them back.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline machines: no telemetry noise
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if debug else "CRITICAL")
+    # The summary printed at the end says what was skipped; per-task warnings only with --debug.
+    logging.getLogger("pressflow").setLevel(logging.INFO if debug else logging.ERROR)
+
+
+# --- prepare / publish / run ------------------------------------------------------------------
+
+
+def _run_prepare(paths: list[Path], settings: Settings) -> bool:
+    from flows.prepare import prepare_flow
+
+    from . import pipeline
+
+    missing = [p for p in paths if not p.exists()]
+    for path in missing:
+        echo(f"error: {path}: no such file or folder", err=True)
+    with _progress_bar() as bar:
+        pipeline.on_progress(bar)
+        summary = prepare_flow(paths=[str(p) for p in paths if p.exists()], out_dir=str(settings.out_dir))
+    for error in summary["errors"]:
+        echo(f"error: {error}", err=True)
+    for slug, info in sorted(summary["releases"].items()):
+        echo(f"prepared {slug}: {', '.join(info['languages'])} ({info['status']})")
+    _explain_skips(summary["skipped"], summary["failed"])
+    stats = summary["segments"]
+    echo(f"{summary['drafts_added']} drafts stored; {stats['segments']} segments, {stats['unique']} unique, "
+         f"{stats['from_memory']} from memory, {stats['translated']} machine-translated")
+    return not (missing or summary["errors"] or summary["failed"])
+
+
+def _explain_skips(skipped: dict[str, dict[str, str]], failed: dict[str, dict[str, str]]) -> None:
+    """Say once (not once per release and language) which models are missing and how to fix it."""
+    missing = sorted({lang for langs in skipped.values() for lang in langs})
+    if missing:
+        echo(f"skipped languages without an installed translation model: {', '.join(missing)}", err=True)
+        echo("  install one with `pressflow models install en LANG` (online) or "
+             "`pressflow models install FILE.argosmodel`, then run prepare again; "
+             "everything else went ahead.", err=True)
+    for slug, langs in sorted(failed.items()):
+        for lang, reason in sorted(langs.items()):
+            echo(f"error: {slug}: {lang}: {reason}", err=True)
+
+
+@contextmanager
+def _progress_bar():
+    """A progress bar of translated segments on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        yield lambda lang, n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(lang: str, count: int) -> None:
+            if lang not in tasks:
+                tasks[lang] = progress.add_task(f"translating {lang}", total=None)
+            progress.advance(tasks[lang], count)
+
+        yield advance
+
+
+def _run_publish(settings: Settings) -> None:
+    from flows.publish import publish_flow
+
+    summary = publish_flow(out_dir=str(settings.out_dir))
+    for slug, langs in sorted(summary["releases"].items()):
+        echo(f"published {slug}: {', '.join(langs)}")
+    for slug in summary["embargoed"]:
+        echo(f"embargoed {slug}: its publish_at is still in the future")
+    echo(f"{summary['files_written']} files written, {summary['files_unchanged']} unchanged in {settings.out_dir}")
+
+
+@app.command()
+def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
+            out: Optional[Path] = OutOption) -> None:
+    """Validate records, render releases and posts, translate them, and store drafts for review."""
+    with errors_as_lines():
+        if not _run_prepare(paths, settings_for(out)):
+            raise typer.Exit(1)
+
+
+@app.command()
+def publish(out: Optional[Path] = OutOption) -> None:
+    """Publish approved drafts: feeds, pages and outbound files."""
+    with errors_as_lines():
+        _run_publish(settings_for(out))
+
+
+@app.command()
+def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
+        out: Optional[Path] = OutOption,
+        auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every draft without review.")) -> None:
+    """Prepare, then publish, in one go."""
+    with errors_as_lines():
+        settings = settings_for(out)
+        ok = _run_prepare(paths, settings)
+        if auto_approve:
+            from . import review
+
+            count = review.approve_all(settings, reviewer="auto-approve")
+            echo(f"approved {count} drafts (--auto-approve)")
+        _run_publish(settings)
+        if not ok:
+            raise typer.Exit(1)
+
+
+# --- review --------------------------------------------------------------------------------
+
+
+@review_app.command("list")
+def review_list(out: Optional[Path] = OutOption,
+                status: Optional[str] = typer.Option("draft", help="draft, approved, rejected, published, superseded, or 'all'."),
+                lang: Optional[str] = typer.Option(None, help="Only this language."),
+                channel: Optional[str] = typer.Option(None, help="Only this channel (release, x, mastodon, ...)."),
+                release: Optional[str] = typer.Option(None, help="Only this release (slug).")) -> None:
+    """List drafts, oldest first."""
+    from . import review
+
+    with errors_as_lines():
+        rows = review.list_rows(settings_for(out), status=None if status == "all" else status, lang=lang,
+                                channel=channel, slug=release)
+        if not rows:
+            echo("no drafts match")
+        for row in rows:
+            echo(row)
+
+
+@review_app.command("show")
+def review_show(draft_id: int, out: Optional[Path] = OutOption) -> None:
+    """Show a draft beside its source text."""
+    from . import review
+
+    with errors_as_lines():
+        echo(review.show(settings_for(out), draft_id))
+
+
+@review_app.command("approve")
+def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (see `review list`)."),
+                   all_pending: bool = typer.Option(False, "--all", help="Approve every pending draft (filters apply)."),
+                   lang: Optional[str] = typer.Option(None, help="With --all: only this language."),
+                   release: Optional[str] = typer.Option(None, help="With --all: only this release."),
+                   reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name, for the record."),
+                   out: Optional[Path] = OutOption) -> None:
+    """Approve drafts for publishing."""
+    from . import review
+
+    with errors_as_lines():
+        settings = settings_for(out)
+        if all_pending:
+            count = review.approve_all(settings, reviewer=reviewer, lang=lang, slug=release)
+        elif draft_ids:
+            count = review.set_status_many(settings, draft_ids, "approved", reviewer=reviewer)
+        else:
+            fail("give draft ids, or --all")
+        echo(f"approved {count} draft(s)")
+
+
+@review_app.command("reject")
+def review_reject(draft_ids: list[int] = typer.Argument(..., help="Draft ids."),
+                  reason: str = typer.Option(..., "--reason", help="Why, for the translator."),
+                  reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name."),
+                  out: Optional[Path] = OutOption) -> None:
+    """Reject drafts: they will not be published."""
+    from . import review
+
+    with errors_as_lines():
+        count = review.set_status_many(settings_for(out), draft_ids, "rejected", reviewer=reviewer, reason=reason)
+        echo(f"rejected {count} draft(s)")
+
+
+@review_app.command("edit")
+def review_edit(draft_id: int,
+                text_file: Optional[Path] = typer.Option(None, "--file", help="Read the new text from this file "
+                                                         "(default: open $EDITOR)."),
+                reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name."),
+                out: Optional[Path] = OutOption) -> None:
+    """Replace a draft's text (saved as a new revision; edited sentences feed the translation memory)."""
+    from . import review
+
+    with errors_as_lines():
+        settings = settings_for(out)
+        current = review.get_text(settings, draft_id)
+        if text_file:
+            new_text = text_file.read_text(encoding="utf-8")
+        else:
+            new_text = typer.edit(current["text"], extension=".md")
+            if new_text is None:
+                echo("no change")
+                return
+        revision = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"])
+        echo(f"saved draft {draft_id} revision {revision}")
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(out: Optional[Path] = OutOption) -> None:
+    """Installed language pairs, and the member languages that still lack a model."""
+    from .languages import target_languages
+    from .translate.models import find_route, installed_models
+    from .errors import ModelMissingError
+
+    with errors_as_lines():
+        settings = settings_for(out)
+        models = installed_models()
+        for model in sorted(models, key=lambda m: (m.source, m.target)):
+            echo(f"{model.source} -> {model.target}  {model.version}  {model.path}")
+        if not models:
+            echo("no translation models installed")
+        wanted = _configured_languages(settings)
+        missing = []
+        for lang in wanted:
+            try:
+                find_route(settings.source_language, lang, models)
+            except ModelMissingError:
+                missing.append(lang)
+        if missing:
+            echo(f"missing for member languages: {', '.join(missing)}")
+            echo(f"install with: pressflow models install {settings.source_language} LANG")
+
+
+def _configured_languages(settings: Settings) -> list[str]:
+    """Target languages of every release in the store, plus those of the bundled examples."""
+    from . import store
+    from .languages import target_languages
+    from .records import load_records
+
+    langs: list[str] = []
+    with store.session_scope(settings.db_url) as session:
+        for release in session.scalars(store.select(store.Release)):
+            record = release.record or {}
+            langs += target_languages(record.get("countries", []), record.get("languages"),
+                                      source=settings.source_language, registry=settings.countries_file)
+    return list(dict.fromkeys(langs))
+
+
+@models_app.command("install")
+def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel.")) -> None:
+    """Install a translation model from the Argos index (needs internet) or from a file."""
+    from .translate.models import install_file, install_pair
+
+    with errors_as_lines():
+        if len(args) == 1:
+            model = install_file(Path(args[0]))
+        elif len(args) == 2:
+            model = install_pair(args[0], args[1])
+        else:
+            fail("give SOURCE TARGET (e.g. `en es`) or one .argosmodel file")
+        echo(f"installed {model.source} -> {model.target} ({model.version}) in {model.path}")
+
+
+@models_app.command("build-test")
+def models_build_test(pairs: list[str] = typer.Argument(..., help="Pairs like en:es en:zh."),
+                      work_dir: Path = typer.Option(Path("build/test-models"), help="Where to keep the built files."),
+                      size: str = typer.Option("tiny", help="tiny (tests) or base (benchmarks: Transformer base)."),
+                      install: bool = typer.Option(True, help="Install them into ARGOS_PACKAGES_DIR.")) -> None:
+    """Build small genuine Argos packages with random weights, to dry-run translation offline.
+
+    Their output is gibberish by design: they exercise the pipeline, not the language.
+    """
+    from .translate import testmodel
+
+    with errors_as_lines():
+        for pair in pairs:
+            source, _, target = pair.partition(":")
+            if not target:
+                fail(f"'{pair}' is not a pair; write SOURCE:TARGET, e.g. en:es")
+            path = testmodel.build_package(source, target, work_dir, size=size)
+            if install:
+                testmodel.install_package(path)
+            echo(f"{'installed' if install else 'built'} {source} -> {target}: {path}")
+
+
+@app.command()
+def serve(out: Optional[Path] = OutOption,
+          host: str = typer.Option("127.0.0.1", help="Address to listen on (default: this machine only)."),
+          port: int = typer.Option(8000, help="Port.")) -> None:
+    """Start the review web page, and serve the published feeds and pages."""
+    with errors_as_lines():
+        from .review_app import run_server  # the review page (issue: review web app)
+
+        run_server(settings_for(out), host=host, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

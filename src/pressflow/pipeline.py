@@ -1,0 +1,193 @@
+"""Prepare: validated events to drafts awaiting review, in every target language.
+
+Plain functions, one per step, so that the Prefect flows (which add retries, concurrency and
+artifacts) and the tests call the same code:
+
+1. `register`: store each release and its English drafts; say which languages still need work.
+2. `translate_language`: one target language for every release that needs it, in one batched
+   pass of the translation stage; a missing model or a failure skips that language only.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import store
+from .config import Settings
+from .errors import ModelMissingError, PressflowError
+from .languages import target_languages
+from .platforms import PLATFORMS
+from .records import Event
+from .render import RELEASE, Rendered, Renderer, choose_post, strip_keep
+from .translate.protect import Glossary
+from .translate.stage import StageStats, translate_documents
+
+log = logging.getLogger("pressflow")
+
+
+@dataclass
+class Job:
+    """A release that needs translating into some languages."""
+
+    event: Event
+    languages: list[str]
+
+
+@dataclass
+class PrepareReport:
+    """What prepare did, for the CLI summary and the Prefect artifact."""
+
+    releases: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "status", "languages"}
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> reason
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> error
+    drafts_added: int = 0
+    stats: StageStats = field(default_factory=StageStats)
+
+    def merge(self, other: "PrepareReport") -> None:
+        for slug, info in other.releases.items():
+            mine = self.releases.setdefault(slug, {**info, "languages": []})
+            mine["languages"] = sorted(set(mine["languages"]) | set(info["languages"]))
+        for attr in ("skipped", "failed"):
+            for slug, langs in getattr(other, attr).items():
+                getattr(self, attr).setdefault(slug, {}).update(langs)
+        self.drafts_added += other.drafts_added
+        for name in ("segments", "unique", "from_memory", "translated"):
+            setattr(self.stats, name, getattr(self.stats, name) + getattr(other.stats, name))
+
+
+def _store_draft(session, event: Event, rendered: Rendered, text_variants: list[str], *, source_text: str,
+                 status: str, qa: list | None = None, meta: dict | None = None) -> None:
+    qa = list(qa or [])
+    if rendered.channel in PLATFORMS:
+        text, variant = choose_post(rendered.channel, tuple(text_variants))
+        platform = PLATFORMS[rendered.channel]
+        if not platform.fits(text):
+            qa.append({"kind": "over_limit", "length": platform.count(text), "limit": platform.limit})
+    else:
+        text, variant = text_variants[0], None
+    store.add_draft(session, slug=event.slug, lang=rendered.lang, channel=rendered.channel,
+                    fingerprint=event.fingerprint(), source_text=source_text, text=text, variant=variant,
+                    qa=qa, meta=meta or {}, status=status)
+
+
+def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tuple[list[Job], PrepareReport]:
+    """Store releases and their source-language drafts; return the translation work left."""
+    report, jobs = PrepareReport(), []
+    renderer, source = Renderer(settings), settings.source_language
+    status = store.APPROVED if settings.auto_approve_source else store.PENDING
+    for path, event in events:
+        targets = target_languages(event.countries, event.languages, source=source, registry=settings.countries_file)
+        with store.session_scope(settings.db_url) as session:
+            _, changed = store.upsert_release(
+                session, slug=event.slug, title=event.title, date=event.date, publish_at=event.publish_at,
+                fingerprint=event.fingerprint(), record=event.model_dump(mode="json"),
+                source_file=str(path.resolve()) if path else None)
+            if not store.has_drafts(session, event.slug, source, event.fingerprint()):
+                for rendered in renderer.drafts(event, source):
+                    texts = [strip_keep(v) for v in rendered.variants]
+                    _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
+                    report.drafts_added += 1
+            todo = [lang for lang in targets if not store.has_drafts(session, event.slug, lang, event.fingerprint())]
+        report.releases[event.slug] = {"title": event.title, "status": "changed" if changed else "unchanged",
+                                       "languages": [source]}
+        if todo:
+            jobs.append(Job(event, todo))
+    return jobs, report
+
+
+# The CLI registers a listener to draw a progress bar; flows log instead.
+_progress_listeners: list[Callable[[str, int], None]] = []
+
+
+def on_progress(listener: Callable[[str, int], None]) -> None:
+    _progress_listeners.append(listener)
+
+
+def progress_for(lang: str) -> Callable[[int], None]:
+    """A callback the translation stage calls with the number of segments just translated."""
+    def report(count: int) -> None:
+        for listener in _progress_listeners:
+            listener(lang, count)
+    return report
+
+
+def languages_of(jobs: list[Job]) -> list[str]:
+    return list(dict.fromkeys(lang for job in jobs for lang in job.languages))
+
+
+def translate_language(lang: str, jobs: list[Job], settings: Settings,
+                       progress: Callable[[int], None] | None = None) -> PrepareReport:
+    """Translate every release that needs `lang`, in one batched pass, and store the drafts."""
+    report = PrepareReport()
+    jobs = [job for job in jobs if lang in job.languages]
+    if not jobs:
+        return report
+    try:
+        translated = _translate(lang, jobs, settings, report, progress)
+    except ModelMissingError as exc:
+        reason = str(exc)
+        log.warning("%s: %s", lang, reason)
+        _record_skips(settings, jobs, lang, reason, report.skipped)
+        return report
+    except Exception as exc:  # one language failing must not take the others down
+        reason = f"translation failed: {exc}" if isinstance(exc, PressflowError) else \
+            f"translation failed: {type(exc).__name__}: {exc}"
+        log.error("%s: %s\n%s", lang, reason, traceback.format_exc())
+        _record_skips(settings, jobs, lang, reason, report.failed)
+        return report
+    with store.session_scope(settings.db_url) as session:
+        for job, drafts in translated:
+            english = {d.channel: d for d in Renderer(settings).drafts(job.event, settings.source_language)}
+            for rendered, results in drafts:
+                meta = {"engines": results[0].engines, "pivot": results[0].pivot,
+                        "segments": results[0].segments}
+                qa = [flag for result in results[:1] for flag in result.qa]
+                _store_draft(session, job.event, rendered, [r.text for r in results],
+                             source_text=strip_keep(english[rendered.channel].variants[0]),
+                             status=store.PENDING, qa=qa, meta=meta)
+                report.drafts_added += 1
+            report.releases[job.event.slug] = {"title": job.event.title, "status": "translated", "languages": [lang]}
+    return report
+
+
+def _translate(lang, jobs, settings, report, progress):
+    """Render every job's drafts in `lang` and translate all their texts in one call per glossary."""
+    renderer = Renderer(settings)
+    rendered = [(job, renderer.drafts(job.event, lang)) for job in jobs]
+    documents = [variant for _, drafts in rendered for draft in drafts for variant in draft.variants]
+    # One pass for the whole language; the glossary's person names are the union over releases.
+    glossary = Glossary.load(settings.glossary_file).with_terms(
+        q.speaker for job in jobs for q in job.event.quotes)
+    results = translate_documents(documents, settings.source_language, lang, glossary=glossary,
+                                  memory=store.SqlMemory(settings.db_url), progress=progress, stats=report.stats)
+    out, position = [], 0
+    for job, drafts in rendered:
+        per_draft = []
+        for draft in drafts:
+            per_draft.append((draft, results[position:position + len(draft.variants)]))
+            position += len(draft.variants)
+        out.append((job, per_draft))
+    return out
+
+
+def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, into: dict) -> None:
+    with store.session_scope(settings.db_url) as session:
+        for job in jobs:
+            if not store.has_drafts(session, job.event.slug, lang, job.event.fingerprint()):
+                store.record_skip(session, slug=job.event.slug, lang=lang, fingerprint=job.event.fingerprint(),
+                                  reason=reason)
+            into.setdefault(job.event.slug, {})[lang] = reason
+
+
+def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
+            progress: Callable[[str, int], None] | None = None) -> PrepareReport:
+    """Register the releases and translate them into every language they need."""
+    jobs, report = register(events, settings)
+    for lang in languages_of(jobs):
+        step = (lambda n, lang=lang: progress(lang, n)) if progress else None
+        report.merge(translate_language(lang, jobs, settings, step))
+    return report

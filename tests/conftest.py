@@ -1,0 +1,83 @@
+"""Shared test set-up: isolated homes for Argos and Prefect, real test models, a Prefect harness.
+
+The environment is set at import time, before anything imports argostranslate (its settings
+read ARGOS_PACKAGES_DIR once, at import) or Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+_HOME = Path(tempfile.mkdtemp(prefix="pressflow-tests-"))
+os.environ.update({
+    "ARGOS_PACKAGES_DIR": str(_HOME / "argos-packages"),
+    "ARGOS_CHUNK_TYPE": "SPACY",
+    "XDG_DATA_HOME": str(_HOME / "xdg-data"),
+    "XDG_CONFIG_HOME": str(_HOME / "xdg-config"),
+    "XDG_CACHE_HOME": str(_HOME / "xdg-cache"),
+    "PREFECT_HOME": str(_HOME / "prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+})
+os.environ.pop("PREFECT_API_URL", None)
+for variable in ("PRESSFLOW_OUT", "PRESSFLOW_DATABASE_URL", "PRESSFLOW_COUNTRIES", "PRESSFLOW_GLOSSARY"):
+    os.environ.pop(variable, None)
+(_HOME / "argos-packages").mkdir()
+# argostranslate's spaCy chunker tries to download a sentence model unless this folder exists;
+# packages bundle their own spacy/ pipeline, which takes priority.
+(_HOME / "xdg-cache" / "argos-translate" / "spacy" / "senter" / "model").mkdir(parents=True)
+
+# Built packages are reused across runs (the builder fingerprints its parameters).
+MODEL_CACHE = ROOT / "build" / "test-models"
+TEST_PAIRS = (("en", "es"), ("en", "zh"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def argos_models() -> list[tuple[str, str]]:
+    """Tiny genuine Argos packages for en->es and en->zh, installed with argostranslate's installer."""
+    from pressflow.translate import testmodel
+    from pressflow.translate.models import installed_models
+
+    installed = {(m.source, m.target) for m in installed_models()}
+    for source, target in TEST_PAIRS:
+        if (source, target) not in installed:
+            testmodel.install_package(testmodel.build_package(source, target, MODEL_CACHE))
+    return list(TEST_PAIRS)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect server and database for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings pointing at a fresh output folder (and its own SQLite store)."""
+    from pressflow.config import Settings
+
+    return Settings(out_dir=tmp_path / "out")
+
+
+@pytest.fixture
+def events():
+    """The four bundled example events, validated."""
+    from pressflow.records import load_records
+
+    result = load_records([EVENTS])
+    assert not result.errors, result.errors
+    return result.events
