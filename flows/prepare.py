@@ -48,11 +48,16 @@ def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
 
 @flow(name="pressflow-prepare", log_prints=True)
 def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = None,
-                 out_dir: str = "outputs") -> dict:
+                 out_dir: str | None = None) -> dict:
     """Validate event records (given as records or as file paths), render and translate them,
     and store every draft for review.
 
     Returns a summary: releases, languages, skipped languages with reasons, and record errors.
+
+    Args:
+        events: Event records to prepare (the Prefect UI shows a form for each).
+        paths: Record files or folders (YAML/JSON) on the worker, relative to the project.
+        out_dir: Output folder holding the draft store; default PRESSFLOW_OUT, else outputs/.
     """
     logger = get_run_logger()
     settings = Settings().with_out(out_dir)

@@ -21,8 +21,13 @@ def publish_task(settings: Settings, now: dt.datetime | None) -> PublishReport:
 
 
 @flow(name="pressflow-publish", log_prints=True)
-def publish_flow(out_dir: str = "outputs", now: dt.datetime | None = None) -> dict:
-    """Publish every approved release whose time has come (`now` overrides the clock for tests)."""
+def publish_flow(out_dir: str | None = None, now: dt.datetime | None = None) -> dict:
+    """Publish every approved release whose time has come.
+
+    Args:
+        out_dir: Output folder (feeds, pages, outbox, draft store); default PRESSFLOW_OUT, else outputs/.
+        now: Publish as if it were this time (for tests and previews); default: the clock.
+    """
     report = publish_task(Settings().with_out(out_dir), now)
     rows = [{"release": slug, "languages": ", ".join(langs),
              "skipped": "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.get(slug, {}).items()))}
