@@ -42,5 +42,18 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
     return True
 
 
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete the temporary files `write_atomic` leaves behind when its process is killed.
+
+    Only call this while holding the publish lock: then no other writer owns a temp file.
+    """
+    removed = 0
+    for tmp in root.rglob(".*.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
