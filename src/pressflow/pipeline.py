@@ -139,9 +139,10 @@ def translate_language(lang: str, jobs: list[Job], settings: Settings,
         log.error("%s: %s\n%s", lang, reason, traceback.format_exc())
         _record_skips(settings, jobs, lang, reason, report.failed)
         return report
+    renderer = Renderer(settings)  # one per run: Jinja compiles each template once per environment
     with store.session_scope(settings.db_url) as session:
         for job, drafts in translated:
-            english = {d.channel: d for d in Renderer(settings).drafts(job.event, settings.source_language)}
+            english = {d.channel: d for d in renderer.drafts(job.event, settings.source_language)}
             for rendered, results in drafts:
                 meta = {"engines": results[0].engines, "pivot": results[0].pivot,
                         "segments": results[0].segments}
@@ -157,7 +158,14 @@ def translate_language(lang: str, jobs: list[Job], settings: Settings,
 def _translate(lang, jobs, settings, report, progress):
     """Render every job's drafts in `lang` and translate all their texts in one call per glossary."""
     renderer = Renderer(settings)
-    rendered = [(job, renderer.drafts(job.event, lang)) for job in jobs]
+    rendered = []
+    for job in jobs:
+        try:
+            rendered.append((job, renderer.drafts(job.event, lang)))
+        except PressflowError as exc:  # a template failing for one release fails that release's language only
+            reason = f"rendering failed: {exc}"
+            log.error("%s (%s): %s", job.event.slug, lang, reason)
+            _record_skips(settings, [job], lang, reason, report.failed)
     documents = [variant for _, drafts in rendered for draft in drafts for variant in draft.variants]
     # One pass for the whole language; the glossary's person names are the union over releases.
     glossary = Glossary.load(settings.glossary_file).with_terms(
