@@ -349,7 +349,9 @@ class Writer:
         if name == ALL_LANGUAGES:
             atom = _mark_entry_languages(atom, {self.site.entry_id(i.slug, i.lang): i.lang for i in items})
         self._write(inside(self.out, "feeds", name, "atom.xml"), atom)
-        feed.link(href=self.site.feed_url(name, "rss"), rel="self", replace=True)
+        feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
+                  rel="alternate", replace=True)  # RSS's channel <link> is the first alternate
+        feed.link(href=self.site.feed_url(name, "rss"), rel="self")
         self._write(inside(self.out, "feeds", name, "rss.xml"), feed.rss_str(pretty=True))
 
     def feed(self, items: list[Item], name: str) -> FeedGenerator:
