@@ -27,14 +27,25 @@ def _base_language(code: str) -> str:
     return code.replace("-", "_").split("_")[0].lower()
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # PyYAML's message spans several lines with a caret drawing; errors here are one line.
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"not valid YAML: {problem}" + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")
+
+
 @lru_cache(maxsize=8)
 def load_overrides(path: Path | None = None) -> dict[str, tuple[str, ...]]:
     """Read the registry's overrides, checking every code so mistakes surface at once."""
     path = path or DEFAULT_REGISTRY
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise RegistryError(f"{path}: cannot read the country registry: {exc}") from None
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the country registry: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: cannot read the country registry: {_yaml_problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: the country registry must be a mapping with an 'overrides' key")
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise RegistryError(f"{path}: 'overrides' must map country codes to lists of languages")
