@@ -20,7 +20,9 @@ from .models import Model
 
 BEAM_SIZE = 4  # argostranslate's default
 LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
-BATCH_SIZE = 32
+# Sentences per CTranslate2 call. 32 was the fastest on the 2-core machine bench/translate.py
+# ran on (beam 4, Transformer base); PRESSFLOW_BATCH_SIZE tunes it for another machine.
+BATCH_SIZE = int(os.environ.get("PRESSFLOW_BATCH_SIZE", "32"))
 # An upper bound on decoded tokens per sentence (default 512). Benchmarks lower it: random-weight
 # test models rarely emit </s>, so every sentence would otherwise decode to the limit.
 MAX_DECODING_LENGTH = int(os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH", "0")) or 512
@@ -38,10 +40,14 @@ class LoadedModel:
         )
         self.tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model.path / "sentencepiece.model"))
         self.lock = threading.Lock()  # one batch at a time per model: CTranslate2 already uses every core
+        self.calls = 0  # translate_batch calls and sentences sent: tests check what the memory saved
+        self.sentences = 0
 
     def translate(self, sentences: list[str], *, batch_size: int = BATCH_SIZE, beam_size: int = BEAM_SIZE,
                   max_decoding_length: int | None = None, progress: Callable[[int], None] | None = None) -> list[str]:
         """Translate sentences in length-sorted batches; results come back in input order."""
+        if not sentences:
+            return []
         tokens = self.tokenizer.encode(sentences, out_type=str)
         order = sorted(range(len(sentences)), key=lambda i: len(tokens[i]))
         results: list[str] = [""] * len(sentences)
@@ -55,6 +61,8 @@ class LoadedModel:
                     batch, target_prefix=prefix, beam_size=beam_size, max_batch_size=batch_size,
                     length_penalty=LENGTH_PENALTY, replace_unknowns=True, max_decoding_length=limit,
                 )
+                self.calls += 1
+                self.sentences += len(batch)
             for i, output in zip(chunk, outputs):
                 results[i] = self._decode(output.hypotheses[0])
             if progress:
@@ -77,6 +85,7 @@ class ModelCache:
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
+        self.evictions = 0
 
     def get(self, model: Model) -> LoadedModel:
         key = str(model.path)
@@ -85,11 +94,21 @@ class ModelCache:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
             while len(self._loaded) >= self.size:
-                self._loaded.popitem(last=False)
+                self._loaded.popitem(last=False)  # least recently used; CTranslate2 frees it with the object
+                self.evictions += 1
             loaded = LoadedModel(model)
             self.loads += 1
             self._loaded[key] = loaded
             return loaded
+
+    def loaded(self) -> list[LoadedModel]:
+        """The models in memory now, least recently used first."""
+        with self._lock:
+            return list(self._loaded.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded.clear()
 
 
 # One cache per process: flows, tasks and the CLI share loaded models.
