@@ -68,6 +68,9 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
         os.environ["PRESSFLOW_COUNTRIES"] = str(countries)
     # Prefect's own INFO logs drown the summary a user wants; --debug brings them back.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline machines: no telemetry noise
+    # The first start of Prefect's temporary server migrates its database: on a busy 2-core
+    # machine that takes longer than Prefect's 20 s default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if debug else "CRITICAL")
     # The summary printed at the end says what was skipped; per-task warnings only with --debug.
     logging.getLogger("pressflow").setLevel(logging.INFO if debug else logging.ERROR)
