@@ -30,7 +30,6 @@ from .platforms import PLATFORMS
 from .records import Event
 
 KEEP_OPEN, KEEP_CLOSE = "\ue000", "\ue001"  # private-use characters: never in user text
-_KEEP_SPAN = re.compile(f"{KEEP_OPEN}(.*?){KEEP_CLOSE}", re.S)
 RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
 
@@ -41,8 +40,12 @@ def keep(value: Any) -> str:
 
 
 def strip_keep(text: str) -> str:
-    """Remove `keep` marks, leaving their content."""
-    return _KEEP_SPAN.sub(r"\1", text)
+    """Remove `keep` marks, leaving their content.
+
+    Every mark goes, paired or not: a nested `keep` or a mark inside record text would
+    otherwise reach readers as an invisible private-use character.
+    """
+    return text.replace(KEEP_OPEN, "").replace(KEEP_CLOSE, "")
 
 
 def babel_locale(lang: str) -> Locale:
