@@ -1,0 +1,268 @@
+"""Tests of `pressflow.render`: every template, every bundled example, escaping and strictness.
+
+Rendering is pure (no models, no store), so these run the real templates on the real example
+records and check what readers and the translation stage receive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pressflow.config import Settings
+from pressflow.errors import TemplateError
+from pressflow.platforms import PLATFORMS
+from pressflow.publish import Item, PublishReport, Writer
+from pressflow.records import Event
+from pressflow.render import (
+    KEEP_CLOSE,
+    KEEP_OPEN,
+    RELEASE,
+    Renderer,
+    keep,
+    localized_date,
+    markdown_to_html,
+    markdown_to_text,
+    strip_keep,
+    summary_of,
+    title_of,
+)
+
+LANGS = ("en", "es")
+AUGUST_30 = dt.date(2021, 8, 30)
+NOW = dt.datetime(2021, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
+# Every template a release goes through; a new template must be added here (and so get tested).
+TEMPLATES = {
+    "base.html.j2", "index.html.j2", "page.html.j2", "release.md.j2", "sitemap.xml.j2",
+    "partials/about.md.j2", "partials/contact.md.j2",
+    *(f"posts/{channel}.txt.j2" for channel in PLATFORMS),
+}
+
+
+def make_event(**fields) -> Event:
+    base = {"title": "Test forum", "date": "2021-08-30", "summary": "Scientists met to talk about water."}
+    return Event.model_validate({**base, **fields})
+
+
+def item_for(renderer: Renderer, event: Event, lang: str) -> Item:
+    """What publishing would make of an approved release (its text as rendered, untranslated)."""
+    markdown = strip_keep(renderer.release(event, lang).variants[0])
+    posts = {c: strip_keep(renderer.post(event, lang, c).variants[0]) for c in PLATFORMS}
+    return Item(event.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts, event.date, NOW, NOW)
+
+
+def page_html(settings: Settings, item: Item) -> str:
+    return Writer(settings, PublishReport()).page(item, [item], None)
+
+
+def index_and_sitemap(settings: Settings, items: list[Item], lang: str) -> tuple[str, str]:
+    """The language index and the sitemap, written by the publisher's own writer."""
+    writer = Writer(settings, PublishReport())
+    writer.language(items, lang)
+    writer.sitemap(items)
+    out = settings.out_dir
+    return (out / "site" / lang / "index.html").read_text(), (out / "sitemap.xml").read_text()
+
+
+@pytest.fixture
+def renderer(settings) -> Renderer:
+    return Renderer(settings)
+
+
+def test_template_list_is_complete(settings):
+    found = {str(p.relative_to(settings.templates_dir)) for p in settings.templates_dir.rglob("*.j2")}
+    assert found == TEMPLATES
+
+
+# --- every template, every example, two languages ----------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_template_renders_every_example(events, renderer, settings, lang):
+    assert len(events) == 4
+    items = []
+    for _, event in events:
+        drafts = renderer.drafts(event, lang)
+        assert [d.channel for d in drafts] == [RELEASE, *PLATFORMS]
+        for draft in drafts:
+            assert draft.lang == lang
+            assert len(draft.variants) == (1 if draft.channel == RELEASE else 2)
+            for text in draft.variants:
+                assert event.title in strip_keep(text)
+        release = strip_keep(drafts[0].variants[0])
+        assert title_of(release) == event.title
+        for paragraph in event.body:
+            assert paragraph in release
+        for quote in event.quotes:
+            assert quote.text in release and quote.speaker in release
+        for link in event.links:
+            assert str(link.url) in release
+        item = item_for(renderer, event, lang)
+        page = page_html(settings, item)
+        assert page.startswith("<!doctype html>") and f'<html lang="{lang}" dir="ltr">' in page
+        assert str(markdown_to_html(item.markdown)) in page
+        assert page.count("<h1>") == 1
+        items.append(item)
+    index, sitemap = index_and_sitemap(settings, items, lang)
+    for item in items:
+        assert f'href="{item.slug}.html"' in index
+        assert f"/site/{lang}/{item.slug}.html</loc>" in sitemap
+
+
+def test_release_has_about_and_media_contact(events, renderer):
+    for _, event in events:
+        release = strip_keep(renderer.release(event, "en").variants[0])
+        assert "## About ANSO" in release
+        assert "Alliance of International Science Organizations" in release
+        assert "## Media contact" in release
+        assert event.contact is not None
+        assert f"{event.contact.name}: {event.contact.email}" in release
+
+
+def test_release_without_contact_names_the_secretariat(renderer):
+    release = strip_keep(renderer.release(make_event(), "en").variants[0])
+    assert "## Media contact" in release
+    assert "ANSO Secretariat: anso@cashq.ac.cn" in release
+    # Optional sections without data leave no empty headings behind.
+    assert "## Organizers" not in release and "## Links" not in release
+    assert "\n\n\n" not in release
+
+
+def test_organization_name_comes_from_settings(tmp_path):
+    renderer = Renderer(Settings(out_dir=tmp_path, organization="Science Org"))
+    release = strip_keep(renderer.release(make_event(), "en").variants[0])
+    assert "## About Science Org" in release
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("en", "August 30, 2021"), ("es", "30 de agosto de 2021"), ("zh", "2021年8月30日"),
+    ("pt", "30 de agosto de 2021"), ("ru", "30 августа 2021\u202fг."), ("xx-unknown", "August 30, 2021"),
+])
+def test_localized_dates(lang, expected):
+    assert localized_date(AUGUST_30, lang) == expected
+
+
+@pytest.mark.parametrize("lang, expected", [("es", "30 de agosto de 2021"), ("zh", "2021年8月30日")])
+def test_release_dateline_is_localized_and_kept(renderer, lang, expected):
+    text = renderer.release(make_event(location={"city": "Beijing"}), lang).variants[0]
+    # The dateline is wrapped in keep marks so translation leaves it alone.
+    assert keep("Beijing") + ", " + keep(expected) + "." in text
+
+
+# --- escaping ------------------------------------------------------------------------------
+
+
+HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
+
+
+def test_markdown_html_is_escaped(renderer):
+    event = make_event(title=HOSTILE, summary=f"Summary with {HOSTILE}.", body=[f"Body {HOSTILE}"])
+    html = str(markdown_to_html(strip_keep(renderer.release(event, "en").variants[0])))
+    assert "<script" not in html and "<b>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_page_html_escapes_title_and_summary(renderer, settings):
+    event = make_event(title=HOSTILE, summary=f"Summary {HOSTILE}")
+    page = page_html(settings, item_for(renderer, event, "en"))
+    assert "<script" not in page and "<b>bold" not in page
+    assert "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</title>" in page
+    assert 'content="&lt;script&gt;' in page  # og:title
+
+
+def test_markdown_html_drops_raw_html_and_dangerous_links():
+    html = str(markdown_to_html("# T\n\n<img src=x onerror=alert(1)>\n\n[x](javascript:alert(1))\n"))
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html  # shown as text
+    assert 'href="javascript' not in html
+
+
+def test_text_templates_do_not_escape(renderer):
+    # Posts and Markdown are plain text: an ampersand stays an ampersand.
+    event = make_event(title="Water & Climate", summary="Q&A on <water>.")
+    for draft in renderer.drafts(event, "en"):
+        for text in draft.variants:
+            assert "&amp;" not in text and "&lt;" not in text
+            assert "Water & Climate" in text
+
+
+# --- strictness ----------------------------------------------------------------------------
+
+
+def test_missing_variable_raises_template_error_naming_the_template(renderer):
+    with pytest.raises(TemplateError) as caught:
+        renderer.html("page.html.j2", lang="en")
+    message = str(caught.value)
+    assert "page.html.j2" in message and "is undefined" in message
+
+
+@pytest.fixture
+def own_templates(tmp_path, settings) -> Settings:
+    """A copy of the templates that a test can break."""
+    folder = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, folder)
+    return settings.model_copy(update={"templates_dir": folder})
+
+
+def test_typo_in_a_template_names_the_template(own_templates):
+    path = own_templates.templates_dir / "posts" / "x.txt.j2"
+    path.write_text(path.read_text().replace("event.title", "event.titel", 1))
+    renderer = Renderer(own_templates)
+    renderer.release(make_event(), "en")  # other templates still work
+    with pytest.raises(TemplateError, match=r"posts/x\.txt\.j2.*titel"):
+        renderer.drafts(make_event(), "en")
+
+
+def test_syntax_error_names_template_and_line(own_templates):
+    (own_templates.templates_dir / "posts" / "mastodon.txt.j2").write_text("line one\n{% if %}\n")
+    with pytest.raises(TemplateError, match=r"posts/mastodon\.txt\.j2, line 2"):
+        Renderer(own_templates).post(make_event(), "en", "mastodon")
+
+
+def test_sandbox_refuses_unsafe_attribute_access(own_templates):
+    (own_templates.templates_dir / "posts" / "x.txt.j2").write_text("{{ event.__class__.__mro__ }}\n")
+    with pytest.raises(TemplateError, match=r"posts/x\.txt\.j2"):
+        Renderer(own_templates).post(make_event(), "en", "x")
+
+
+# --- keep marks ----------------------------------------------------------------------------
+
+
+def test_keep_marks_never_survive_strip_keep(events, renderer):
+    for _, event in events:
+        for lang in LANGS:
+            for draft in renderer.drafts(event, lang):
+                for text in draft.variants:
+                    assert KEEP_OPEN in text  # templates do mark dates, names, URLs
+                    stripped = strip_keep(text)
+                    assert KEEP_OPEN not in stripped and KEEP_CLOSE not in stripped
+                    assert stripped == text.replace(KEEP_OPEN, "").replace(KEEP_CLOSE, "")
+
+
+@pytest.mark.parametrize("text", [
+    keep(keep("nested")), KEEP_OPEN + "unclosed", "stray " + KEEP_CLOSE, KEEP_CLOSE + KEEP_OPEN, keep("a\nb"), "",
+])
+def test_strip_keep_removes_every_mark(text):
+    stripped = strip_keep(text)
+    assert KEEP_OPEN not in stripped and KEEP_CLOSE not in stripped
+
+
+# --- plain-text and summaries --------------------------------------------------------------
+
+
+def test_markdown_to_text_underlines_headings():
+    text = markdown_to_text("# Title here\n\nBody.\n\n## About\n\nMore.\n")
+    assert text.splitlines()[:2] == ["TITLE HERE", "=========="]
+    assert "About\n-----" in text
+
+
+def test_title_and_summary_of_a_release(renderer):
+    event = make_event(location={"city": "Kunming"})
+    release = strip_keep(renderer.release(event, "en").variants[0])
+    assert title_of(release) == "Test forum"
+    assert summary_of(release) == "Kunming, August 30, 2021. Scientists met to talk about water."
