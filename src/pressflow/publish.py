@@ -313,7 +313,7 @@ class Writer:
             "release": slug,
             "title": next((i.title for i in items if i.lang == self.settings.source_language), items[0].title),
             "languages": sorted(i.lang for i in items),
-            "files": [{"path": str(p.relative_to(self.out)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+            "files": [{"path": str(p.relative_to(self.out.resolve())), "sha256": sha256_file(p), "bytes": p.stat().st_size}
                       for p in sorted(files)],
             # Kept for readers of the first manifest format: every language left out, and why.
             "skipped_languages": [{"language": lang, "reason": reason,
