@@ -10,6 +10,7 @@ stores are then read back from the SQLite store.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +26,10 @@ from conftest import EVENTS, ROOT
 
 pytestmark = pytest.mark.slow
 
-PREFECT = str(Path(sys.executable).with_name("prefect"))
+# The `prefect` script of this interpreter's environment (the one pressflow is installed in),
+# else the one on PATH (e.g. a `pip install --user`).
+_BESIDE_PYTHON = Path(sys.executable).with_name("prefect")
+PREFECT = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("prefect") or "prefect"
 EXAMPLE = EVENTS / "2021-06-04-global-health-summit.yaml"
 SERVER_START_TIMEOUT = 180  # first start runs every database migration
 RUN_TIMEOUT = 240
