@@ -147,12 +147,24 @@ def trim_to_fit(channel: str, text: str) -> str:
     match = re.search(r"https?://\S+", text)
     head, tail = (text[: match.start()], text[match.start():]) if match else (text, "")
     words = head.split()
-    while words:
-        candidate = " ".join(words) + "… " + tail
-        if platform.fits(candidate.strip()):
-            return candidate.strip() + "\n"
-        words.pop()
-    return tail.strip()[: platform.limit] + "\n"
+
+    def candidate(count: int) -> str:
+        # Measured with the final newline: X and Bluesky count it too.
+        return (" ".join(words[:count]) + "… " + tail).strip() + "\n"
+
+    # The most words that fit, by bisection: length only grows with words, and counting a post
+    # (twitter-text) is slow enough that trying every length one by one shows on long texts.
+    low, high = 0, len(words)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if platform.fits(candidate(middle)) else (low, middle - 1)
+    if low:
+        return candidate(low)
+    # Not even one word fits before the link: cut characters until the platform accepts it.
+    rest = (tail or head).strip()[: platform.limit]
+    while rest and not platform.fits(rest + "\n"):
+        rest = rest[:-1]
+    return rest + "\n"
 
 
 # Raw HTML in records is shown as text: Markdown's HTML passthrough is off, and the result is
