@@ -24,6 +24,8 @@ models_app = typer.Typer(help="Translation models: what is installed, what is mi
                          no_args_is_help=True)
 app.add_typer(review_app, name="review")
 app.add_typer(models_app, name="models")
+users_app = typer.Typer(help="Reviewer accounts for the review page (`pressflow serve`).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 OutOption = typer.Option(None, "--out", help="Output folder (default: outputs/, or PRESSFLOW_OUT).")
 _state = {"debug": False}
@@ -344,6 +346,53 @@ def models_build_test(pairs: list[str] = typer.Argument(..., help="Pairs like en
             if install:
                 testmodel.install_package(path)
             echo(f"{'installed' if install else 'built'} {source} -> {target}: {path}")
+
+
+# --- users (review page accounts) ---------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(name: str = typer.Argument(..., help="The reviewer's sign-in name."),
+              languages: str = typer.Option("", "--languages", help="Languages they may review, e.g. es,zh "
+                                            "(default: all)."),
+              password_file: Optional[Path] = typer.Option(None, "--password-file", help="Read the password from "
+                                                           "this file (else PRESSFLOW_NEW_PASSWORD, else a prompt)."),
+              out: Optional[Path] = OutOption) -> None:
+    """Create a reviewer account (or change its password and languages)."""
+    from . import users
+
+    with errors_as_lines():
+        if password_file:
+            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        else:
+            password = os.environ.get("PRESSFLOW_NEW_PASSWORD") or typer.prompt(
+                f"Password for {name}", hide_input=True, confirmation_prompt=True)
+        langs = users.parse_languages(languages)
+        created = users.add_user(settings_for(out).db_url, name, password, langs)
+        echo(f"{'created' if created else 'updated'} reviewer {name} ({', '.join(langs) or 'all languages'})")
+
+
+@users_app.command("list")
+def users_list(out: Optional[Path] = OutOption) -> None:
+    """List reviewer accounts and their languages."""
+    from . import users
+
+    with errors_as_lines():
+        accounts = users.list_users(settings_for(out).db_url)
+        for name, langs in accounts:
+            echo(f"{name}  {', '.join(langs) or 'all languages'}")
+        if not accounts:
+            echo("no reviewer accounts; add one with `pressflow users add NAME`")
+
+
+@users_app.command("remove")
+def users_remove(name: str, out: Optional[Path] = OutOption) -> None:
+    """Remove a reviewer account (their past revisions keep their name)."""
+    from . import users
+
+    with errors_as_lines():
+        users.remove_user(settings_for(out).db_url, name)
+        echo(f"removed reviewer {name}")
 
 
 @app.command()
