@@ -1,0 +1,439 @@
+"""The review page: reviewers read machine translations beside the source, fix, approve or reject.
+
+A FastAPI app rendering plain HTML forms (Jinja2, autoescaped), so every essential action works
+without JavaScript; one small inline script only keeps a live length count for posts. It also
+serves the published outputs under /feeds/ and /site/, so a reviewer can see the result.
+
+Edits go through `pressflow.review.edit` (a new revision, refused if someone saved in between);
+the sentences a reviewer changed become human entries in the translation memory, which the next
+prepare prefers over the machine.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from starlette.middleware.sessions import SessionMiddleware
+
+from .. import review, store, users
+from ..config import PROJECT_ROOT, Settings
+from ..errors import PressflowError, ReviewError
+from ..languages import language_name, text_direction
+from ..platforms import PLATFORMS
+from ..translate.stage import HUMAN
+from . import layout as layouts
+from .publishing import PublishMode, mode_from_environment, publish_now
+from .security import MAX_BODY, BodyLimit, Reviewer, csrf_ok, csrf_token, current_reviewer, secret_key, shared_token, sign_in
+
+SESSION_HOURS = 12
+QA_LABELS = {
+    "protected_missing": "Protected item missing",
+    "over_limit": "Over the platform's length limit",
+    "identical_to_source": "Same as the source (left untranslated?)",
+    "glossary_missing": "Glossary term not used",
+    "glossary_term_missing": "Glossary term not used",
+    "glossary_not_used": "Glossary term not used",
+}
+STATUS_LABELS = {store.PENDING: "pending", store.APPROVED: "approved", store.REJECTED: "rejected",
+                 store.PUBLISHED: "published", store.SUPERSEDED: "superseded"}
+
+
+class SignInRequired(Exception):
+    pass
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ServerNotConfigured(PressflowError):
+    """The review page cannot start: nobody could sign in."""
+
+
+def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
+               https_only: bool = False, max_body: int = MAX_BODY) -> FastAPI:
+    """The review app for the store and output folder of `settings`."""
+    mode = publish_mode or mode_from_environment()
+    app = FastAPI(title="pressflow review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings, app.state.mode = settings, mode
+    app.state.templates = _template_env(settings)
+    # Starlette's session cookie is HttpOnly and signed; SameSite=Lax keeps it off cross-site posts.
+    app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir), session_cookie="pressflow_review",
+                       max_age=SESSION_HOURS * 3600, same_site="lax", https_only=https_only)
+    app.add_middleware(BodyLimit, limit=max_body)
+    for name in ("feeds", "site"):
+        app.mount(f"/{name}", StaticFiles(directory=settings.out_dir / name, check_dir=False, html=True), name=name)
+    app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.include_router(_routes())
+    return app
+
+
+def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the review page until interrupted (`pressflow serve`)."""
+    import os
+
+    import uvicorn
+
+    if not shared_token() and users.count_users(settings.db_url) == 0:
+        raise ServerNotConfigured(
+            "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
+            "(or set PRESSFLOW_REVIEW_TOKEN to a shared token for a small team)")
+    secure = os.environ.get("PRESSFLOW_COOKIE_SECURE", "0").lower() in ("1", "true", "yes")
+    app = create_app(settings, https_only=secure)
+    print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+# --- templates and responses ---------------------------------------------------------------
+
+
+def _template_env(settings: Settings) -> Environment:
+    # Staff may override a template in their templates folder; the bundled ones are the default.
+    loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
+                           FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
+    env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(language_name=language_name, text_direction=text_direction, qa_label=qa_label,
+                       status_label=lambda s: STATUS_LABELS.get(s, s))
+    return env
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page, with the signed-in reviewer, the CSRF token, flash messages and a CSP nonce."""
+    nonce = secrets.token_urlsafe(16)
+    settings: Settings = request.app.state.settings
+    context.setdefault("reviewer", None)
+    html = request.app.state.templates.get_template(name).render(
+        request=request, csrf=csrf_token(request), nonce=nonce, mode=request.app.state.mode,
+        flashes=request.session.pop("flash", []), source_lang=settings.source_language, **context)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers.update({
+        "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+                                    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    })
+    return response
+
+
+def flash(request: Request, message: str, kind: str = "info") -> None:
+    request.session.setdefault("flash", []).append({"kind": kind, "text": message})
+    request.session["flash"] = request.session["flash"]  # mark the session as changed
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def _to_sign_in(request: Request, _exc: SignInRequired) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect("/signin?" + urlencode({"next": target}))
+
+
+async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    return render(request, "message.html.j2", status_code=403, title="Not allowed", message=exc.message,
+                  reviewer=current_reviewer(request, request.app.state.settings.db_url))
+
+
+def qa_label(flag: dict) -> str:
+    label = QA_LABELS.get(flag.get("kind", ""), str(flag.get("kind", "check")).replace("_", " ").capitalize())
+    if flag.get("kind") == "over_limit":
+        return f"{label}: {flag.get('length')} of {flag.get('limit')}"
+    detail = flag.get("items") or flag.get("terms") or flag.get("term")
+    if detail:
+        return f"{label}: {', '.join(map(str, detail)) if isinstance(detail, list) else detail}"
+    return label
+
+
+# --- dependencies ----------------------------------------------------------------------------
+
+
+def signed_in(request: Request) -> Reviewer:
+    reviewer = current_reviewer(request, request.app.state.settings.db_url)
+    if reviewer is None:
+        raise SignInRequired()
+    return reviewer
+
+
+def checked_form(request: Request, csrf_token: str = Form("")) -> None:
+    """Every POST carries the session's CSRF token, or is refused."""
+    if not csrf_ok(request, csrf_token):
+        raise Forbidden("This form has expired or did not come from this site. Go back, reload the page and try again.")
+
+
+def _allowed(reviewer: Reviewer, lang: str) -> None:
+    if not reviewer.may_review(lang):
+        raise Forbidden(f"You review {', '.join(reviewer.languages)}; this draft is in {language_name(lang)} ({lang}).")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: a sign-in link must not bounce a reviewer to another site.
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+def _routes():
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/signin", response_class=HTMLResponse)
+    def signin_form(request: Request, next: str = "/"):
+        return render(request, "signin.html.j2", next=_safe_next(next), error=None,
+                      token_enabled=bool(shared_token()))
+
+    @router.post("/signin", dependencies=[Depends(checked_form)])
+    def signin(request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")):
+        if sign_in(request, request.app.state.settings.db_url, name, password) is None:
+            return render(request, "signin.html.j2", status_code=401, next=_safe_next(next),
+                          error="That name and password (or team token) did not match.",
+                          token_enabled=bool(shared_token()))
+        return redirect(_safe_next(next))
+
+    @router.post("/signout", dependencies=[Depends(checked_form)])
+    def signout(request: Request):
+        request.session.clear()
+        return redirect("/signin")
+
+    @router.get("/", response_class=HTMLResponse)
+    def queue(request: Request, status: str = store.PENDING, lang: str = "", channel: str = "", qa: str = "",
+              reviewer: Reviewer = Depends(signed_in)):
+        settings = request.app.state.settings
+        with store.session_scope(settings.db_url) as session:
+            data = queue_data(session, reviewer, status=status, lang=lang, channel=channel, qa=qa)
+        return render(request, "queue.html.j2", reviewer=reviewer, **data)
+
+    @router.get("/drafts/{draft_id}", response_class=HTMLResponse)
+    def show_draft(request: Request, draft_id: int, reviewer: Reviewer = Depends(signed_in)):
+        return draft_page(request, draft_id, reviewer)
+
+    @router.post("/drafts/{draft_id}/save", dependencies=[Depends(checked_form)])
+    def save(request: Request, draft_id: int, expected_revision: int = Form(...),
+             segment: list[str] | None = Form(None), text: str | None = Form(None), note: str = Form(""),
+             reviewer: Reviewer = Depends(signed_in)):
+        return save_edit(request, draft_id, reviewer, expected_revision, segment, text, note.strip() or None)
+
+    @router.post("/drafts/{draft_id}/approve", dependencies=[Depends(checked_form)])
+    def approve(request: Request, draft_id: int, expected_revision: int = Form(...),
+                reviewer: Reviewer = Depends(signed_in)):
+        return decide(request, draft_id, reviewer, store.APPROVED, expected_revision)
+
+    @router.post("/drafts/{draft_id}/reject", dependencies=[Depends(checked_form)])
+    def reject(request: Request, draft_id: int, expected_revision: int = Form(...), reason: str = Form(""),
+               reviewer: Reviewer = Depends(signed_in)):
+        if not reason.strip():
+            flash(request, "Say why you reject the draft, so the translator can act on it.", "error")
+            return redirect(f"/drafts/{draft_id}")
+        return decide(request, draft_id, reviewer, store.REJECTED, expected_revision, reason.strip())
+
+    @router.post("/approve-all", dependencies=[Depends(checked_form)])
+    def approve_all(request: Request, release: str = Form(...), lang: str = Form(...),
+                    reviewer: Reviewer = Depends(signed_in)):
+        _allowed(reviewer, lang)
+        settings = request.app.state.settings
+        count = review.approve_all(settings, reviewer=reviewer.name, lang=lang, slug=release)
+        flash(request, f"Approved {count} pending draft(s) of {release} in {language_name(lang)}.")
+        _publish_if_wanted(request, count)
+        return redirect("/")
+
+    @router.post("/publish", dependencies=[Depends(checked_form)])
+    def publish(request: Request, reviewer: Reviewer = Depends(signed_in)):
+        _publish(request)
+        return redirect("/")
+
+    return router
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: str, qa: str) -> dict:
+    """Drafts grouped by release and language, oldest first, with counts per status."""
+    drafts = [d for d in store.list_drafts(session, lang=lang or None, channel=channel or None)
+              if reviewer.may_review(d.lang)]
+    drafts = [d for d in drafts if _qa_matches(d, qa)]
+    counts = {s: sum(d.status == s for d in drafts) for s in store.STATUSES}
+    shown = [d for d in drafts if status == "all" or d.status == status]
+    groups: dict[tuple[str, str], dict] = {}
+    for draft in shown:  # list_drafts is oldest first, so groups come oldest first too
+        group = groups.setdefault((draft.release_slug, draft.lang), {
+            "slug": draft.release_slug, "title": draft.release.title, "lang": draft.lang, "drafts": []})
+        group["drafts"].append(draft)
+    for group in groups.values():
+        group["pending"] = sum(d.status == store.PENDING for d in group["drafts"])
+    all_langs = sorted({d.lang for d in store.list_drafts(session) if reviewer.may_review(d.lang)})
+    kinds = sorted({f.get("kind", "") for d in drafts for f in d.qa} | {"protected_missing", "over_limit",
+                                                                         "identical_to_source"})
+    return {"groups": list(groups.values()), "counts": counts, "statuses": store.STATUSES,
+            "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
+            "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
+
+
+def _qa_matches(draft: store.Draft, qa: str) -> bool:
+    if not qa:
+        return True
+    if qa == "any":
+        return bool(draft.qa)
+    if qa == "none":
+        return not draft.qa
+    return any(flag.get("kind") == qa for flag in draft.qa)
+
+
+# --- one draft -------------------------------------------------------------------------------
+
+
+def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_code: int = 200,
+               conflict: dict | None = None) -> HTMLResponse:
+    settings = request.app.state.settings
+    with store.session_scope(settings.db_url) as session:
+        try:
+            draft = store.get_draft(session, draft_id)
+        except ReviewError as exc:
+            return render(request, "message.html.j2", status_code=404, title="No such draft", message=str(exc),
+                          reviewer=reviewer)
+        _allowed(reviewer, draft.lang)
+        context = draft_context(session, draft)
+    return render(request, "draft.html.j2", status_code=status_code, reviewer=reviewer, conflict=conflict, **context)
+
+
+def draft_context(session, draft: store.Draft) -> dict:
+    """Everything the review view shows: segments side by side, QA flags, length, history."""
+    layout = layouts.current_layout(draft)
+    segments = draft.meta.get("segments") or []
+    flags_by_segment: dict[int, list[dict]] = {}
+    general_flags = []
+    for flag in draft.qa:
+        if isinstance(flag.get("segment"), int) and layout is not None:
+            flags_by_segment.setdefault(flag["segment"], []).append(flag)
+        else:
+            general_flags.append(flag)
+    rows = []
+    if layout is not None:
+        rows = [{"number": i + 1, "source": seg["source"], "text": text, "flags": flags_by_segment.get(i, [])}
+                for i, (seg, text) in enumerate(zip(segments, layout.segments))]
+    platform = PLATFORMS.get(draft.channel)
+    siblings = store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, status=store.PENDING)
+    following = [d.id for d in siblings if d.id != draft.id]
+    return {
+        "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
+        "glue": list(layout.glue) if layout else [],
+        "platform": platform, "length": platform.count(draft.text) if platform else None,
+        "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
+        "next_pending": following[0] if following else None,
+    }
+
+
+def _history(draft: store.Draft) -> list[dict]:
+    """Each revision with who, when, why, and what changed against the one before."""
+    history, previous = [], None
+    for revision in draft.revisions:
+        diff = []
+        if previous is not None:
+            diff = [line for line in difflib.unified_diff(previous.splitlines(), revision.text.splitlines(),
+                                                          lineterm="", n=0) if not line.startswith(("---", "+++", "@@"))]
+        history.append({"number": revision.number, "author": revision.author, "note": revision.note,
+                        "when": revision.created_at.strftime("%Y-%m-%d %H:%M UTC"), "diff": diff})
+        previous = revision.text
+    return list(reversed(history))
+
+
+def _one_line(text: str) -> str:
+    # A segment is one sentence inside a Markdown line: a line break would break the document.
+    return " ".join(text.split())
+
+
+def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revision: int,
+              segment_texts: list[str] | None, whole_text: str | None, note: str | None) -> Response:
+    """Save an edit as a new revision and teach the memory the segments it changed."""
+    settings: Settings = request.app.state.settings
+    with store.session_scope(settings.db_url) as session:
+        draft = store.get_draft(session, draft_id)
+        _allowed(reviewer, draft.lang)
+        before, current_text, revision = layouts.current_layout(draft), draft.text, draft.revision
+        segments, lang = draft.meta.get("segments") or [], draft.lang
+    if segment_texts is not None:
+        if before is None or len(segment_texts) != len(before.segments):
+            flash(request, "The draft's sentences changed since you opened it; reload it and edit again.", "error")
+            return redirect(f"/drafts/{draft_id}")
+        new_text = before.with_segments([_one_line(t) for t in segment_texts]).text()
+    else:
+        new_text = (whole_text or "").replace("\r\n", "\n")
+    if revision != expected_revision:
+        return _conflict(request, draft_id, reviewer, new_text)
+    if new_text == current_text:
+        flash(request, "Nothing changed, so nothing was saved.")
+        return redirect(f"/drafts/{draft_id}")
+    try:
+        number = review.edit(settings, draft_id, new_text, author=reviewer.name, expected_revision=expected_revision,
+                             note=note)
+    except ReviewError as exc:
+        if review.get_text(settings, draft_id)["revision"] != expected_revision:
+            return _conflict(request, draft_id, reviewer, new_text)
+        flash(request, str(exc), "error")
+        return redirect(f"/drafts/{draft_id}")
+    learned = layouts.changed_segments(segments, before, layouts.follow(before, new_text) if before else None)
+    if learned:
+        store.SqlMemory(settings.db_url, author=reviewer.name).save(settings.source_language, lang, HUMAN, learned)
+    flash(request, f"Saved as revision {number}." + (
+        f" {len(learned)} edited sentence(s) will be reused by the next translation." if learned else ""))
+    return redirect(f"/drafts/{draft_id}")
+
+
+def _conflict(request: Request, draft_id: int, reviewer: Reviewer, yours: str) -> Response:
+    settings = request.app.state.settings
+    with store.session_scope(settings.db_url) as session:
+        draft = store.get_draft(session, draft_id)
+        latest = draft.revisions[-1]
+        conflict = {"yours": yours, "author": latest.author, "revision": draft.revision,
+                    "when": latest.created_at.strftime("%Y-%m-%d %H:%M UTC")}
+    return draft_page(request, draft_id, reviewer, status_code=409, conflict=conflict)
+
+
+def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, expected_revision: int,
+           reason: str | None = None) -> Response:
+    """Approve or reject the text the reviewer saw, not a newer one someone saved meanwhile."""
+    settings = request.app.state.settings
+    with store.session_scope(settings.db_url) as session:
+        draft = store.get_draft(session, draft_id)
+        _allowed(reviewer, draft.lang)
+        if draft.revision != expected_revision:
+            flash(request, f"{draft.revisions[-1].author} changed this draft (now revision {draft.revision}) after "
+                           "you opened it. Read the new text below, then decide again.", "error")
+            return redirect(f"/drafts/{draft_id}")
+        try:
+            store.set_status(session, draft, status, reviewer=reviewer.name, reason=reason)
+        except ReviewError as exc:
+            flash(request, str(exc), "error")
+            return redirect(f"/drafts/{draft_id}")
+        slug, lang = draft.release_slug, draft.lang
+        following = [d.id for d in store.list_drafts(session, slug=slug, lang=lang, status=store.PENDING)
+                     if d.id != draft_id]
+    flash(request, f"Draft {draft_id} {STATUS_LABELS[status]}.")
+    if status == store.APPROVED:
+        _publish_if_wanted(request, 1)
+    return redirect(f"/drafts/{following[0]}" if following else "/")
+
+
+def _publish_if_wanted(request: Request, approved: int) -> None:
+    if approved and request.app.state.mode.on_approve:
+        _publish(request)
+
+
+def _publish(request: Request) -> None:
+    try:
+        flash(request, publish_now(request.app.state.settings, request.app.state.mode))
+    except Exception as exc:  # noqa: BLE001 - the approval stands; say why publishing did not
+        flash(request, f"Approved, but publishing failed: {type(exc).__name__}: {exc}", "error")

@@ -1,0 +1,148 @@
+"""Sign-in, sessions, cross-site request forgery tokens and request size limits.
+
+Sessions are Starlette's signed cookies (itsdangerous): they hold who signed in and the
+session's CSRF token, nothing secret. The signing key comes from PRESSFLOW_SECRET_KEY, or is
+generated once and kept in OUT/state/review-secret-key, readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import users
+from ..files import inside
+
+MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
+SESSION_KEY_FILE = "review-secret-key"
+
+
+def secret_key(out_dir: Path) -> str:
+    """The session signing key: from the environment, or created once in OUT/state (mode 0600)."""
+    if key := os.environ.get("PRESSFLOW_SECRET_KEY"):
+        return key
+    path = inside(out_dir, "state", SESSION_KEY_FILE)
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: if two servers start at once, one creates the file and the other reads it.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def shared_token() -> str | None:
+    """The team's shared sign-in token (PRESSFLOW_REVIEW_TOKEN), if one is configured."""
+    return os.environ.get("PRESSFLOW_REVIEW_TOKEN") or None
+
+
+def _token_tag(token: str) -> str:
+    # Stored in the session so that changing the token signs out everyone who used the old one.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Reviewer:
+    """Who is signed in, and which languages they may review ([] = all)."""
+
+    name: str
+    languages: list[str] = field(default_factory=list)
+
+    def may_review(self, lang: str) -> bool:
+        return not self.languages or lang in self.languages
+
+
+def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer | None:
+    """Check an account's password, or the shared token; remember the reviewer in the session."""
+    name = name.strip()
+    if not name or not password:
+        return None
+    languages = users.authenticate(db_url, name, password)
+    kind = "account"
+    if languages is None:
+        token = shared_token()
+        if not token or not hmac.compare_digest(password.encode("utf-8"), token.encode("utf-8")):
+            return None
+        if users.languages_of(db_url, name) is not None:
+            return None  # the token never stands in for a named account's password
+        languages, kind = [], _token_tag(token)
+    csrf = request.session.get("csrf") or secrets.token_urlsafe(32)
+    request.session.clear()  # a fresh session at sign-in: nothing carried over from before
+    request.session.update({"user": name, "kind": kind, "csrf": csrf})
+    return Reviewer(name, languages)
+
+
+def current_reviewer(request: Request, db_url: str) -> Reviewer | None:
+    """The signed-in reviewer, re-checked against the accounts (or the token) on every request."""
+    name, kind = request.session.get("user"), request.session.get("kind")
+    if not name:
+        return None
+    if kind == "account":
+        languages = users.languages_of(db_url, name)
+        return None if languages is None else Reviewer(name, languages)
+    token = shared_token()
+    if token and kind == _token_tag(token):
+        return Reviewer(name, [])
+    return None
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (the sign-in form needs one too)."""
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(32)
+    return request.session["csrf"]
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    expected = request.session.get("csrf")
+    return bool(expected and submitted) and hmac.compare_digest(expected, submitted)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._too_large(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope, receive, send) -> None:
+        message = f"request body too large (limit {self.limit // 1024} KB)"
+        await PlainTextResponse(message, status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
