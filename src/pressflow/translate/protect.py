@@ -23,6 +23,8 @@ from ..render import KEEP_CLOSE, KEEP_OPEN
 
 PLACEHOLDER = "⟦{}⟧"
 _PLACEHOLDER = re.compile(r"⟦\s*(\d+)\s*⟧")
+# A whole placeholder, or half of one ("⟧", "⟦3") as a model may emit: readers must never see one.
+_PLACEHOLDER_OR_PART = re.compile(r"⟦\s*(\d+)\s*⟧|⟦\s*\d*|⟧")
 DEFAULT_GLOSSARY = Path(__file__).resolve().parents[1] / "data" / "glossary.yaml"
 
 _UNITS = r"(?:%|°C|km²|km|kg|mm|cm|m|t|MW|GW|kW|kWh|ha|billion|million|people|participants|scientists)"
@@ -107,13 +109,15 @@ def restore(translated: str, values: tuple[str, ...]) -> tuple[str, list[str]]:
     used: set[int] = set()
 
     def swap(match: re.Match) -> str:
+        if match.group(1) is None:
+            return ""  # half a placeholder carries nothing
         index = int(match.group(1))
         if index >= len(values) or index in used:
             return ""  # an invented or repeated placeholder carries nothing
         used.add(index)
         return values[index]
 
-    text = _PLACEHOLDER.sub(swap, translated)
+    text = _PLACEHOLDER_OR_PART.sub(swap, translated)
     dropped = [value for i, value in enumerate(values) if i not in used]
     if dropped:
         text = text.rstrip() + " " + " ".join(dropped)
