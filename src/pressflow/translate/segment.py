@@ -14,6 +14,10 @@ from functools import lru_cache
 
 import pysbd
 
+from ..render import KEEP_CLOSE, KEEP_OPEN
+
+# Runs a sentence boundary must not cut: `keep` spans, URLs, e-mail addresses.
+_UNSPLITTABLE = re.compile(rf"{KEEP_OPEN}.*?{KEEP_CLOSE}|\b(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.S)
 _LINE_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,3}[.)]\s+)*)")
 
 
@@ -33,19 +37,38 @@ def _segmenter(language: str) -> pysbd.Segmenter:
         return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+def _sentence_spans(text: str, language: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence pysbd finds, merged where a boundary falls inside an
+    item that must stay whole: pysbd ends a sentence at the '?' of a URL's query or at the
+    'Prof.' of a kept name, and half a URL cannot be protected."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for span in _segmenter(language).segment(text):
+        sentence = span.sent.strip()
+        start = text.find(sentence, position)
+        if start < 0:  # pysbd changed the text; fall back to the whole remainder
+            break
+        spans.append((start, start + len(sentence)))
+        position = start + len(sentence)
+    whole = [(m.start(), m.end()) for m in _UNSPLITTABLE.finditer(text)]
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and any(a < merged[-1][1] < b for a, b in whole):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def split_sentences(text: str, language: str = "en") -> list[Piece]:
     """One line of prose into sentences, keeping the whitespace between them."""
     pieces: list[Piece] = []
     position = 0
-    for span in _segmenter(language).segment(text):
-        start = text.find(span.sent.strip(), position)
-        if start < 0:  # pysbd changed the text; fall back to the whole remainder
-            break
-        sentence = span.sent.strip()
+    for start, end in _sentence_spans(text, language):
         if start > position:
             pieces.append(Piece(text[position:start], False))
-        pieces.append(Piece(sentence, True))
-        position = start + len(sentence)
+        pieces.append(Piece(text[start:end], True))
+        position = end
     if position < len(text):
         rest = text[position:]
         pieces.append(Piece(rest, bool(rest.strip())))
