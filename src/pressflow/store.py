@@ -311,14 +311,20 @@ def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, re
 
 def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
                note: str | None = None) -> Revision:
-    """Save a reviewer's text as a new revision; refuse it if someone saved in between."""
+    """Save a reviewer's text as a new revision; refuse it if someone saved in between.
+
+    A published draft can be corrected: the edit makes it approved again (a reviewer wrote it),
+    and the next publish updates the feed entry and pages in place.
+    """
     if expected_revision is not None and expected_revision != draft.revision:
         raise ReviewError(
             f"draft {draft.id} was changed by {draft.revisions[-1].author} (revision {draft.revision}) "
             f"after you opened it (revision {expected_revision}); reload and apply your edit again"
         )
-    if draft.status not in (PENDING, APPROVED, REJECTED):
+    if draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
+    if draft.status == PUBLISHED:
+        draft.status, draft.reviewer = APPROVED, author
     draft.revision += 1
     draft.text, draft.updated_at = text, utcnow()
     revision = Revision(number=draft.revision, text=text, author=author, note=note)
