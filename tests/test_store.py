@@ -1,0 +1,240 @@
+"""Tests of the draft store through `pipeline.prepare` and the review actions, on real SQLite.
+
+Drafts are never overwritten: an unchanged record adds nothing, a changed one adds new drafts
+and supersedes the pending ones it replaces (approved and published text stays as it was), and
+every edit is a revision; an edit based on an old revision is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pressflow import pipeline, review, store
+from pressflow.config import Settings
+from pressflow.errors import ReviewError
+from pressflow.platforms import PLATFORMS
+from pressflow.publish import publish
+from pressflow.records import Event
+from pressflow.render import RELEASE
+from pressflow.translate.stage import HUMAN
+
+CHANNELS = [RELEASE, *PLATFORMS]
+RECORD = {
+    "id": "water-forum",
+    "title": "Water forum opens in Tashkent",
+    "date": "2021-09-12",
+    "summary": "Scientists from five countries met to restore the Aral Sea.",
+    "languages": ["es"],
+    "hashtags": ["#AralSea"],
+}
+NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
+
+
+def event(**changes) -> Event:
+    return Event.model_validate({**RECORD, **changes})
+
+
+def drafts(settings: Settings, **filters) -> list[store.Draft]:
+    with store.session_scope(settings.db_url) as session:
+        return store.list_drafts(session, **filters)
+
+
+def by_status(settings: Settings) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for draft in drafts(settings):
+        counts[draft.status] = counts.get(draft.status, 0) + 1
+    return counts
+
+
+def draft_id(settings: Settings, lang: str, channel: str, status: str = store.PENDING) -> int:
+    [draft] = drafts(settings, lang=lang, channel=channel, status=status)
+    return draft.id
+
+
+@pytest.fixture(scope="module")
+def prepared_once(argos_models, tmp_path_factory) -> Path:
+    """An output folder where the record was prepared once (en approved, es pending)."""
+    out = tmp_path_factory.mktemp("prepared") / "out"
+    settings = Settings(out_dir=out)
+    report = pipeline.prepare([(None, event())], settings)
+    assert report.drafts_added == 2 * len(CHANNELS), report
+    store.get_engine(settings.db_url).dispose()  # let SQLite fold its WAL into the file before copies
+    return out
+
+
+@pytest.fixture
+def prepared(prepared_once, tmp_path) -> Settings:
+    """A private copy of the prepared store, so each test can change it."""
+    out = tmp_path / "out"
+    shutil.copytree(prepared_once, out)
+    return Settings(out_dir=out)
+
+
+# --- re-running prepare --------------------------------------------------------------------
+
+
+def test_first_prepare_stores_source_approved_and_translations_pending(prepared):
+    assert by_status(prepared) == {store.APPROVED: len(CHANNELS), store.PENDING: len(CHANNELS)}
+    assert {d.channel for d in drafts(prepared, lang="en")} == set(CHANNELS)
+    with store.session_scope(prepared.db_url) as session:
+        for draft in store.list_drafts(session, lang="es"):
+            assert draft.status == store.PENDING and draft.revision == 1
+            assert RECORD["title"] in draft.source_text
+            assert draft.meta["engines"] and draft.meta["segments"]
+            assert [r.number for r in draft.revisions] == [1]
+
+
+def test_unchanged_record_adds_no_drafts(prepared):
+    before = [(d.id, d.status, d.text) for d in drafts(prepared)]
+    report = pipeline.prepare([(None, event())], prepared)
+    assert report.drafts_added == 0
+    assert report.releases["water-forum"]["status"] == "unchanged"
+    assert report.stats.translated == 0
+    assert [(d.id, d.status, d.text) for d in drafts(prepared)] == before
+
+
+def test_changed_record_adds_drafts_and_supersedes_pending_ones(prepared):
+    # A reviewer approved the Spanish release and it was published; the posts are still pending.
+    review.set_status_many(prepared, [draft_id(prepared, "es", RELEASE)], store.APPROVED, reviewer="ana")
+    publish(prepared, now=NOW)
+    published_es = draft_id(prepared, "es", RELEASE, store.PUBLISHED)
+    old = {d.id: d for d in drafts(prepared)}
+
+    changed = event(summary="Scientists from five countries met to restore the Aral Sea and its delta.")
+    report = pipeline.prepare([(None, changed)], prepared)
+    assert report.releases["water-forum"]["status"] in ("changed", "translated")
+    assert report.drafts_added == 2 * len(CHANNELS)
+
+    now = {d.id: d for d in drafts(prepared)}
+    assert len(now) == len(old) + 2 * len(CHANNELS)
+    for draft_id_, before in old.items():
+        after = now[draft_id_]
+        assert after.text == before.text and after.fingerprint == before.fingerprint  # history kept
+        if before.status == store.PENDING:
+            assert after.status == store.SUPERSEDED, (after.lang, after.channel)
+        else:
+            assert after.status == before.status, (after.lang, after.channel)
+    assert now[published_es].status == store.PUBLISHED
+    new = [d for i, d in now.items() if i not in old]
+    assert {d.fingerprint for d in new} == {changed.fingerprint()}
+    assert all("delta" in d.source_text for d in new if d.channel == RELEASE)
+    assert sorted(d.status for d in new if d.lang == "es") == [store.PENDING] * len(CHANNELS)
+    with store.session_scope(prepared.db_url) as session:
+        release = session.get(store.Release, "water-forum")
+        assert release.fingerprint == changed.fingerprint()
+        assert release.record["summary"] == changed.summary
+        # Until the new Spanish text is approved, the published one is what readers get.
+        assert store.publishable_drafts(session, "water-forum")["es"][RELEASE].id == published_es
+
+
+def test_changed_record_reuses_the_memory_for_unchanged_sentences(prepared):
+    report = pipeline.prepare([(None, event(title="Water forum opens in Nukus"))], prepared)
+    assert report.drafts_added == 2 * len(CHANNELS)
+    assert report.stats.from_memory > 0
+    assert report.stats.translated < report.stats.unique
+
+
+# --- edits and revisions ---------------------------------------------------------------------
+
+
+def test_edit_adds_a_revision(prepared):
+    target = draft_id(prepared, "es", "x")
+    assert review.edit(prepared, target, "Foro del agua en Taskent #AralSea\n", author="ana", note="typo") == 2
+    assert review.edit(prepared, target, "Foro del agua en Tashkent #AralSea\n", author="ben") == 3
+    with store.session_scope(prepared.db_url) as session:
+        draft = store.get_draft(session, target)
+        assert draft.revision == 3 and draft.text == "Foro del agua en Tashkent #AralSea\n"
+        assert draft.status == store.PENDING  # editing is not approving
+        assert [(r.number, r.author) for r in draft.revisions] == [(1, "pressflow"), (2, "ana"), (3, "ben")]
+        assert draft.revisions[1].note == "typo"
+        assert draft.revisions[0].text != draft.text  # the machine text is still there
+
+
+def test_edit_conflict_is_refused_with_a_clear_message(prepared):
+    target = draft_id(prepared, "es", "mastodon")
+    opened = review.get_text(prepared, target)
+    review.edit(prepared, target, "Texto de Ana.\n", author="ana", expected_revision=opened["revision"])
+    with pytest.raises(ReviewError) as caught:
+        review.edit(prepared, target, "Texto de Ben.\n", author="ben", expected_revision=opened["revision"])
+    message = str(caught.value)
+    assert f"draft {target} was changed by ana (revision 2) after you opened it (revision 1)" in message
+    assert "reload" in message
+    assert review.get_text(prepared, target) == {"text": "Texto de Ana.\n", "revision": 2}
+
+
+def test_empty_edit_is_refused(prepared):
+    with pytest.raises(ReviewError, match="empty"):
+        review.edit(prepared, draft_id(prepared, "es", "x"), "  \n", author="ana")
+
+
+def test_edit_of_a_published_draft_goes_back_to_approved(prepared):
+    review.approve_all(prepared, reviewer="ana")
+    publish(prepared, now=NOW)
+    target = draft_id(prepared, "es", "linkedin", store.PUBLISHED)
+    assert review.edit(prepared, target, "Texto corregido.\n", author="ana") == 2
+    with store.session_scope(prepared.db_url) as session:
+        draft = store.get_draft(session, target)
+        assert draft.status == store.APPROVED and draft.text == "Texto corregido.\n"
+
+
+def test_superseded_drafts_can_be_neither_edited_nor_reviewed(prepared):
+    old = draft_id(prepared, "es", "bluesky")
+    pipeline.prepare([(None, event(summary="A new summary for the forum."))], prepared)
+    with pytest.raises(ReviewError, match="superseded"):
+        review.edit(prepared, old, "Nuevo.\n", author="ana")
+    with pytest.raises(ReviewError, match="superseded"):
+        review.set_status_many(prepared, [old], store.APPROVED, reviewer="ana")
+
+
+def test_unknown_draft_is_named(prepared):
+    with pytest.raises(ReviewError, match="no draft with id 9999"):
+        review.show(prepared, 9999)
+
+
+def test_reject_keeps_the_reason(prepared):
+    target = draft_id(prepared, "es", RELEASE)
+    review.set_status_many(prepared, [target], store.REJECTED, reviewer="ana", reason="names mistranslated")
+    with store.session_scope(prepared.db_url) as session:
+        draft = store.get_draft(session, target)
+        assert (draft.status, draft.reviewer, draft.reason) == (store.REJECTED, "ana", "names mistranslated")
+        assert RELEASE not in store.publishable_drafts(session, "water-forum").get("es", {})
+
+
+def test_an_aligned_edit_teaches_the_memory(prepared):
+    target = draft_id(prepared, "es", RELEASE)
+    with store.session_scope(prepared.db_url) as session:
+        draft = store.get_draft(session, target)
+        segments, text = draft.meta["segments"], draft.text
+    first = segments[0]
+    edited = text.replace(first["text"], "Se abre el foro del agua en Taskent", 1)
+    review.edit(prepared, target, edited, author="ana")
+    learned = store.SqlMemory(prepared.db_url).lookup("en", "es", HUMAN, [first["key"]])
+    assert learned == {first["key"]: "Se abre el foro del agua en Taskent"}
+
+
+# --- the store itself ------------------------------------------------------------------------
+
+
+def test_times_are_stored_in_utc(tmp_path):
+    url = f"sqlite:///{tmp_path / 'times.db'}"
+    when = dt.datetime(2021, 8, 30, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with store.session_scope(url) as session:
+        store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30), publish_at=when,
+                             fingerprint="f", record={}, source_file=None)
+    store.get_engine(url).dispose()
+    with store.session_scope(url) as session:
+        release = session.get(store.Release, "s")
+        assert release.publish_at == when and release.publish_at.tzinfo == dt.timezone.utc
+
+
+def test_naive_times_are_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'naive.db'}"
+    with pytest.raises(Exception, match="naive datetime"):
+        with store.session_scope(url) as session:
+            store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30),
+                                 publish_at=dt.datetime(2021, 8, 30, 10, 0), fingerprint="f", record={},
+                                 source_file=None)
