@@ -368,9 +368,11 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
         if before is None or len(segment_texts) != len(before.segments):
             flash(request, "The draft's sentences changed since you opened it; reload it and edit again.", "error")
             return redirect(f"/drafts/{draft_id}")
-        new_text = before.with_segments([_one_line(t) for t in segment_texts]).text()
+        after = before.with_segments([_one_line(t) for t in segment_texts])
+        new_text = after.text()
     else:
         new_text = (whole_text or "").replace("\r\n", "\n")
+        after = layouts.follow(before, new_text) if before else None
     if revision != expected_revision:
         return _conflict(request, draft_id, reviewer, new_text)
     if new_text == current_text:
@@ -384,7 +386,7 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
             return _conflict(request, draft_id, reviewer, new_text)
         flash(request, str(exc), "error")
         return redirect(f"/drafts/{draft_id}")
-    learned = layouts.changed_segments(segments, before, layouts.follow(before, new_text) if before else None)
+    learned = layouts.changed_segments(segments, before, after)
     if learned:
         store.SqlMemory(settings.db_url, author=reviewer.name).save(settings.source_language, lang, HUMAN, learned)
     flash(request, f"Saved as revision {number}." + (
