@@ -25,7 +25,11 @@ LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
 BATCH_SIZE = int(os.environ.get("PRESSFLOW_BATCH_SIZE", "32"))
 # An upper bound on decoded tokens per sentence (default 512). Benchmarks lower it: random-weight
 # test models rarely emit </s>, so every sentence would otherwise decode to the limit.
-MAX_DECODING_LENGTH = int(os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH", "0")) or 512
+# Read on every call, so a test or benchmark can set it after this module was imported.
+def max_decoding_length() -> int:
+    return int(os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH", "0")) or 512
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
@@ -54,7 +58,7 @@ class LoadedModel:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = [tokens[i] for i in chunk]
-            limit = max_decoding_length or min(MAX_DECODING_LENGTH, 2 * max(len(t) for t in batch) + 10)
+            limit = max_decoding_length or min(max_decoding_length(), 2 * max(len(t) for t in batch) + 10)
             prefix = [[self.model.target_prefix]] * len(batch) if self.model.target_prefix else None
             with self.lock:
                 outputs = self.translator.translate_batch(
