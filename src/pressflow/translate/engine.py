@@ -26,7 +26,7 @@ BATCH_SIZE = int(os.environ.get("PRESSFLOW_BATCH_SIZE", "32"))
 # An upper bound on decoded tokens per sentence (default 512). Benchmarks lower it: random-weight
 # test models rarely emit </s>, so every sentence would otherwise decode to the limit.
 # Read on every call, so a test or benchmark can set it after this module was imported.
-def max_decoding_length() -> int:
+def decoding_cap() -> int:
     return int(os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH", "0")) or 512
 
 
@@ -58,7 +58,7 @@ class LoadedModel:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = [tokens[i] for i in chunk]
-            limit = max_decoding_length or min(max_decoding_length(), 2 * max(len(t) for t in batch) + 10)
+            limit = max_decoding_length or min(decoding_cap(), 2 * max(len(t) for t in batch) + 10)
             prefix = [[self.model.target_prefix]] * len(batch) if self.model.target_prefix else None
             with self.lock:
                 outputs = self.translator.translate_batch(
