@@ -345,9 +345,7 @@ class Writer:
 
     def feeds(self, items: list[Item], name: str) -> None:
         feed = self.feed(items, name)
-        atom = feed.atom_str(pretty=True)
-        if name == ALL_LANGUAGES:
-            atom = _mark_entry_languages(atom, {self.site.entry_id(i.slug, i.lang): i.lang for i in items})
+        atom = self._finish_atom(feed.atom_str(pretty=True), items, mixed=name == ALL_LANGUAGES)
         self._write(inside(self.out, "feeds", name, "atom.xml"), atom)
         feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
                   rel="alternate", replace=True)  # RSS's channel <link> is the first alternate
@@ -394,6 +392,30 @@ class Writer:
         if mixed:
             entry.dc.dc_language(item.lang)
 
+    def _finish_atom(self, atom: bytes, items: list[Item], *, mixed: bool) -> bytes:
+        """What feedgen 1.0 cannot write: entry links with rel, type, hreflang and length (it drops
+        them, so an enclosure would read as a second page link), and xml:lang on each entry of
+        the all-languages feed."""
+        by_id = {self.site.entry_id(i.slug, i.lang): i for i in items}
+        root = etree.fromstring(atom)
+        for entry in root.iter(f"{ATOM}entry"):
+            item = by_id[entry.findtext(f"{ATOM}id")]
+            for link in entry.findall(f"{ATOM}link"):
+                entry.remove(link)
+            position = entry.index(entry.find(f"{ATOM}title")) + 1
+            links = [{"rel": "alternate", "type": "text/html", "hreflang": item.lang,
+                      "href": self.site.page_url(item.lang, item.slug)}]
+            if image := self._image(item):
+                links.append({"rel": "enclosure", "type": image["type"], "length": str(image["length"]),
+                              "href": image["url"]})
+            for offset, attributes in enumerate(links):
+                link = etree.Element(f"{ATOM}link", attrib=attributes)
+                link.tail = entry.find(f"{ATOM}title").tail
+                entry.insert(position + offset, link)
+            if mixed:
+                entry.set(XML_LANG, item.lang)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
     # --- sitemap ---------------------------------------------------------------------------
 
     def sitemap(self, items: list[Item]) -> None:
@@ -424,14 +446,6 @@ def _likely_territory(language: str) -> str | None:
     likely = get_global("likely_subtags").get(language, "")  # e.g. 'es' -> 'es_Latn_ES'
     last = likely.split("_")[-1] if "_" in likely else ""
     return last if last.isupper() or last.isdigit() else None
-
-
-def _mark_entry_languages(atom: bytes, languages: dict[str, str]) -> bytes:
-    """Set xml:lang on each Atom entry (feedgen cannot): readers of a mixed feed learn each entry's language."""
-    root = etree.fromstring(atom)
-    for entry in root.iter(f"{ATOM}entry"):
-        entry.set(XML_LANG, languages[entry.findtext(f"{ATOM}id")])
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def remove_stale(out: Path) -> None:  # pragma: no cover - kept for operators, not called by publish
