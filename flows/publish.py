@@ -29,11 +29,13 @@ def publish_flow(out_dir: str | None = None, now: dt.datetime | None = None) -> 
         now: Publish as if it were this time (for tests and previews); default: the clock.
     """
     report = publish_task(Settings().with_out(out_dir), now)
-    rows = [{"release": slug, "languages": ", ".join(langs),
-             "skipped": "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.get(slug, {}).items()))}
-            for slug, langs in sorted(report.releases.items())]
+    rows = [{"release": slug, "languages": ", ".join(report.releases.get(slug, [])),
+             "skipped": "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.get(slug, {}).items())),
+             "failed": "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.get(slug, {}).items()))}
+            for slug in sorted(report.releases.keys() | report.failed.keys())]
     if rows:
         create_table_artifact(key="publish-summary", table=rows,
                               description=f"{report.files_written} files written, {report.files_unchanged} unchanged")
     return {"releases": report.releases, "embargoed": report.embargoed, "skipped": report.skipped,
+            "failed": report.failed,
             "files_written": report.files_written, "files_unchanged": report.files_unchanged}
