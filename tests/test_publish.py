@@ -1,0 +1,265 @@
+"""Tests of publishing: approved drafts to feeds, pages and outbound files, read back for real.
+
+Feeds are parsed with feedparser (a client nobody here wrote); files are compared by content
+and modification time; manifests are checked against the files on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from pressflow import pipeline, review, store
+from pressflow.config import Settings
+from pressflow.errors import PublishError
+from pressflow.files import inside
+from pressflow.publish import publish
+from pressflow.records import Event
+from pressflow.render import RELEASE
+
+NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
+LATER = NOW + dt.timedelta(hours=12)  # still before the embargo lifts
+EMBARGO = dt.datetime(2021, 9, 14, 0, 0, tzinfo=dt.timezone.utc)
+HOSTILE_TITLE = "Forum on <script>alert('x')</script> & water"
+RECORDS = [
+    {"id": "water-forum", "title": "Water forum opens in Tashkent", "date": "2021-09-12",
+     "summary": "Scientists met to restore the Aral Sea.", "languages": ["es", "zh", "pt"],
+     "tags": ["water"]},
+    {"id": "hostile-title", "title": HOSTILE_TITLE, "date": "2021-09-10",
+     "summary": "A title that looks like markup stays text.", "languages": ["es"]},
+    {"id": "embargoed-summit", "title": "Summit under embargo", "date": "2021-09-13",
+     "summary": "Not before the fourteenth.", "languages": ["es"], "publish_at": EMBARGO.isoformat()},
+]
+PUBLISHED_NOW = {"water-forum": ["en", "es", "zh"], "hostile-title": ["en", "es"]}
+
+
+def entries_by_id(path: Path) -> dict[str, feedparser.FeedParserDict]:
+    parsed = feedparser.parse(path.read_bytes())
+    assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+    return {entry.id: entry for entry in parsed.entries}
+
+
+def output_files(out: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and "state" not in p.relative_to(out).parts}
+
+
+@pytest.fixture(scope="module")
+def approved_once(argos_models, tmp_path_factory) -> Path:
+    """Three releases prepared and every draft approved; nothing published yet."""
+    out = tmp_path_factory.mktemp("approved") / "out"
+    settings = Settings(out_dir=out)
+    report = pipeline.prepare([(None, Event.model_validate(r)) for r in RECORDS], settings)
+    assert report.skipped["water-forum"].keys() == {"pt"}
+    assert not report.failed
+    review.approve_all(settings, reviewer="ana")
+    store.get_engine(settings.db_url).dispose()  # fold SQLite's WAL into the file before copies
+    return out
+
+
+@pytest.fixture
+def approved(approved_once, tmp_path) -> Settings:
+    out = tmp_path / "out"
+    shutil.copytree(approved_once, out)
+    return Settings(out_dir=out)
+
+
+@pytest.fixture
+def published(approved) -> Settings:
+    report = publish(approved, now=NOW)
+    assert report.releases == PUBLISHED_NOW
+    assert report.embargoed == ["embargoed-summit"]
+    return approved
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+
+def test_every_feed_parses_with_one_entry_per_release_and_language(published):
+    feeds = sorted((published.out_dir / "feeds").glob("*/*.xml"))
+    assert {p.parent.name for p in feeds} >= {"en", "es", "zh"}
+    for lang in ("en", "es", "zh"):
+        expected = {f"tag:{published.tag_authority}:{slug}/{lang}" for slug, langs in PUBLISHED_NOW.items()
+                    if lang in langs}
+        for kind in ("atom", "rss"):
+            path = published.out_dir / "feeds" / lang / f"{kind}.xml"
+            assert set(entries_by_id(path)) == expected, path
+
+
+def test_feeds_declare_their_language(published):
+    for lang in ("en", "es", "zh"):
+        for kind in ("atom", "rss"):
+            parsed = feedparser.parse((published.out_dir / "feeds" / lang / f"{kind}.xml").read_bytes())
+            assert parsed.feed.language == lang, (lang, kind)
+
+
+def test_entry_links_point_at_the_pages(published):
+    for lang in ("en", "es", "zh"):
+        for entry_id, entry in entries_by_id(published.out_dir / "feeds" / lang / "atom.xml").items():
+            slug = entry_id.rsplit(":", 1)[1].split("/")[0]
+            assert entry.link == f"{published.site_url}/site/{lang}/{slug}.html"
+            assert (published.out_dir / "site" / lang / f"{slug}.html").is_file()
+
+
+def test_entries_carry_the_approved_text(published):
+    entries = entries_by_id(published.out_dir / "feeds" / "en" / "atom.xml")
+    entry = entries[f"tag:{published.tag_authority}:water-forum/en"]
+    assert entry.title == "Water forum opens in Tashkent"
+    assert "Scientists met to restore the Aral Sea." in entry.summary
+    assert entry.published_parsed[:5] == NOW.timetuple()[:5]
+
+
+def test_entry_ids_are_stable_and_a_second_publish_writes_nothing(published):
+    feeds = [published.out_dir / "feeds" / lang / f"{kind}.xml" for lang in ("en", "es", "zh")
+             for kind in ("atom", "rss")]
+    ids = {path: set(entries_by_id(path)) for path in feeds}
+    files = output_files(published.out_dir)
+    report = publish(published, now=LATER)
+    assert report.files_written == 0
+    assert report.files_unchanged == len(files)
+    assert output_files(published.out_dir) == files  # same files, same mtimes
+    assert {path: set(entries_by_id(path)) for path in feeds} == ids
+
+
+def test_an_edit_updates_the_entry_in_place(published):
+    feed = published.out_dir / "feeds" / "es" / "atom.xml"
+    before = entries_by_id(feed)
+    entry_id = f"tag:{published.tag_authority}:water-forum/es"
+    with store.session_scope(published.db_url) as session:
+        [draft] = store.list_drafts(session, lang="es", channel=RELEASE, slug="water-forum",
+                                    status=store.PUBLISHED)
+        draft_id, text = draft.id, draft.text
+    edited = text.replace(text.splitlines()[0], "# Foro del agua en Taskent", 1)
+    review.edit(published, draft_id, edited, author="ana")
+    review.set_status_many(published, [draft_id], store.APPROVED, reviewer="ana")
+    report = publish(published, now=LATER)
+    assert report.files_written > 0
+    after = entries_by_id(feed)
+    assert set(after) == set(before)
+    assert after[entry_id].title == "Foro del agua en Taskent"
+    assert after[entry_id].published_parsed == before[entry_id].published_parsed
+    assert after[entry_id].updated_parsed > before[entry_id].updated_parsed
+    assert after[entry_id].updated_parsed[:5] == LATER.timetuple()[:5]
+    page = (published.out_dir / "site" / "es" / "water-forum.html").read_text()
+    assert "Foro del agua en Taskent" in page
+    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text() == edited
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_page_html_escapes_the_title(published):
+    page = (published.out_dir / "site" / "en" / "hostile-title.html").read_text()
+    assert "<script" not in page
+    assert "&lt;script&gt;" in page
+    assert "<title>Forum on &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; water</title>" in page
+    entry = entries_by_id(published.out_dir / "feeds" / "en" / "atom.xml")[
+        f"tag:{published.tag_authority}:hostile-title/en"]
+    assert entry.title == HOSTILE_TITLE  # escaped in XML, the same text to a reader
+
+
+def test_pages_declare_language_and_translations(published):
+    page = (published.out_dir / "site" / "zh" / "water-forum.html").read_text()
+    assert '<html lang="zh" dir="ltr">' in page
+    for lang in ("en", "es", "zh"):
+        assert f'hreflang="{lang}" href="{published.site_url}/site/{lang}/water-forum.html"' in page
+
+
+def test_outbox_layout(published):
+    outbox = published.out_dir / "outbox" / "water-forum"
+    for lang in ("en", "es", "zh"):
+        for name in ("press-release.md", "press-release.html", "press-release.txt",
+                     "posts/x.txt", "posts/mastodon.txt", "posts/bluesky.txt", "posts/linkedin.txt"):
+            assert (outbox / lang / name).is_file(), (lang, name)
+    assert not (outbox / "pt").exists()
+
+
+# --- manifests -----------------------------------------------------------------------------
+
+
+def test_manifest_lists_every_file_with_its_hash(published):
+    out = published.out_dir
+    for slug, langs in PUBLISHED_NOW.items():
+        manifest = json.loads((out / "outbox" / slug / "manifest.json").read_text())
+        assert manifest["release"] == slug
+        assert manifest["languages"] == sorted(langs)
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+        on_disk = {str(p.relative_to(out)) for p in (out / "outbox" / slug).rglob("*")
+                   if p.is_file() and p.name != "manifest.json"}
+        on_disk |= {f"site/{lang}/{slug}.html" for lang in langs}
+        assert set(listed) == on_disk
+        for path, entry in listed.items():
+            data = (out / path).read_bytes()
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest(), path
+            assert entry["bytes"] == len(data)
+
+
+def test_manifest_names_skipped_languages_with_reasons(published):
+    manifest = json.loads((published.out_dir / "outbox" / "water-forum" / "manifest.json").read_text())
+    skipped = {item["language"]: item["reason"] for item in manifest["skipped_languages"]}
+    assert set(skipped) == {"pt"}
+    assert "no translation model installed for en->pt" in skipped["pt"]
+    other = json.loads((published.out_dir / "outbox" / "hostile-title" / "manifest.json").read_text())
+    assert other["skipped_languages"] == []
+
+
+# --- embargo -------------------------------------------------------------------------------
+
+
+def test_embargo_keeps_a_release_out_of_everything(published):
+    out = published.out_dir
+    assert not list(out.rglob("*embargoed-summit*"))
+    for path in (out / "feeds").rglob("*.xml"):
+        assert "embargoed-summit" not in path.read_text()
+        assert "Summit under embargo" not in path.read_text()
+    for path in (out / "site").rglob("*.html"):
+        assert "embargoed-summit" not in path.read_text()
+    with store.session_scope(published.db_url) as session:
+        statuses = {d.status for d in store.list_drafts(session, slug="embargoed-summit")}
+    assert statuses == {store.APPROVED}  # still waiting, not published
+
+
+def test_embargo_lifts_at_publish_at(published):
+    report = publish(published, now=EMBARGO + dt.timedelta(minutes=5))
+    assert report.embargoed == []
+    assert report.releases["embargoed-summit"] == ["en", "es"]
+    entry = entries_by_id(published.out_dir / "feeds" / "es" / "atom.xml")[
+        f"tag:{published.tag_authority}:embargoed-summit/es"]
+    assert entry.published_parsed[:5] == (EMBARGO + dt.timedelta(minutes=5)).timetuple()[:5]
+    assert (published.out_dir / "site" / "es" / "embargoed-summit.html").is_file()
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parts", [("../x",), ("..", "x"), ("a", "..", "..", "x"), ("/etc/passwd",),
+                                   ("site", "../../x.html")])
+def test_paths_cannot_escape_the_output_folder(tmp_path, parts):
+    with pytest.raises(PublishError, match="outside the output folder"):
+        inside(tmp_path, *parts)
+
+
+def test_paths_inside_the_output_folder_are_fine(tmp_path):
+    assert inside(tmp_path, "site", "es", "a.html") == tmp_path.resolve() / "site" / "es" / "a.html"
+    assert inside(tmp_path, "a", "..", "b") == tmp_path.resolve() / "b"
+
+
+def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "site").symlink_to(tmp_path)
+    with pytest.raises(PublishError):
+        inside(tmp_path / "out", "site", "x.html")
+
+
+def test_release_ids_cannot_be_paths():
+    from pressflow.errors import RecordError
+    from pressflow.records import validate_record
+
+    for bad in ("../x", "a/b", "..", "x/../../y"):
+        with pytest.raises(RecordError, match="'id'"):
+            validate_record({**RECORDS[0], "id": bad})
