@@ -6,6 +6,9 @@ artifacts) and the tests call the same code:
 1. `register`: store each release and its English drafts; say which languages still need work.
 2. `translate_language`: one target language for every release that needs it, in one batched
    pass of the translation stage; a missing model or a failure skips that language only.
+   Its halves, for flows that spread the model work over a task runner: `plan_language`
+   (render, segment, memory lookup) -> units run anywhere (`translate.stage.run_unit`) ->
+   `store_language` (assemble, check, store).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .platforms import PLATFORMS
 from .records import Event
 from .render import RELEASE, Rendered, Renderer, choose_post, strip_keep
 from .translate.protect import Glossary
-from .translate.stage import StageStats, translate_documents
+from .translate.stage import StagePlan, StageStats, Unit, plan_documents, run_plans, run_unit
 
 log = logging.getLogger("pressflow")
 
@@ -119,44 +122,91 @@ def languages_of(jobs: list[Job]) -> list[str]:
     return list(dict.fromkeys(lang for job in jobs for lang in job.languages))
 
 
-def translate_language(lang: str, jobs: list[Job], settings: Settings,
-                       progress: Callable[[int], None] | None = None) -> PrepareReport:
-    """Translate every release that needs `lang`, in one batched pass, and store the drafts."""
+@dataclass
+class LanguageWork:
+    """One target language between planning and storing; `plan` is None when nothing is to do."""
+
+    lang: str
+    rendered: list[tuple[Job, list[Rendered]]]
+    plan: StagePlan | None
+    report: PrepareReport
+
+
+def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWork:
+    """Render every release that needs `lang` and plan one batched translation pass for them all."""
     report = PrepareReport()
     jobs = [job for job in jobs if lang in job.languages]
     if not jobs:
-        return report
+        return LanguageWork(lang, [], None, report)
     try:
-        translated = _translate(lang, jobs, settings, report, progress)
+        rendered, plan = _plan(lang, jobs, settings, report)
     except ModelMissingError as exc:
         reason = str(exc)
         log.warning("%s: %s", lang, reason)
         _record_skips(settings, jobs, lang, reason, report.skipped)
-        return report
+        return LanguageWork(lang, [], None, report)
     except Exception as exc:  # one language failing must not take the others down
-        reason = f"translation failed: {exc}" if isinstance(exc, PressflowError) else \
-            f"translation failed: {type(exc).__name__}: {exc}"
-        log.error("%s: %s\n%s", lang, reason, traceback.format_exc())
-        _record_skips(settings, jobs, lang, reason, report.failed)
+        _fail_language(settings, jobs, lang, exc, report)
+        return LanguageWork(lang, [], None, report)
+    return LanguageWork(lang, rendered, plan, report)
+
+
+def run_here(units: list[Unit], progress: Callable[[int], None] | None = None) -> list[dict | BaseException]:
+    """Run units in this process, one after the other (what `prepare` does without Prefect)."""
+    results: list[dict | BaseException] = []
+    for unit in units:
+        try:
+            results.append(run_unit(unit, progress=progress))
+        except Exception as exc:  # the unit's language fails; the others go on
+            results.append(exc)
+    return results
+
+
+def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
+    """Assemble and check the translated drafts of a planned language, and store them."""
+    report, lang = work.report, work.lang
+    if work.plan is None:
         return report
+    try:
+        translations = work.plan.finish()
+    except Exception as exc:
+        _fail_language(settings, [job for job, _ in work.rendered], lang, exc, report)
+        return report
+    results = iter(translations)
     renderer = Renderer(settings)  # one per run: Jinja compiles each template once per environment
     with store.session_scope(settings.db_url) as session:
-        for job, drafts in translated:
+        for job, drafts in work.rendered:
             english = {d.channel: d for d in renderer.drafts(job.event, settings.source_language)}
-            for rendered, results in drafts:
-                meta = {"engines": results[0].engines, "pivot": results[0].pivot,
-                        "segments": results[0].segments}
-                qa = [flag for result in results[:1] for flag in result.qa]
-                _store_draft(session, job.event, rendered, [r.text for r in results],
+            for rendered in drafts:
+                variants = [next(results) for _ in rendered.variants]
+                meta = {"engines": variants[0].engines, "pivot": variants[0].pivot,
+                        "segments": variants[0].segments}
+                _store_draft(session, job.event, rendered, [r.text for r in variants],
                              source_text=strip_keep(english[rendered.channel].variants[0]),
-                             status=store.PENDING, qa=qa, meta=meta)
+                             status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
             report.releases[job.event.slug] = {"title": job.event.title, "status": "translated", "languages": [lang]}
     return report
 
 
-def _translate(lang, jobs, settings, report, progress):
-    """Render every job's drafts in `lang` and translate all their texts in one call per glossary."""
+def translate_language(lang: str, jobs: list[Job], settings: Settings,
+                       progress: Callable[[int], None] | None = None) -> PrepareReport:
+    """Translate every release that needs `lang`, in one batched pass here, and store the drafts."""
+    work = plan_language(lang, jobs, settings)
+    if work.plan is not None:
+        run_plans([work.plan], lambda units: run_here(units, progress))
+    return store_language(work, settings)
+
+
+def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseException, report: PrepareReport) -> None:
+    reason = f"translation failed: {exc}" if isinstance(exc, PressflowError) else \
+        f"translation failed: {type(exc).__name__}: {exc}"
+    log.error("%s: %s\n%s", lang, reason, "".join(traceback.format_exception(exc)))
+    _record_skips(settings, jobs, lang, reason, report.failed)
+
+
+def _plan(lang, jobs, settings, report) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
+    """Render every job's drafts in `lang` and plan all their texts as one translation pass."""
     renderer = Renderer(settings)
     rendered = []
     for job in jobs:
@@ -170,16 +220,9 @@ def _translate(lang, jobs, settings, report, progress):
     # One pass for the whole language; the glossary's person names are the union over releases.
     glossary = Glossary.load(settings.glossary_file).with_terms(
         q.speaker for job in jobs for q in job.event.quotes)
-    results = translate_documents(documents, settings.source_language, lang, glossary=glossary,
-                                  memory=store.SqlMemory(settings.db_url), progress=progress, stats=report.stats)
-    out, position = [], 0
-    for job, drafts in rendered:
-        per_draft = []
-        for draft in drafts:
-            per_draft.append((draft, results[position:position + len(draft.variants)]))
-            position += len(draft.variants)
-        out.append((job, per_draft))
-    return out
+    plan = plan_documents(documents, settings.source_language, lang, glossary=glossary,
+                          memory=store.SqlMemory(settings.db_url), stats=report.stats)
+    return rendered, plan
 
 
 def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, into: dict) -> None:
