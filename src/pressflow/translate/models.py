@@ -82,7 +82,9 @@ def install_pair(source: str, target: str) -> Model:
     import argostranslate.package as argos_package
     from argostranslate import settings as argos_settings
 
-    argos_package.update_package_index()  # logs and returns quietly when offline
+    _quietly(argos_package.update_package_index)  # returns without an index when offline
+    # get_available_packages() re-downloads, then calls itself again, forever, while the index
+    # file is missing; so never call it without the file.
     if not Path(argos_settings.local_package_index).exists():
         raise ModelInstallError(
             f"cannot reach the Argos package index ({argos_settings.remote_package_index}); this machine "
@@ -99,3 +101,19 @@ def install_pair(source: str, target: str) -> Model:
     except Exception as exc:  # urllib errors, bad zip: all mean the same to the user
         raise ModelInstallError(f"downloading the {source}->{target} model failed: {exc}") from None
     return find_route(source, target)[0]
+
+
+def _quietly(action) -> None:
+    """Run an argostranslate call with its error log muted: we say what went wrong ourselves."""
+    import logging
+    import socket
+
+    argos_log = logging.getLogger("argostranslate.utils")
+    level, timeout = argos_log.level, socket.getdefaulttimeout()
+    argos_log.setLevel(logging.CRITICAL)
+    socket.setdefaulttimeout(timeout or 20)  # a firewall that drops packets must not hang the CLI
+    try:
+        action()
+    finally:
+        argos_log.setLevel(level)
+        socket.setdefaulttimeout(timeout)
