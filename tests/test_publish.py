@@ -37,6 +37,8 @@ RECORDS = [
      "summary": "Not before the fourteenth.", "languages": ["es"], "publish_at": EMBARGO.isoformat()},
 ]
 PUBLISHED_NOW = {"water-forum": ["en", "es", "zh"], "hostile-title": ["en", "es"]}
+# Random-weight models never stop on their own; short outputs keep the module set-up quick.
+SHORT_OUTPUT = "24"
 
 
 def entries_by_id(path: Path) -> dict[str, feedparser.FeedParserDict]:
@@ -54,7 +56,9 @@ def approved_once(argos_models, tmp_path_factory) -> Path:
     """Three releases prepared and every draft approved; nothing published yet."""
     out = tmp_path_factory.mktemp("approved") / "out"
     settings = Settings(out_dir=out)
-    report = pipeline.prepare([(None, Event.model_validate(r)) for r in RECORDS], settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", SHORT_OUTPUT)
+        report = pipeline.prepare([(None, Event.model_validate(r)) for r in RECORDS], settings)
     assert report.skipped["water-forum"].keys() == {"pt"}
     assert not report.failed
     review.approve_all(settings, reviewer="ana")

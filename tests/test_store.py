@@ -32,6 +32,8 @@ RECORD = {
     "hashtags": ["#AralSea"],
 }
 NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
+# Random-weight models never stop on their own; short outputs keep the module set-up quick.
+SHORT_OUTPUT = "24"
 
 
 def event(**changes) -> Event:
@@ -60,7 +62,9 @@ def prepared_once(argos_models, tmp_path_factory) -> Path:
     """An output folder where the record was prepared once (en approved, es pending)."""
     out = tmp_path_factory.mktemp("prepared") / "out"
     settings = Settings(out_dir=out)
-    report = pipeline.prepare([(None, event())], settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", SHORT_OUTPUT)
+        report = pipeline.prepare([(None, event())], settings)
     assert report.drafts_added == 2 * len(CHANNELS), report
     store.get_engine(settings.db_url).dispose()  # let SQLite fold its WAL into the file before copies
     return out
@@ -209,11 +213,22 @@ def test_an_aligned_edit_teaches_the_memory(prepared):
     with store.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         segments, text = draft.meta["segments"], draft.text
-    first = segments[0]
-    edited = text.replace(first["text"], "Se abre el foro del agua en Taskent", 1)
+    # The reviewer rewrites every sentence (the random model's output does not split into
+    # sentences the way the source does, and an edit is learned only where sentences line up).
+    sentences = ["Se abre el foro del agua en Taskent."] + [f"Oración {i}." for i in range(1, len(segments))]
+    edited = text
+    for segment, sentence in zip(segments, sentences):
+        edited = edited.replace(segment["text"], sentence, 1)
     review.edit(prepared, target, edited, author="ana")
+    first = segments[0]
     learned = store.SqlMemory(prepared.db_url).lookup("en", "es", HUMAN, [first["key"]])
-    assert learned == {first["key"]: "Se abre el foro del agua en Taskent"}
+    assert learned == {first["key"]: "Se abre el foro del agua en Taskent."}
+    # The next release with the same title gets the reviewer's sentence, not the model's.
+    report = pipeline.prepare([(None, event(id="water-forum-2", summary="Another summary."))], prepared)
+    assert report.drafts_added == 2 * len(CHANNELS)
+    with store.session_scope(prepared.db_url) as session:
+        [draft] = store.list_drafts(session, slug="water-forum-2", lang="es", channel=RELEASE)
+        assert draft.text.startswith("# Se abre el foro del agua en Taskent.\n")
 
 
 # --- the store itself ------------------------------------------------------------------------
