@@ -315,3 +315,25 @@ def test_users_cli_adds_an_account_from_a_password_file(tmp_path, settings):
 def test_secret_key_file_is_private(app, settings):
     path = settings.out_dir / "state" / "review-secret-key"
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_publish_through_prefect_starts_a_run_of_the_publish_deployment(prefect_harness, settings):
+    """With a Prefect server, approving starts a run of `pressflow-publish/publish` (a worker runs it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.publish import publish_flow
+    from pressflow.review_app.publishing import mode_from_environment, publish_now
+
+    assert mode_from_environment().via_prefect  # the harness configures a Prefect API
+    publish_flow.to_deployment(name="publish").apply()
+    message = publish_now(settings, PublishMode(on_approve=True, via_prefect=True))
+    assert message.startswith("Publishing started: Prefect flow run ")
+
+    async def runs():
+        async with get_client() as client:
+            return await client.read_flow_runs()
+
+    run_name = message.removeprefix("Publishing started: Prefect flow run ").split(" of ")[0]
+    run = next(r for r in run_coro_as_sync(runs()) if r.name == run_name)
+    assert run.parameters == {"out_dir": str(settings.out_dir.resolve())}
