@@ -1,0 +1,252 @@
+"""Faults: a publisher killed at any point, publishers racing, one language failing.
+
+The crash and race tests publish 40 releases in English and Spanish (tiny test model) from a
+separate process, SIGKILL it at many points, and check what a subscriber would see on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from pressflow import pipeline, store
+from pressflow.config import Settings
+from pressflow.publish import publish
+from pressflow.records import validate_record
+
+RELEASES = 40
+LANGS = ("en", "es")
+FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exactly once" is checkable
+CHILD = """
+import sys
+from pathlib import Path
+from pressflow.config import Settings
+from pressflow.publish import publish
+print("START", flush=True)
+report = publish(Settings(out_dir=Path(sys.argv[1])), progress=lambda slug: print(slug, flush=True))
+print("DONE", report.files_written, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def decoding_capped(tokens: str = "24"):
+    """The random-weight test model rarely emits </s>: cap its output so translating stays quick."""
+    before = os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH")
+    os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = tokens
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PRESSFLOW_MAX_DECODING_LENGTH")
+        else:
+            os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = before
+
+
+def record(i: int, **extra) -> dict:
+    return {"id": f"release-{i:03d}", "title": f"Forum {i} on water and energy", "date": f"2021-0{1 + i % 9}-{1 + i % 28:02d}",
+            "summary": f"Delegates met for session {i} to discuss water, energy and climate.", "languages": ["es"],
+            "tags": ["science"], "body": ["The forum agreed on joint projects.", "Results follow in spring."], **extra}
+
+
+def approve_all(settings: Settings) -> None:
+    with store.session_scope(settings.db_url) as session:
+        for draft in store.list_drafts(session, status=store.PENDING):
+            store.set_status(session, draft, store.APPROVED, reviewer="test")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, argos_models) -> Path:
+    """An output folder with 40 releases approved in English and Spanish, not yet published."""
+    settings = Settings(out_dir=tmp_path_factory.mktemp("prepared") / "out")
+    with decoding_capped():
+        report = pipeline.prepare([(None, validate_record(record(i))) for i in range(RELEASES)], settings)
+    assert not report.failed and not report.skipped
+    approve_all(settings)
+    store.get_engine(settings.db_url).dispose()  # checkpoint SQLite's WAL so a plain copy is complete
+    return settings.out_dir
+
+
+def fresh_copy(prepared: Path, tmp_path: Path, name: str = "out") -> Settings:
+    out = tmp_path / name
+    shutil.copytree(prepared, out)
+    return Settings(out_dir=out, feed_limit=FEED_LIMIT)
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PRESSFLOW_FEED_LIMIT": str(FEED_LIMIT)}
+
+
+def start_publisher(out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(out)], stdout=subprocess.PIPE, text=True,
+                            env=child_env())
+
+
+def kill_after(out: Path, lines: int, extra_delay: float) -> bool:
+    """Start a publisher, SIGKILL it after it printed `lines` progress lines and `extra_delay` more
+    seconds. Returns whether it was still running when killed."""
+    child = start_publisher(out)
+    seen = 0
+    while seen < lines:
+        line = child.stdout.readline()
+        if not line or line.startswith("DONE"):
+            break
+        seen += 1
+    time.sleep(extra_delay)
+    alive = child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    return alive
+
+
+def assert_everything_parses(out: Path) -> None:
+    """What a subscriber, crawler or outlet could fetch right now is whole and well-formed."""
+    for path in (out / "feeds").rglob("*.xml") if (out / "feeds").exists() else []:
+        feed = feedparser.parse(str(path))
+        assert feed.bozo == 0, f"{path}: {feed.get('bozo_exception')}"
+    if (out / "sitemap.xml").exists():
+        etree.parse(str(out / "sitemap.xml"))  # strict: raises on a truncated file
+    for path in out.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert text.rstrip().endswith("</html>"), f"truncated page {path}"
+        assert html.document_fromstring(text).find(".//title") is not None, path
+    for path in out.rglob("manifest.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+def assert_every_entry_once(settings: Settings) -> None:
+    out = settings.out_dir
+    slugs = [f"release-{i:03d}" for i in range(RELEASES)]
+    assert not list(out.rglob(".*.tmp")), "temporary files left behind"
+    for name in (*LANGS, "all"):
+        for kind in ("atom", "rss"):
+            entries = feedparser.parse(str(out / "feeds" / name / f"{kind}.xml")).entries
+            ids = [e.id for e in entries]
+            langs = LANGS if name == "all" else (name,)
+            expected = {f"tag:{settings.tag_authority}:{slug}/{lang}" for slug in slugs for lang in langs}
+            assert len(ids) == len(set(ids)) and set(ids) == expected, (name, kind)
+    for lang in LANGS:
+        links = html.parse(str(out / "site" / lang / "index.html")).getroot().xpath("//main//a/@href")
+        assert sorted(links) == sorted(f"{slug}.html" for slug in slugs)
+    locs = etree.parse(str(out / "sitemap.xml")).getroot().findall("{*}url/{*}loc")
+    assert len(locs) == len({loc.text for loc in locs}) == RELEASES * len(LANGS) + len(LANGS)
+    with store.session_scope(settings.db_url) as session:
+        assert session.query(store.Publication).count() == RELEASES * len(LANGS)
+        assert not store.list_drafts(session, status=store.APPROVED)  # every approved draft is now published
+
+
+# Kill points: (progress lines read, extra seconds). 0 lines = while importing or taking the
+# lock; RELEASES lines = all pages written, while the feeds, sitemap and database commit go on.
+KILL_POINTS = [(0, 0.0), (2, 0.01), (15, 0.0), (33, 0.02), (RELEASES, 0.0), (RELEASES, 0.2), (RELEASES, 0.5)]
+
+
+@pytest.mark.slow
+def test_publisher_killed_at_any_point_leaves_valid_files_and_a_rerun_completes(prepared, tmp_path):
+    killed_while_running = 0
+    for number, (lines, delay) in enumerate(KILL_POINTS):
+        settings = fresh_copy(prepared, tmp_path, f"out-{number}")
+        killed_while_running += kill_after(settings.out_dir, lines, delay)
+        assert_everything_parses(settings.out_dir)
+        if number % 2:  # a second crash on top of the first, at another point, before the re-run
+            kill_after(settings.out_dir, lines // 2, delay)
+            assert_everything_parses(settings.out_dir)
+        publish(settings)
+        assert_everything_parses(settings.out_dir)
+        assert_every_entry_once(settings)
+        store.get_engine(settings.db_url).dispose()
+    # Most kills must land mid-publish, or the test would prove nothing.
+    assert killed_while_running >= len(KILL_POINTS) - 2
+
+
+@pytest.mark.slow
+def test_concurrent_publishers_publish_every_entry_once(prepared, tmp_path):
+    settings = fresh_copy(prepared, tmp_path)
+    children = [start_publisher(settings.out_dir) for _ in range(4)]
+    outputs = [child.communicate(timeout=300)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0, 0], outputs
+    written = sorted(int(out.strip().splitlines()[-1].split()[1]) for out in outputs)
+    # The lock serialises them: the first writes the site, the others find nothing to change.
+    assert written[:3] == [0, 0, 0] and written[3] > RELEASES * len(LANGS)
+    assert_everything_parses(settings.out_dir)
+    assert_every_entry_once(settings)
+
+
+# --- one language failing ---------------------------------------------------------------------
+
+BROKEN, FINE = "broken-release", "fine-release"
+
+
+@pytest.fixture
+def broken_templates(tmp_path) -> Path:
+    """The real templates, except that the release text cannot render in Chinese for one release,
+    and its page cannot render in Spanish (a staff edit gone wrong: an undefined variable)."""
+    from conftest import ROOT
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    release = templates / "release.md.j2"
+    release.write_text(f'{{% if lang == "zh" and event.id == "{BROKEN}" %}}{{{{ no_such_variable }}}}{{% endif %}}\n'
+                       + release.read_text())
+    page = templates / "page.html.j2"
+    page.write_text(page.read_text().replace(
+        "{% block body %}", f'{{% block body %}}{{% if lang == "es" and "{BROKEN}" in url %}}{{{{ no_such_page_variable }}}}{{% endif %}}', 1))
+    return templates
+
+
+def test_a_failing_language_fails_only_that_release_and_is_reported(tmp_path, argos_models, broken_templates):
+    settings = Settings(out_dir=tmp_path / "out", templates_dir=broken_templates)
+    records = [record(1, id=BROKEN, languages=["es", "zh", "fr"]), record(2, id=FINE, languages=["es", "zh", "fr"])]
+    with decoding_capped():
+        prepared = pipeline.prepare([(None, validate_record(r)) for r in records], settings)
+    assert list(prepared.failed) == [BROKEN] and list(prepared.failed[BROKEN]) == ["zh"]
+    assert "no_such_variable" in prepared.failed[BROKEN]["zh"]
+    assert set(prepared.skipped[FINE]) == {"fr"}  # no fr model: skipped, not failed
+    approve_all(settings)
+
+    report = publish(settings, now=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+
+    assert report.releases == {BROKEN: ["en"], FINE: ["en", "es", "zh"]}
+    assert set(report.failed[BROKEN]) == {"es", "zh"} and "no_such_page_variable" in report.failed[BROKEN]["es"]
+    assert report.skipped[BROKEN] == report.skipped[FINE] == {"fr": prepared.skipped[FINE]["fr"]}
+    manifest = json.loads((settings.out_dir / "outbox" / BROKEN / "manifest.json").read_text())
+    assert manifest["languages"] == ["en"]
+    assert {f["language"] for f in manifest["failed_languages"]} == {"es", "zh"}
+    assert {s["language"]: s["status"] for s in manifest["skipped_languages"]} == {
+        "es": "failed", "zh": "failed", "fr": "skipped"}
+    assert not (settings.out_dir / "site" / "es" / f"{BROKEN}.html").exists()
+    assert not (settings.out_dir / "outbox" / BROKEN / "es").exists()
+    # The English page does not point readers at the missing translations.
+    page = html.parse(str(settings.out_dir / "site" / "en" / f"{BROKEN}.html")).getroot()
+    assert not page.xpath("//link[@hreflang='es' or @hreflang='zh']")
+    es_ids = {e.id for e in feedparser.parse(str(settings.out_dir / "feeds" / "es" / "atom.xml")).entries}
+    assert es_ids == {f"tag:{settings.tag_authority}:{FINE}/es"}
+    with store.session_scope(settings.db_url) as session:  # the failed language stays approved, unpublished
+        statuses = {d.status for d in store.list_drafts(session, slug=BROKEN, lang="es")}
+        assert statuses == {store.APPROVED}
+
+
+def test_publish_flow_summary_names_failed_languages(tmp_path, argos_models, broken_templates, prefect_harness,
+                                                     monkeypatch):
+    from flows.publish import publish_flow
+
+    monkeypatch.setenv("PRESSFLOW_TEMPLATES", str(broken_templates))
+    settings = Settings(out_dir=tmp_path / "out")
+    with decoding_capped():
+        pipeline.prepare([(None, validate_record(record(1, id=BROKEN)))], settings)
+    approve_all(settings)
+    summary = publish_flow(out_dir=str(settings.out_dir))
+    assert summary["releases"] == {BROKEN: ["en"]}
+    assert list(summary["failed"][BROKEN]) == ["es"]
+    assert summary["failed"][BROKEN]["es"].startswith("rendering failed: template")
