@@ -1,8 +1,9 @@
 """Prepare flow: event records to drafts awaiting review, in every member language.
 
 Thin on purpose: the work is in `pressflow.pipeline`; this file owns what Prefect is for —
-tasks with retries where things can fail, one translation task per language (run
-concurrently by the task runner, or on a Dask cluster), and a run summary artifact.
+tasks with retries where things can fail, translation mapped over (language pair, batch)
+units (run by the task runner: threads here, or a Dask cluster with PRESSFLOW_TASK_RUNNER=dask,
+see `pressflow.translate.runners`), and a run summary artifact.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from pressflow import pipeline
 from pressflow.config import Settings
 from pressflow.records import Event, load_records
+from pressflow.translate.runners import task_runner
+from pressflow.translate.stage import Unit, run_plans, run_unit
 
 
 @task(name="load records")
@@ -28,9 +32,27 @@ def register_task(events: list[tuple[str | None, Event]], settings: Settings):
     return pipeline.register([(Path(p) if p else None, e) for p, e in events], settings)
 
 
-@task(name="translate language", task_run_name="translate {lang}", retries=2, retry_delay_seconds=5)
-def translate_task(lang: str, jobs: list[pipeline.Job], settings: Settings) -> pipeline.PrepareReport:
-    return pipeline.translate_language(lang, jobs, settings, pipeline.progress_for(lang))
+@task(name="plan translation", task_run_name="plan {lang}", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def plan_task(lang: str, jobs: list[pipeline.Job], settings: Settings) -> pipeline.LanguageWork:
+    return pipeline.plan_language(lang, jobs, settings)
+
+
+@task(name="translate batch", task_run_name="translate {unit.target} ({unit.model.source}->{unit.model.target})",
+      retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def translate_unit_task(unit: Unit) -> dict[str, str]:
+    return run_unit(unit, progress=pipeline.progress_for(unit.target))
+
+
+@task(name="store drafts", task_run_name="store {work.lang}", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def store_task(work: pipeline.LanguageWork, settings: Settings) -> pipeline.PrepareReport:
+    return pipeline.store_language(work, settings)
+
+
+def run_units(units: list[Unit]) -> list:
+    """Every unit on the task runner; one failing after its retries fails its language only."""
+    futures = translate_unit_task.map(units)
+    futures.wait()
+    return [future.result(raise_on_failure=False) for future in futures]
 
 
 def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
@@ -46,7 +68,7 @@ def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
     return rows
 
 
-@flow(name="pressflow-prepare", log_prints=True)
+@flow(name="pressflow-prepare", log_prints=True, task_runner=task_runner())
 def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = None,
                  out_dir: str | None = None) -> dict:
     """Validate event records (given as records or as file paths), render and translate them,
@@ -71,7 +93,9 @@ def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = No
     jobs, report = register_task(loaded, settings)
     languages = pipeline.languages_of(jobs)
     if languages:
-        for result in translate_task.map(languages, unmapped(jobs), unmapped(settings)).result():
+        works = plan_task.map(languages, unmapped(jobs), unmapped(settings)).result()
+        run_plans([work.plan for work in works if work.plan is not None], run_units)
+        for result in store_task.map(works, unmapped(settings)).result():
             report.merge(result)
     rows = summary_rows(report)
     if rows:
