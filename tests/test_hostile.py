@@ -1,0 +1,175 @@
+"""Hostile and broken records (tests/hostile/), and user templates that try to escape the sandbox.
+
+Every bad record gets a one-line error naming its file (and field); markup in good records is
+shown as text everywhere it is published; nothing is written outside the output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import html
+
+from pressflow import pipeline
+from pressflow.config import Settings
+from pressflow.errors import PublishError, TemplateError
+from pressflow.files import inside
+from pressflow.publish import publish
+from pressflow.records import load_records
+from pressflow.render import Renderer
+
+CORPUS = Path(__file__).parent / "hostile"
+PUBLISHED = {"good-record", "script-everywhere", "duplicate-id"}
+# file -> (field named in the error, or None for whole-file errors; words the message must contain)
+EXPECTED_ERRORS = {
+    "control-chars.json": ("title", "control characters"),
+    "date-ancient.yaml": ("date", "out of range"),
+    "date-far-future.yaml": ("date", "out of range"),
+    "date-impossible.yaml": ("date", "valid date"),
+    "deep.json": (None, "nested too deeply"),
+    "duplicate-b.yaml": ("id", "duplicate id 'duplicate-id'"),
+    "escape-id-absolute.json": ("id", "pattern"),
+    "escape-id.yaml": ("id", "pattern"),
+    "escape-image.yaml": ("image.url", "relative to the record file"),
+    "javascript-link.yaml": ("links.0.url", "http"),
+    "latin1.yaml": (None, "not UTF-8"),
+    "utf16.yaml": (None, "not UTF-8"),
+    "publish-at-naive.yaml": ("publish_at", "timezone"),
+    "python-tag.yaml": (None, "not valid YAML"),
+    "yaml-bomb.yaml": (None, "aliases are not allowed"),
+    "huge-summary.yaml": ("summary", "at most 5000 characters"),
+}
+
+
+@pytest.fixture
+def batch(tmp_path) -> Path:
+    """The corpus, plus a record with a 1 MB summary (generated, to keep the repository small)."""
+    records = tmp_path / "records"
+    shutil.copytree(CORPUS, records)
+    (records / "README.md").unlink()
+    (records / "huge-summary.yaml").write_text(
+        "title: A one-megabyte summary\ndate: 2021-06-20\nsummary: " + "x" * 1_000_000 + "\n")
+    return records
+
+
+def test_every_bad_record_gets_a_one_line_error_naming_file_and_field(batch):
+    result = load_records([batch])
+    assert {event.slug for _, event in result.events} == PUBLISHED
+    errors = {Path(error.file).name: error for error in result.errors}
+    assert set(errors) == set(EXPECTED_ERRORS)
+    for name, (field, words) in EXPECTED_ERRORS.items():
+        error, text = errors[name], str(errors[name])
+        assert "\n" not in text and len(text) < 400, text
+        assert text.startswith(str(batch / name)), text
+        assert words in text, text
+        assert error.field == field, text
+
+
+def snapshot(root: Path, skip: Path) -> dict[str, str]:
+    """Every file under `root` except those under `skip`, with a hash of its content."""
+    files = {}
+    for path in root.rglob("*"):
+        if path.is_file() and skip not in path.parents:
+            files[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def test_hostile_batch_publishes_the_good_records_and_writes_nothing_outside_out(batch, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative path escaping from here would land in the snapshot
+    out = tmp_path / "deep" / "out"
+    settings = Settings(out_dir=out)
+    before = snapshot(tmp_path, out)
+
+    result = load_records([batch])
+    report = pipeline.prepare(result.events, settings)
+    published = publish(settings)
+
+    assert snapshot(tmp_path, out) == before
+    assert set(published.releases) == PUBLISHED and not published.failed
+    assert not report.failed
+    for path in out.rglob("*"):
+        assert path.resolve().is_relative_to(out.resolve())
+    assert not (tmp_path / "pwned-by-yaml").exists()
+
+
+def test_markup_in_every_field_is_shown_as_text_never_run(batch, tmp_path):
+    settings = Settings(out_dir=tmp_path / "out")
+    pipeline.prepare(load_records([batch]).events, settings)
+    publish(settings)
+    out = settings.out_dir
+    page_files = [out / "site" / "en" / "script-everywhere.html",
+                  out / "outbox" / "script-everywhere" / "en" / "press-release.html", out / "site" / "en" / "index.html"]
+    for path in page_files:
+        page = html.parse(str(path)).getroot()
+        assert not page.xpath("//script|//iframe|//svg|//body//style|//img[@onerror]|//*[@onload]|//*[@onmouseover]"), path
+        assert not page.xpath("//a[starts-with(@href, 'javascript:')]"), path
+    text = page_files[0].read_text()
+    assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in text or "&lt;script&gt;alert('title')" in text
+    for name in ("en", "all"):
+        for kind in ("atom", "rss"):
+            feed = feedparser.parse(str(out / "feeds" / name / f"{kind}.xml"))
+            assert feed.bozo == 0, feed.get("bozo_exception")
+            [entry] = [e for e in feed.entries if ":script-everywhere/" in e.id]
+            assert entry.title.startswith("<script>alert('title')</script>")  # the title, as text
+            raw = (out / "feeds" / name / f"{kind}.xml").read_text()
+            assert "<script" not in raw  # escaped in the XML itself, whatever the reader does
+            content = html.fragment_fromstring(entry.content[0].value, create_parent="div")
+            assert not content.xpath("//script|//iframe|//svg|//style|//@onerror|//@onload")
+            assert "<script>alert('body')</script>" in content.text_content()
+    for post in (out / "outbox" / "script-everywhere" / "en" / "posts").iterdir():
+        assert post.read_text().strip()  # plain text files: markup stays as the author typed it
+
+
+def test_an_image_symlinked_out_of_the_record_folder_is_not_published(tmp_path):
+    records = tmp_path / "records"
+    records.mkdir()
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG secret")
+    (records / "poster.png").symlink_to(secret)
+    (records / "event.yaml").write_text("id: linked\ntitle: Linked image\ndate: 2021-06-21\nsummary: S.\n"
+                                        "languages: []\nimage: {url: poster.png, alt: Poster}\n")
+    settings = Settings(out_dir=tmp_path / "out")
+    pipeline.prepare(load_records([records]).events, settings)
+    publish(settings)
+    assert (settings.out_dir / "site" / "en" / "linked.html").exists()
+    assert not (settings.out_dir / "site" / "media").exists()
+    assert b"secret" not in (settings.out_dir / "feeds" / "en" / "rss.xml").read_bytes()
+
+
+@pytest.mark.parametrize("parts", [("..", "escape.txt"), ("/etc", "passwd"), ("site", "..", "..", "x")])
+def test_paths_outside_the_output_folder_are_refused(tmp_path, parts):
+    with pytest.raises(PublishError, match="outside the output folder"):
+        inside(tmp_path / "out", *parts)
+
+
+def test_a_symlink_inside_out_cannot_redirect_writes(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(tmp_path, out / "site")
+    with pytest.raises(PublishError):
+        inside(out, "site", "en", "page.html")
+
+
+# --- user templates in the sandbox -------------------------------------------------------------
+
+ESCAPES = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.system('id') }}",
+    "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "{{ organization.__class__.__base__.__subclasses__() }}",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_templates_cannot_reach_python_internals(tmp_path, source):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "evil.html.j2").write_text(source)
+    renderer = Renderer(Settings(out_dir=tmp_path / "out", templates_dir=templates))
+    with pytest.raises(TemplateError, match="evil.html.j2"):
+        renderer.html("evil.html.j2")
