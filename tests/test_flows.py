@@ -1,0 +1,111 @@
+"""The Prefect flows, run for real against the session's Prefect test server.
+
+`prepare_flow` takes records as a typed parameter (what the Prefect UI form sends) or as file
+paths; both store drafts and leave a 'prepare-summary' table artifact, read back through the
+Prefect client. `publish_flow` publishes what was approved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import pytest
+import yaml
+
+from pressflow import review, store
+from pressflow.config import Settings
+from pressflow.platforms import PLATFORMS
+from pressflow.records import Event
+
+pytestmark = pytest.mark.slow
+
+CHANNELS = 1 + len(PLATFORMS)
+NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def short_outputs(monkeypatch):
+    # Random-weight models never stop on their own; short outputs keep these runs quick.
+    monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "24")
+
+
+def artifact_tables(key: str) -> list[list[dict]]:
+    """Every table artifact stored under `key`, newest first, as the Prefect API returns them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC)
+
+    tables = []
+    for artifact in asyncio.run(read()):
+        assert artifact.type == "table"
+        data = artifact.data
+        tables.append(json.loads(data) if isinstance(data, str) else data)  # JSON text, or already parsed
+    return tables
+
+
+def drafts_of(settings: Settings, slug: str) -> list[store.Draft]:
+    with store.session_scope(settings.db_url) as session:
+        return store.list_drafts(session, slug=slug)
+
+
+def test_prepare_flow_with_events_as_parameter(prefect_harness, argos_models, tmp_path):
+    from flows.prepare import prepare_flow
+
+    event = Event(id="flow-param", title="Flow forum", date=dt.date(2021, 9, 1),
+                  summary="Records can come from the Prefect form.", languages=["es", "pt"])
+    out = tmp_path / "out"
+    summary = prepare_flow(events=[event], out_dir=str(out))
+    assert summary["errors"] == []
+    assert summary["releases"]["flow-param"]["languages"] == ["en", "es"]
+    assert set(summary["skipped"]["flow-param"]) == {"pt"}
+    assert summary["failed"] == {}
+    assert summary["drafts_added"] == 2 * CHANNELS
+    assert summary["segments"]["translated"] > 0
+    drafts = drafts_of(Settings(out_dir=out), "flow-param")
+    assert sorted((d.lang, d.status) for d in drafts) == \
+        sorted([("en", store.APPROVED)] * CHANNELS + [("es", store.PENDING)] * CHANNELS)
+    [table, *_] = artifact_tables("prepare-summary")
+    rows = {row["release"]: row for row in table}
+    assert rows["flow-param"]["languages"] == "en, es"
+    assert rows["flow-param"]["skipped"].startswith("pt: no translation model installed for en->pt")
+
+
+def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models, tmp_path):
+    from flows.prepare import prepare_flow
+    from flows.publish import publish_flow
+
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "good.yaml").write_text(yaml.safe_dump(
+        {"id": "flow-paths", "title": "Paths forum", "date": "2021-09-02", "summary": "Records from files.",
+         "languages": ["zh"]}), encoding="utf-8")
+    (records / "bad.yaml").write_text("title: Missing everything else\n", encoding="utf-8")
+    out = tmp_path / "out"
+    summary = prepare_flow(paths=[str(records)], out_dir=str(out))
+    assert len(summary["errors"]) == 1 and "bad.yaml" in summary["errors"][0]
+    assert summary["releases"]["flow-paths"]["languages"] == ["en", "zh"]
+    settings = Settings(out_dir=out)
+    assert {d.lang for d in drafts_of(settings, "flow-paths")} == {"en", "zh"}
+    [table, *_] = artifact_tables("prepare-summary")
+    assert [row["release"] for row in table] == ["flow-paths"]
+
+    # A second run of the same records changes nothing.
+    again = prepare_flow(paths=[str(records / "good.yaml")], out_dir=str(out))
+    assert again["drafts_added"] == 0 and again["releases"]["flow-paths"]["status"] == "unchanged"
+
+    review.approve_all(settings, reviewer="ana")
+    published = publish_flow(out_dir=str(out), now=NOW)
+    assert published["releases"] == {"flow-paths": ["en", "zh"]}
+    assert published["files_written"] > 0
+    assert (out / "feeds" / "zh" / "atom.xml").is_file()
+    assert {d.status for d in drafts_of(settings, "flow-paths")} == {store.PUBLISHED}
+    [table, *_] = artifact_tables("publish-summary")
+    assert [row["release"] for row in table] == ["flow-paths"]
+    assert publish_flow(out_dir=str(out), now=NOW)["files_written"] == 0
