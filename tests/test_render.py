@@ -73,7 +73,9 @@ def renderer(settings) -> Renderer:
 
 
 def test_template_list_is_complete(settings):
-    found = {str(p.relative_to(settings.templates_dir)) for p in settings.templates_dir.rglob("*.j2")}
+    # The review page's templates (templates/review/) are tested with the review app.
+    found = {str(p.relative_to(settings.templates_dir)) for p in settings.templates_dir.rglob("*.j2")
+             if p.relative_to(settings.templates_dir).parts[0] != "review"}
     assert found == TEMPLATES
 
 
