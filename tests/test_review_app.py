@@ -40,7 +40,8 @@ def add_release(settings, slug="office", title="ANSO opens an office", langs=("e
         for lang in langs:
             draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint="f1",
                                     source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS},
-                                    qa=[{"kind": "identical_to_source", "segment": 2}])
+                                    qa=[{"kind": "identical_to_source", "segment": 2},
+                                        {"kind": "glossary_term_missing", "segment": 0, "items": ["ANSO"]}])
             session.flush()
             ids[lang] = draft.id
     return ids
@@ -138,7 +139,9 @@ def test_segments_shown_side_by_side_with_qa_flag_at_the_segment(app, settings):
     assert html.count('name="segment"') == 3
     flagged = re.search(r'<tr id="segment-3" class="flagged">(.*?)</tr>', html, re.S).group(1)
     assert "It opened on 12 September 2021." in flagged and "Same as the source" in flagged
-    assert 'class="flagged"' not in re.search(r'<tr id="segment-1".*?>', html).group(0)
+    assert 'class="flagged"' not in re.search(r'<tr id="segment-2".*?>', html).group(0)
+    first = re.search(r'<tr id="segment-1" class="flagged">(.*?)</tr>', html, re.S).group(1)
+    assert "Glossary term not used: ANSO" in first
 
 
 def test_segment_edit_is_a_new_revision_and_feeds_the_memory(app, settings):

@@ -50,8 +50,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def prepared(tmp_path, argos_models, events):
+def prepared(tmp_path, argos_models, events, monkeypatch):
     """An output folder with one bundled example prepared in Spanish, and a reviewer account."""
+    # Random-weight models never stop on their own: short outputs keep translation quick.
+    monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "24")
     settings = Settings(out_dir=tmp_path / "out")
     path, event = next((p, e) for p, e in events if "health" in e.slug)
     pipeline.prepare([(path, event.model_copy(update={"languages": ["es"]}))], settings)

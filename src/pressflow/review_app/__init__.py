@@ -38,9 +38,7 @@ QA_LABELS = {
     "protected_missing": "Protected item missing",
     "over_limit": "Over the platform's length limit",
     "identical_to_source": "Same as the source (left untranslated?)",
-    "glossary_missing": "Glossary term not used",
     "glossary_term_missing": "Glossary term not used",
-    "glossary_not_used": "Glossary term not used",
 }
 STATUS_LABELS = {store.PENDING: "pending", store.APPROVED: "approved", store.REJECTED: "rejected",
                  store.PUBLISHED: "published", store.SUPERSEDED: "superseded"}
@@ -275,8 +273,8 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
     for group in groups.values():
         group["pending"] = sum(d.status == store.PENDING for d in group["drafts"])
     all_langs = sorted({d.lang for d in store.list_drafts(session) if reviewer.may_review(d.lang)})
-    kinds = sorted({f.get("kind", "") for d in drafts for f in d.qa} | {"protected_missing", "over_limit",
-                                                                         "identical_to_source"})
+    kinds = sorted({f.get("kind", "") for d in drafts for f in d.qa} | {
+        "protected_missing", "over_limit", "identical_to_source", "glossary_term_missing"})
     return {"groups": list(groups.values()), "counts": counts, "statuses": store.STATUSES,
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
             "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
