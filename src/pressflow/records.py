@@ -39,7 +39,8 @@ MAX_FILE_BYTES = 2_000_000
 SHORT_TEXT = 300
 LONG_TEXT = 5_000
 ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# \ue000 and \ue001 are the templates' do-not-translate marks (render.KEEP_OPEN/KEEP_CLOSE): never in user text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ue000\ue001]")
 
 
 def _one_line_text(value: str) -> str:
