@@ -179,10 +179,11 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
                         _forget_new_publication(session, item, now)
                 published += written
                 report.releases[slug] = [i.lang for i in written]
-                skipped = {lang: reason for lang, reason in previous.items() if not is_failure(reason)}
+                # `skipped`: every language prepare left out, as before; `failed`: those that failed,
+                # in prepare or in this run's rendering.
                 failed = {**{lang: r for lang, r in previous.items() if is_failure(r)}, **writer.failed.get(slug, {})}
-                if skipped:
-                    report.skipped[slug] = skipped
+                if previous:
+                    report.skipped[slug] = previous
                 if failed:
                     report.failed[slug] = failed
             for lang in sorted({i.lang for i in published}):
