@@ -209,11 +209,14 @@ def _forget_new_publication(session, item: Item, now: dt.datetime) -> None:
 
 
 def _mark_published(session, items: list[Item], now: dt.datetime) -> None:
-    for item in items:
-        for draft_id in item.draft_ids:
-            draft = session.get(store.Draft, draft_id)
-            if draft.status == store.APPROVED:
-                draft.status, draft.updated_at = store.PUBLISHED, now
+    ids = [draft_id for item in items for draft_id in item.draft_ids]
+    for start in range(0, len(ids), 500):  # one UPDATE per 500 drafts, under SQLite's parameter limit
+        session.execute(
+            store.update(store.Draft)
+            .where(store.Draft.id.in_(ids[start:start + 500]), store.Draft.status == store.APPROVED)
+            .values(status=store.PUBLISHED, updated_at=now),
+            execution_options={"synchronize_session": "fetch"},
+        )
 
 
 class Writer:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
+    update,
     event,
     select,
 )
@@ -248,13 +249,20 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
               variant: str | None = None, qa: list | None = None, meta: dict | None = None,
               status: str = PENDING, author: str = "pressflow") -> Draft:
     """Store a new draft (first revision); older pending drafts of the same slot are superseded."""
-    for old in session.scalars(
-        select(Draft).where(Draft.release_slug == slug, Draft.lang == lang, Draft.channel == channel,
-                            Draft.fingerprint != fingerprint, Draft.status == PENDING)
-    ):
-        old.status, old.updated_at = SUPERSEDED, utcnow()
-    session.execute(delete(SkippedLanguage).where(SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang,
-                                                  SkippedLanguage.fingerprint == fingerprint))
+    # Plain UPDATE/DELETE statements without an autoflush: the new drafts of a whole prepare are
+    # then inserted in one batch at commit instead of one flush per draft.
+    with session.no_autoflush:
+        session.execute(
+            update(Draft).where(Draft.release_slug == slug, Draft.lang == lang, Draft.channel == channel,
+                                Draft.fingerprint != fingerprint, Draft.status == PENDING)
+            .values(status=SUPERSEDED, updated_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(
+            delete(SkippedLanguage).where(SkippedLanguage.release_slug == slug, SkippedLanguage.lang == lang,
+                                          SkippedLanguage.fingerprint == fingerprint),
+            execution_options={"synchronize_session": False},
+        )
     draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
                   text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status)
     draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
