@@ -18,7 +18,7 @@ from pressflow import pipeline
 from pressflow.config import Settings
 from pressflow.records import Event, load_records
 from pressflow.translate.runners import task_runner
-from pressflow.translate.stage import Unit, run_plans, run_unit
+from pressflow.translate.stage import Unit, UnitResult, run_plans, run_unit
 
 
 @task(name="load records")
@@ -39,7 +39,7 @@ def plan_task(lang: str, jobs: list[pipeline.Job], settings: Settings) -> pipeli
 
 @task(name="translate batch", task_run_name="translate {unit.target} ({unit.model.source}->{unit.model.target})",
       retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def translate_unit_task(unit: Unit) -> dict[str, str]:
+def translate_unit_task(unit: Unit) -> UnitResult:
     return run_unit(unit, progress=pipeline.progress_for(unit.target))
 
 

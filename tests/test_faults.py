@@ -251,3 +251,66 @@ def test_publish_flow_summary_names_failed_languages(tmp_path, argos_models, bro
     assert summary["releases"] == {BROKEN: ["en"]}
     assert list(summary["failed"][BROKEN]) == ["es"]
     assert summary["failed"][BROKEN]["es"].startswith("rendering failed: template")
+
+
+POISON = "Kryptonite sentence that the engine chokes on."
+
+
+def test_a_sentence_the_model_fails_on_fails_only_the_release_holding_it(tmp_path, argos_models, monkeypatch):
+    """An engine error on one sentence (injected here: the model raises on any batch holding it)
+    fails Spanish for the one release that holds it; the other release's Spanish, both releases'
+    Chinese and the engine's other sentences go through, and the memory keeps what was done."""
+    from pressflow.translate.engine import LoadedModel
+
+    real = LoadedModel.translate
+
+    def choking(self, sentences, **kwargs):
+        if self.model.target == "es" and any("Kryptonite" in s for s in sentences):
+            raise RuntimeError("engine choked")
+        return real(self, sentences, **kwargs)
+
+    monkeypatch.setattr(LoadedModel, "translate", choking)
+    settings = Settings(out_dir=tmp_path / "out")
+    records = [record(1, id=BROKEN, languages=["es", "zh"], body=["The forum agreed on joint projects.", POISON]),
+               record(2, id=FINE, languages=["es", "zh"])]
+    with decoding_capped():
+        prepared = pipeline.prepare([(None, validate_record(r)) for r in records], settings)
+
+    assert prepared.failed == {BROKEN: {"es": prepared.failed[BROKEN]["es"]}}
+    assert "engine choked" in prepared.failed[BROKEN]["es"] and "Kryptonite" in prepared.failed[BROKEN]["es"]
+    with store.session_scope(settings.db_url) as session:
+        drafts = {(d.release_slug, d.lang) for d in store.list_drafts(session)}
+        assert drafts == {(BROKEN, "en"), (BROKEN, "zh"), (FINE, "en"), (FINE, "es"), (FINE, "zh")}
+        skips = store.skipped_languages(session, BROKEN, validate_record(records[0]).fingerprint())
+        assert set(skips) == {"es"} and "engine choked" in skips["es"]
+
+    monkeypatch.setattr(LoadedModel, "translate", real)  # the engine is fixed: a re-run completes the release
+    with decoding_capped():
+        again = pipeline.prepare([(None, validate_record(r)) for r in records], settings)
+    assert not again.failed and again.releases[BROKEN]["languages"] == ["en", "es"]
+    assert again.stats.translated < prepared.stats.translated  # only what failed went to the model again
+
+
+def test_an_engine_failing_on_everything_fails_the_language_without_bisecting_forever(tmp_path, argos_models,
+                                                                                       monkeypatch):
+    from pressflow.translate import stage
+    from pressflow.translate.engine import LoadedModel
+
+    real, calls = LoadedModel.translate, []
+
+    def broken_for_spanish(self, sentences, **kwargs):
+        if self.model.target == "es":
+            calls.append(len(sentences))
+            raise RuntimeError("engine broken")
+        return real(self, sentences, **kwargs)
+
+    monkeypatch.setattr(LoadedModel, "translate", broken_for_spanish)
+    settings = Settings(out_dir=tmp_path / "out")
+    records = [record(i, languages=["es", "zh"], body=[f"Point {j} of session {i}." for j in range(20)])
+               for i in range(3)]
+    with decoding_capped():
+        prepared = pipeline.prepare([(None, validate_record(r)) for r in records], settings)
+    assert {slug: set(langs) for slug, langs in prepared.failed.items()} == {r["id"]: {"es"} for r in records}
+    assert all("engine broken" in langs["es"] for langs in prepared.failed.values())
+    assert sum(n == 1 for n in calls) == stage.MAX_FAILED_SENTENCES + 1  # gave up after that many lone failures
+    assert prepared.releases[records[0]["id"]]["languages"] == ["en", "zh"]

@@ -122,7 +122,9 @@ def test_pivot_through_english_is_recorded(tmp_path):
     assert result.engines[0].startswith("argos:es-en@") and result.engines[1].startswith("argos:en-zh@")
     assert "#Ciencia" in result.text
     assert [m.model.target for m in cache.loaded()] == ["en", "zh"]  # both legs ran
-    assert stats.translated == 4  # two sentences per leg
+    # Two sentences on the first leg; the second leg gets their English, deduplicated (a random
+    # model under a short decoding cap can give both the same English).
+    assert stats.translated in (3, 4)
 
 
 def test_model_cache_evicts_the_least_recently_used(tmp_path):

@@ -34,6 +34,14 @@ class ModelMissingError(PressflowError):
         )
 
 
+class ModelLoadError(PressflowError):
+    """An installed model cannot be opened: every sentence for its pair would fail."""
+
+
+class TranslationError(PressflowError):
+    """The model failed on a sentence: the documents holding it cannot be translated."""
+
+
 class ModelInstallError(PressflowError):
     """A model could not be installed (offline, unknown pair, bad file)."""
 

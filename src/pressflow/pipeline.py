@@ -9,6 +9,9 @@ artifacts) and the tests call the same code:
    Its halves, for flows that spread the model work over a task runner: `plan_language`
    (render, segment, memory lookup) -> units run anywhere (`translate.stage.run_unit`) ->
    `store_language` (assemble, check, store).
+
+Failures stay as small as they can: a missing model skips the language; a template or a
+sentence the model fails on fails that language for the releases concerned only.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from typing import Callable
 
 from . import store
 from .config import Settings
-from .errors import ModelMissingError, PressflowError
+from .errors import ModelMissingError, PressflowError, TranslationError
 from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event
 from .render import RELEASE, Rendered, Renderer, choose_post, strip_keep
 from .translate.protect import Glossary
-from .translate.stage import StagePlan, StageStats, Unit, plan_documents, run_plans, run_unit
+from .translate.stage import StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
 
 log = logging.getLogger("pressflow")
 
@@ -151,9 +154,9 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWor
     return LanguageWork(lang, rendered, plan, report)
 
 
-def run_here(units: list[Unit], progress: Callable[[int], None] | None = None) -> list[dict | BaseException]:
+def run_here(units: list[Unit], progress: Callable[[int], None] | None = None) -> list[UnitResult | BaseException]:
     """Run units in this process, one after the other (what `prepare` does without Prefect)."""
-    results: list[dict | BaseException] = []
+    results: list[UnitResult | BaseException] = []
     for unit in units:
         try:
             results.append(run_unit(unit, progress=progress))
@@ -174,11 +177,16 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
         return report
     results = iter(translations)
     renderer = Renderer(settings)  # one per run: Jinja compiles each template once per environment
+    failed: list[tuple[Job, str]] = []
     with store.session_scope(settings.db_url) as session:
         for job, drafts in work.rendered:
+            translated = [[next(results) for _ in rendered.variants] for rendered in drafts]
+            error = next((v.error for variants in translated for v in variants if v.error), None)
+            if error:  # a sentence the model failed on fails this release's language, not the others
+                failed.append((job, error))
+                continue
             english = {d.channel: d for d in renderer.drafts(job.event, settings.source_language)}
-            for rendered in drafts:
-                variants = [next(results) for _ in rendered.variants]
+            for rendered, variants in zip(drafts, translated):
                 meta = {"engines": variants[0].engines, "pivot": variants[0].pivot,
                         "segments": variants[0].segments}
                 _store_draft(session, job.event, rendered, [r.text for r in variants],
@@ -186,6 +194,8 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
                              status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
             report.releases[job.event.slug] = {"title": job.event.title, "status": "translated", "languages": [lang]}
+    for job, error in failed:  # after the drafts' transaction: SQLite has one writer at a time
+        _fail_language(settings, [job], lang, TranslationError(error), report)
     return report
 
 

@@ -5,6 +5,9 @@ memory (human translations first); only what is left goes to the model, in lengt
 units of work; then each document is put back together and checked: a protected item the model
 dropped is restored and flagged for the reviewer.
 
+A sentence the model fails on (it raises, even alone) fails only the documents that hold it:
+a failing batch is halved until the bad sentences stand alone, and the rest is translated.
+
 The stage is split so that a task runner can spread the model work: `plan_documents` (cheap,
 on the coordinator) -> `StagePlan.next_units` -> `run_unit` (anywhere: a thread, a Dask worker)
 -> `StagePlan.absorb` -> ... -> `StagePlan.finish`. `translate_documents` runs all of it here.
@@ -17,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
-from .engine import MODELS, ModelCache
+from ..errors import ModelLoadError, TranslationError
+from .engine import MODELS, LoadedModel, ModelCache
 from .models import Model, find_route
 from .protect import Glossary, Protected, Protector, needs_model, restore
 from .segment import split_document
@@ -27,6 +31,9 @@ HUMAN = "human"
 # next to the model's time (~0.1 s per sentence for a base model on 2 cores), small enough that
 # a few units keep every worker busy.
 UNIT_SIZE = 256
+# More sentences than this failing one by one in a unit is not a bad sentence but a broken
+# model or engine: the unit fails, and with it the language, instead of bisecting on.
+MAX_FAILED_SENTENCES = 8
 
 
 class Memory(Protocol):
@@ -45,6 +52,7 @@ class Translation:
     qa: list[dict] = field(default_factory=list)
     segments: list[dict] = field(default_factory=list)  # source/target per sentence, for review
     engines: list[str] = field(default_factory=list)
+    error: str | None = None  # set when the model failed on one of its sentences: `text` is unusable
 
     @property
     def pivot(self) -> bool:
@@ -68,11 +76,45 @@ class Unit:
     target: str  # the plan's final target language (for progress), not necessarily model.target
 
 
+@dataclass
+class UnitResult:
+    """What a unit brings back: translations, and the sentences the model failed on (with why)."""
+
+    translations: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # plain strings: any runner can ship them
+
+
 def run_unit(unit: Unit, cache: ModelCache = MODELS,
-             progress: Callable[[int], None] | None = None) -> dict[str, str]:
-    """Translate one unit with the process's cached model; returns {segment: translation}."""
-    outputs = cache.get(unit.model).translate(list(unit.segments), progress=progress)
-    return dict(zip(unit.segments, outputs))
+             progress: Callable[[int], None] | None = None) -> UnitResult:
+    """Translate one unit with the process's cached model.
+
+    Raises ModelLoadError when the model cannot be opened, and the engine's error when more
+    than MAX_FAILED_SENTENCES sentences fail on their own; either fails the unit's language.
+    """
+    try:
+        loaded = cache.get(unit.model)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot open the {unit.model.engine_id} model at {unit.model.path}: {exc}") from exc
+    result = UnitResult()
+    _translate_isolating(loaded, list(unit.segments), result, progress)
+    return result
+
+
+def _translate_isolating(loaded: LoadedModel, sentences: list[str], result: UnitResult,
+                         progress: Callable[[int], None] | None) -> None:
+    """Translate sentences; when the engine raises, halve the batch until the culprits stand alone."""
+    try:
+        result.translations.update(zip(sentences, loaded.translate(sentences, progress=progress)))
+        return
+    except Exception as exc:
+        if len(sentences) == 1:
+            result.failed[sentences[0]] = f"{type(exc).__name__}: {exc}"
+            if len(result.failed) > MAX_FAILED_SENTENCES:
+                raise
+            return
+    half = len(sentences) // 2  # no progress from retries: those sentences were counted already
+    _translate_isolating(loaded, sentences[:half], result, None)
+    _translate_isolating(loaded, sentences[half:], result, None)
 
 
 class StagePlan:
@@ -94,6 +136,7 @@ class StagePlan:
         self.known: dict[str, str] = {}  # current leg: source-language text -> translation
         self.looked_up = -1  # the leg whose memory lookup is in `known`
         self.error: BaseException | None = None  # a unit that failed for good stops this plan only
+        self.failed: dict[str, str] = {}  # segment -> why the model failed on it (fails its documents)
 
     @property
     def engines(self) -> list[str]:
@@ -118,15 +161,22 @@ class StagePlan:
             self.leg += 1
         return []
 
-    def absorb(self, results: dict[str, str]) -> None:
+    def absorb(self, result: UnitResult) -> None:
         """Take a leg's model output: remember it, then let `next_units` move on."""
-        if not results:
+        if result.failed:
+            # The failed sentences leave the plan (no later leg, no retry); finish() fails
+            # the documents that hold them.
+            for segment, text in list(self.current.items()):
+                if text in result.failed:
+                    self.failed[segment] = result.failed[text]
+                    del self.current[segment]
+        if not result.translations:
             return
         model = self.route[self.leg]
         if self.memory:
-            self.memory.save(model.source, model.target, model.engine_id, results)
-        self.stats.translated += len(results)
-        self.known.update(results)
+            self.memory.save(model.source, model.target, model.engine_id, result.translations)
+        self.stats.translated += len(result.translations)
+        self.known.update(result.translations)
 
     def finish(self) -> list[Translation]:
         """Every document put back together; call once `next_units` returns []."""
@@ -135,7 +185,15 @@ class StagePlan:
         if self.leg < len(self.route):
             raise RuntimeError("StagePlan.finish called before every unit was translated")
         translated = {**self.current, **self.done}
-        return [_assemble(plan, translated, self.engines, self.forced) for plan in self.plans]
+        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced)
+                for plan in self.plans]
+
+    def _failed_document(self, plan: list[str | Protected]) -> Translation | None:
+        for piece in plan:
+            if isinstance(piece, Protected) and piece.text in self.failed:
+                return Translation(text="", engines=self.engines,
+                                   error=f"the model failed on {piece.original[:80]!r}: {self.failed[piece.text]}")
+        return None
 
 
 def plan_documents(documents: list[str], source: str, target: str, *, glossary: Glossary | None = None,
@@ -156,7 +214,7 @@ def plan_documents(documents: list[str], source: str, target: str, *, glossary: 
 
 
 def run_plans(plans: Iterable[StagePlan],
-              run: Callable[[list[Unit]], list[dict[str, str] | BaseException]]) -> None:
+              run: Callable[[list[Unit]], list[UnitResult | BaseException]]) -> None:
     """Drive plans to the end, handing each round of units (every plan's current leg) to `run`.
 
     `run` returns one result per unit, in order; an exception in place of a result marks that
@@ -168,15 +226,17 @@ def run_plans(plans: Iterable[StagePlan],
         if not work:
             return
         results = run([unit for _, unit in work])
-        merged: dict[int, dict[str, str]] = {}
+        merged: dict[int, UnitResult] = {}
         for (plan, _), result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
                 plan.error = plan.error or result
             else:
-                merged.setdefault(id(plan), {}).update(result)
+                into = merged.setdefault(id(plan), UnitResult())
+                into.translations.update(result.translations)
+                into.failed.update(result.failed)
         for plan in plans:
             if plan.error is None:
-                plan.absorb(merged.get(id(plan), {}))
+                plan.absorb(merged.get(id(plan), UnitResult()))
 
 
 def translate_documents(
@@ -194,11 +254,15 @@ def translate_documents(
     """Translate documents (rendered drafts, with `keep` marks) from `source` to `target`, here.
 
     Raises ModelMissingError before any work when no installed model (or English pivot) covers
-    the pair.
+    the pair, and TranslationError when the model failed on a sentence of any document.
     """
     plan = plan_documents(documents, source, target, glossary=glossary, memory=memory, models=models, stats=stats)
     run_plans([plan], lambda units: [run_unit(unit, cache, progress) for unit in units])
-    return plan.finish()
+    translations = plan.finish()
+    for translation in translations:
+        if translation.error:
+            raise TranslationError(translation.error)
+    return translations
 
 
 def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: list[str],
