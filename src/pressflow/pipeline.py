@@ -77,7 +77,7 @@ def _store_draft(session, event: Event, rendered: Rendered, text_variants: list[
         text, variant = text_variants[0], None
     store.add_draft(session, slug=event.slug, lang=rendered.lang, channel=rendered.channel,
                     fingerprint=event.fingerprint(), source_text=source_text, text=text, variant=variant,
-                    qa=qa, meta=meta or {}, status=status)
+                    qa=qa, meta=meta or {}, status=status, begun=True)
 
 
 def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tuple[list[Job], PrepareReport]:
@@ -93,6 +93,7 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                 fingerprint=event.fingerprint(), record=event.model_dump(mode="json"),
                 source_file=str(path.resolve()) if path else None)
             if not store.has_drafts(session, event.slug, source, event.fingerprint()):
+                store.begin_drafts(session, event.slug, source, event.fingerprint())
                 for rendered in renderer.drafts(event, source):
                     texts = [strip_keep(v) for v in rendered.variants]
                     _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
@@ -185,6 +186,7 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
             if error:  # a sentence the model failed on fails this release's language, not the others
                 failed.append((job, error))
                 continue
+            store.begin_drafts(session, job.event.slug, lang, job.event.fingerprint())
             english = {d.channel: d for d in renderer.drafts(job.event, settings.source_language)}
             for rendered, variants in zip(drafts, translated):
                 meta = {"engines": variants[0].engines, "pivot": variants[0].pivot,

@@ -26,9 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
-    update,
     event,
+    insert,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -245,16 +246,15 @@ def has_drafts(session: Session, slug: str, lang: str, fingerprint: str) -> bool
     return session.execute(query.limit(1)).first() is not None
 
 
-def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerprint: str, source_text: str, text: str,
-              variant: str | None = None, qa: list | None = None, meta: dict | None = None,
-              status: str = PENDING, author: str = "pressflow") -> Draft:
-    """Store a new draft (first revision); older pending drafts of the same slot are superseded."""
+def begin_drafts(session: Session, slug: str, lang: str, fingerprint: str, channel: str | None = None) -> None:
+    """Make room for a record version's new drafts in `lang` (one `channel`, or all): pending
+    drafts of other versions are superseded, and the language is no longer skipped."""
     # Plain UPDATE/DELETE statements without an autoflush: the new drafts of a whole prepare are
     # then inserted in one batch at commit instead of one flush per draft.
+    slot = [Draft.release_slug == slug, Draft.lang == lang] + ([Draft.channel == channel] if channel else [])
     with session.no_autoflush:
         session.execute(
-            update(Draft).where(Draft.release_slug == slug, Draft.lang == lang, Draft.channel == channel,
-                                Draft.fingerprint != fingerprint, Draft.status == PENDING)
+            update(Draft).where(*slot, Draft.fingerprint != fingerprint, Draft.status == PENDING)
             .values(status=SUPERSEDED, updated_at=utcnow()),
             execution_options={"synchronize_session": False},
         )
@@ -263,6 +263,15 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
                                           SkippedLanguage.fingerprint == fingerprint),
             execution_options={"synchronize_session": False},
         )
+
+
+def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerprint: str, source_text: str, text: str,
+              variant: str | None = None, qa: list | None = None, meta: dict | None = None,
+              status: str = PENDING, author: str = "pressflow", begun: bool = False) -> Draft:
+    """Store a new draft (first revision); older pending drafts of the same slot are superseded
+    (here, unless the caller did it for the whole language with `begin_drafts`: `begun`)."""
+    if not begun:
+        begin_drafts(session, slug, lang, fingerprint, channel)
     draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
                   text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status)
     draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
@@ -388,18 +397,21 @@ class SqlMemory:
     def save(self, source: str, target: str, engine: str, pairs: dict[str, str]) -> None:
         """Remember translations; a human entry replaces an earlier human entry for the segment."""
         origin = "human" if engine == "human" else "machine"
-        with session_scope(self.url) as session:
-            for segment, text in pairs.items():
-                digest = text_hash(segment)
-                entry = session.scalar(select(MemoryEntry).where(
-                    MemoryEntry.source_hash == digest, MemoryEntry.source_lang == source,
-                    MemoryEntry.target_lang == target, MemoryEntry.engine == engine, MemoryEntry.origin == origin))
-                if entry is None:
-                    session.add(MemoryEntry(source_hash=digest, source_text=segment, source_lang=source,
-                                            target_lang=target, engine=engine, origin=origin, text=text,
-                                            author=self.author))
-                else:
+        by_hash = {text_hash(segment): (segment, text) for segment, text in pairs.items()}
+        hashes = list(by_hash)
+        with session_scope(self.url) as session, session.no_autoflush:
+            for start in range(0, len(hashes), 500):  # existing entries are updated, in bulk lookups
+                for entry in session.scalars(select(MemoryEntry).where(
+                        MemoryEntry.source_hash.in_(hashes[start:start + 500]), MemoryEntry.source_lang == source,
+                        MemoryEntry.target_lang == target, MemoryEntry.engine == engine,
+                        MemoryEntry.origin == origin)):
+                    _, text = by_hash.pop(entry.source_hash)
                     entry.text, entry.author, entry.created_at = text, self.author, utcnow()
+            if by_hash:  # new ones in one multi-row INSERT
+                session.execute(insert(MemoryEntry), [
+                    {"source_hash": digest, "source_text": segment, "source_lang": source, "target_lang": target,
+                     "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow()}
+                    for digest, (segment, text) in by_hash.items()])
 
 
 def dumps(value: Any) -> str:
