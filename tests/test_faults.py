@@ -6,7 +6,6 @@ separate process, SIGKILL it at many points, and check what a subscriber would s
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +25,8 @@ from pressflow.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 
+from conftest import approve_all, decoding_capped
+
 RELEASES = 40
 LANGS = ("en", "es")
 FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exactly once" is checkable
@@ -40,30 +41,10 @@ print("DONE", report.files_written, flush=True)
 """
 
 
-@contextlib.contextmanager
-def decoding_capped(tokens: str = "24"):
-    """The random-weight test model rarely emits </s>: cap its output so translating stays quick."""
-    before = os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH")
-    os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = tokens
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PRESSFLOW_MAX_DECODING_LENGTH")
-        else:
-            os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = before
-
-
 def record(i: int, **extra) -> dict:
     return {"id": f"release-{i:03d}", "title": f"Forum {i} on water and energy", "date": f"2021-0{1 + i % 9}-{1 + i % 28:02d}",
             "summary": f"Delegates met for session {i} to discuss water, energy and climate.", "languages": ["es"],
             "tags": ["science"], "body": ["The forum agreed on joint projects.", "Results follow in spring."], **extra}
-
-
-def approve_all(settings: Settings) -> None:
-    with store.session_scope(settings.db_url) as session:
-        for draft in store.list_drafts(session, status=store.PENDING):
-            store.set_status(session, draft, store.APPROVED, reviewer="test")
 
 
 @pytest.fixture(scope="module")

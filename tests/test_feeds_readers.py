@@ -6,10 +6,10 @@ models, plus an embargoed release) is built once per module and read back in man
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import http.server
+import json
 import os
 import shutil
 import sqlite3
@@ -26,6 +26,8 @@ from pressflow.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 
+from conftest import approve_all, decoding_capped
+
 LANGS = ("en", "es", "zh")
 FEEDS = (*LANGS, "all")
 UTC = dt.timezone.utc
@@ -35,26 +37,6 @@ EMBARGO = dt.datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 EMBARGOED = {"id": "secret-summit", "title": "Embargoed Secret Summit Announcement", "date": "2021-12-01",
              "summary": "Not before June.", "publish_at": EMBARGO.isoformat(), "languages": ["es"],
              "tags": ["embargo"]}
-
-
-@contextlib.contextmanager
-def decoding_capped(tokens: str = "24"):
-    """The random-weight test model rarely emits </s>: cap its output so translating stays quick."""
-    before = os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH")
-    os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = tokens
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PRESSFLOW_MAX_DECODING_LENGTH")
-        else:
-            os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = before
-
-
-def approve_all(settings: Settings) -> None:
-    with store.session_scope(settings.db_url) as session:
-        for draft in store.list_drafts(session, status=store.PENDING):
-            store.set_status(session, draft, store.APPROVED, reviewer="test")
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +135,9 @@ def test_local_image_is_an_enclosure_with_real_type_and_length(site):
                 assert enclosure.type == "image/svg+xml" and int(enclosure.length) == size
                 copied = settings.out_dir / "site" / "media" / enclosure.href.rsplit("/", 1)[1]
                 assert copied.stat().st_size == size
+    manifest = json.loads((settings.out_dir / "outbox" / event.slug / "manifest.json").read_text())
+    [listed] = [f for f in manifest["files"] if f["path"].startswith("site/media/")]
+    assert listed["bytes"] == size and listed["path"] == str(copied.relative_to(settings.out_dir))
 
 
 def test_feed_content_is_sanitized_html(site):

@@ -196,6 +196,7 @@ def test_manifest_lists_every_file_with_its_hash(published):
         on_disk = {str(p.relative_to(out)) for p in (out / "outbox" / slug).rglob("*")
                    if p.is_file() and p.name != "manifest.json"}
         on_disk |= {f"site/{lang}/{slug}.html" for lang in langs}
+        on_disk |= {str(p.relative_to(out)) for p in (out / "site" / "media").glob(f"{slug}-*")}
         assert set(listed) == on_disk
         for path, entry in listed.items():
             data = (out / path).read_bytes()

@@ -104,6 +104,18 @@ def test_wrong_password_and_wrong_token_are_refused(app, monkeypatch):
     assert client.get("/").status_code == 303
 
 
+def test_repeated_failed_sign_ins_are_throttled(app):
+    client = TestClient(app, follow_redirects=False)
+    token = csrf_of(client.get("/signin").text)
+    for _ in range(5):
+        assert client.post("/signin", data={"name": "alice", "password": "guess", "csrf_token": token}).status_code == 401
+    # The right password no longer helps for a while: a guesser cannot tell when they hit it.
+    refused = client.post("/signin", data={"name": "Alice", "password": PASSWORD, "csrf_token": token})
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    assert client.get("/").status_code == 303
+    signed_in(app, "esther")  # another account from the same address still signs in
+
+
 def test_shared_token_signs_in_and_changing_it_signs_out(app, monkeypatch):
     monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "team-secret-token")
     client = TestClient(app, follow_redirects=False)

@@ -273,7 +273,6 @@ def review_edit(draft_id: int,
 @models_app.command("list")
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
-    from .languages import target_languages
     from .translate.models import find_route, installed_models
     from .errors import ModelMissingError
 
@@ -300,7 +299,6 @@ def _configured_languages(settings: Settings) -> list[str]:
     """Target languages of every release in the store, plus those of the bundled examples."""
     from . import store
     from .languages import target_languages
-    from .records import load_records
 
     langs: list[str] = []
     with store.session_scope(settings.db_url) as session:

@@ -28,7 +28,7 @@ from .errors import ModelMissingError, PressflowError, TranslationError
 from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event
-from .render import RELEASE, Rendered, Renderer, choose_post, strip_keep
+from .render import Rendered, Renderer, choose_post, strip_keep
 from .translate.protect import Glossary
 from .translate.stage import StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
 

@@ -251,7 +251,7 @@ class Writer:
             except PressflowError as exc:
                 self.failed.setdefault(slug, {})[item.lang] = f"rendering failed: {exc}"
         written = [item for item, _ in rendered]
-        files: list[Path] = []
+        files: list[Path] = [image["path"]] if image and written else []  # the copied image is the release's too
         for item, outputs in rendered:
             # Pages link only to translations that exist: re-render when a sibling failed.
             if len(written) != len(items):
@@ -283,7 +283,7 @@ class Writer:
         data = item.image.read_bytes()
         self.report.count(write_atomic(target, data))
         mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        image = {"url": self.site.media_url(target.name), "type": mime, "length": len(data)}
+        image = {"url": self.site.media_url(target.name), "type": mime, "length": len(data), "path": target}
         self._images[item.slug] = image
         return image
 

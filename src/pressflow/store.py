@@ -92,6 +92,9 @@ class Draft(Base):
     __table_args__ = (
         UniqueConstraint("release_slug", "lang", "channel", "fingerprint"),
         Index("ix_drafts_status", "status"),
+        # Without it SQLite answers "this release's pending drafts in a language" through the
+        # status index, i.e. by reading every pending draft: prepare grew with the square of N.
+        Index("ix_drafts_slot_status", "release_slug", "lang", "status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     release_slug: Mapped[str] = mapped_column(ForeignKey("releases.slug"))
@@ -199,6 +202,9 @@ def get_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(engine)
+        for table in Base.metadata.sorted_tables:  # indexes added since a store was created
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
         _engines[url] = engine
     return _engines[url]
 

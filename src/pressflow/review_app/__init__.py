@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import secrets
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +30,8 @@ from ..platforms import PLATFORMS
 from ..translate.stage import HUMAN
 from . import layout as layouts
 from .publishing import PublishMode, mode_from_environment, publish_now
-from .security import MAX_BODY, BodyLimit, Reviewer, csrf_ok, csrf_token, current_reviewer, secret_key, shared_token, sign_in
+from .security import (MAX_BODY, BodyLimit, Reviewer, SignInThrottle, csrf_ok, csrf_token, current_reviewer,
+                       secret_key, shared_token, sign_in)
 
 SESSION_HOURS = 12
 QA_LABELS = {
@@ -65,6 +65,8 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
     app = FastAPI(title="pressflow review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings, app.state.mode = settings, mode
     app.state.templates = _template_env(settings)
+    # Failed sign-ins: 5 per account name, 30 per client address (an office behind one NAT), in 5 minutes.
+    app.state.throttles = (SignInThrottle(limit=5), SignInThrottle(limit=30))
     # Starlette's session cookie is HttpOnly and signed; SameSite=Lax keeps it off cross-site posts.
     app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir), session_cookie="pressflow_review",
                        max_age=SESSION_HOURS * 3600, same_site="lax", https_only=https_only)
@@ -195,10 +197,19 @@ def _routes():
 
     @router.post("/signin", dependencies=[Depends(checked_form)])
     def signin(request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")):
+        by_name, by_client = request.app.state.throttles
+        account, client = name.strip().casefold(), request.client.host if request.client else "-"
+        if wait := max(by_name.wait(account), by_client.wait(client)):
+            return render(request, "signin.html.j2", status_code=429, next=_safe_next(next),
+                          error=f"Too many failed sign-ins. Try again in {wait} seconds.",
+                          token_enabled=bool(shared_token()))
         if sign_in(request, request.app.state.settings.db_url, name, password) is None:
+            by_name.failed(account)
+            by_client.failed(client)
             return render(request, "signin.html.j2", status_code=401, next=_safe_next(next),
                           error="That name and password (or team token) did not match.",
                           token_enabled=bool(shared_token()))
+        by_name.succeeded(account)
         return redirect(_safe_next(next))
 
     @router.post("/signout", dependencies=[Depends(checked_form)])

@@ -11,6 +11,9 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +66,37 @@ class Reviewer:
 
     def may_review(self, lang: str) -> bool:
         return not self.languages or lang in self.languages
+
+
+class SignInThrottle:
+    """Failed sign-ins per key (an account name, a client address) in a sliding window: past
+    `limit` failures the key is refused until the window moves on, so nobody can guess
+    passwords or the team token at the speed of Argon2."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0):
+        self.limit, self.window = limit, window
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> int:
+        """Seconds before `key` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._failures.get(key)
+            while failures and now - failures[0] > self.window:
+                failures.popleft()
+            if not failures:
+                self._failures.pop(key, None)  # forget quiet keys: the table stays small
+                return 0
+            return int(self.window - (now - failures[0])) + 1 if len(failures) >= self.limit else 0
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            self._failures[key].append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
 
 
 def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer | None:

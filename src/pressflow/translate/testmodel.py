@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import random
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
