@@ -4,11 +4,14 @@ Plain functions, one per step, so that the Prefect flows (which add retries, con
 artifacts) and the tests call the same code:
 
 1. `register`: store each release and its English drafts; say which languages still need work.
-2. `translate_language`: one target language for every release that needs it, in one batched
-   pass of the translation stage; a missing model or a failure skips that language only.
-   Its halves, for flows that spread the model work over a task runner: `plan_language`
-   (render, segment, memory lookup) -> units run anywhere (`translate.stage.run_unit`) ->
-   `store_language` (assemble, check, store).
+2. `plan_language`, per target language: render every release that needs it, segment, look up
+   the memory, and plan one batched translation pass.
+3. The plans' units of model work run anywhere (`translate.stage.run_unit`): here on a few
+   threads (`run_threaded`), in the flow on Prefect's task runner (threads or Dask).
+4. `store_language`: assemble, check and store each language's drafts.
+
+`prepare` runs them all without Prefect, in the same order as the prepare flow, so that the
+benchmark's difference between the two is Prefect's alone.
 
 Failures stay as small as they can: a missing model skips the language; a template or a
 sentence the model fails on fails that language for the releases concerned only.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +33,7 @@ from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event
 from .render import Rendered, Renderer, choose_post, strip_keep
+from .translate.engine import MODELS
 from .translate.protect import Glossary
 from .translate.stage import StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
 
@@ -155,15 +160,22 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWor
     return LanguageWork(lang, rendered, plan, report)
 
 
-def run_here(units: list[Unit], progress: Callable[[int], None] | None = None) -> list[UnitResult | BaseException]:
-    """Run units in this process, one after the other (what `prepare` does without Prefect)."""
-    results: list[UnitResult | BaseException] = []
-    for unit in units:
+def run_threaded(units: list[Unit], progress: Callable[[str, int], None] | None = None,
+                 workers: int | None = None) -> list[UnitResult | BaseException]:
+    """Run units on a few threads, as the prepare flow does on Prefect's thread pool.
+
+    No more at once than the model cache holds (units come grouped by model), so that a model
+    in use is never evicted and reloaded, and memory follows the cache's bound.
+    """
+    def run(unit: Unit) -> UnitResult | BaseException:
+        step = (lambda n: progress(unit.target, n)) if progress else None
         try:
-            results.append(run_unit(unit, progress=progress))
+            return run_unit(unit, progress=step)
         except Exception as exc:  # the unit's language fails; the others go on
-            results.append(exc)
-    return results
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers or MODELS.size, thread_name_prefix="translate") as pool:
+        return list(pool.map(run, units))
 
 
 def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
@@ -199,15 +211,6 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
     for job, error in failed:  # after the drafts' transaction: SQLite has one writer at a time
         _fail_language(settings, [job], lang, TranslationError(error), report)
     return report
-
-
-def translate_language(lang: str, jobs: list[Job], settings: Settings,
-                       progress: Callable[[int], None] | None = None) -> PrepareReport:
-    """Translate every release that needs `lang`, in one batched pass here, and store the drafts."""
-    work = plan_language(lang, jobs, settings)
-    if work.plan is not None:
-        run_plans([work.plan], lambda units: run_here(units, progress))
-    return store_language(work, settings)
 
 
 def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseException, report: PrepareReport) -> None:
@@ -250,7 +253,8 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
             progress: Callable[[str, int], None] | None = None) -> PrepareReport:
     """Register the releases and translate them into every language they need."""
     jobs, report = register(events, settings)
-    for lang in languages_of(jobs):
-        step = (lambda n, lang=lang: progress(lang, n)) if progress else None
-        report.merge(translate_language(lang, jobs, settings, step))
+    works = [plan_language(lang, jobs, settings) for lang in languages_of(jobs)]
+    run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
+    for work in works:
+        report.merge(store_language(work, settings))
     return report

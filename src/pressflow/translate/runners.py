@@ -33,7 +33,11 @@ def task_runner(name: str | None = None):
     if name == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner()
+        from .engine import MODELS
+
+        # No more tasks at once than the model cache holds: units come grouped by model, so a
+        # model in use is never evicted and reloaded, and memory keeps the cache's bound.
+        return ThreadPoolTaskRunner(max_workers=MODELS.size)
     if name == "dask":
         return dask_runner(address=address, workers=int(os.environ.get("PRESSFLOW_DASK_WORKERS", "2")))
     raise RunnerError(f"PRESSFLOW_TASK_RUNNER={name!r} is not a task runner; use one of: {', '.join(RUNNERS)}")
