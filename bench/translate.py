@@ -184,9 +184,14 @@ def stage_contender(model):
     from pressflow.translate.protect import Glossary
     from pressflow.translate.stage import StageStats, translate_documents
 
+    from pressflow.translate import segment
+
     glossary = Glossary.load()
 
     def run(texts: list[str], db: Path) -> StageStats:
+        # Every run starts as a new prepare process would: no sentence splits kept from before
+        # (the corpus statistics above and earlier runs fill that cache).
+        segment._split_line.cache_clear()
         stats = StageStats()
         translate_documents(texts, "en", "es", glossary=glossary, memory=SqlMemory(f"sqlite:///{db}"),
                             models=[model], stats=stats)
