@@ -254,3 +254,23 @@ def test_a_question_ending_in_a_url_is_still_two_sentences():
 
     sentences = [p.text for p in split_document("Have you seen https://x.org/a? Yes.") if p.translate]
     assert sentences == ["Have you seen https://x.org/a?", "Yes."]
+
+
+def test_units_alternate_between_models_so_workers_do_not_queue_on_one():
+    # Units of one model queue on its lock; neighbours (what two workers take at once) must
+    # use different models, and no more models may be in turn than the cache holds.
+    from pressflow.translate.stage import Unit, interleave
+
+    sizes = {"es": 5, "fr": 3, "zh": 2, "ar": 1}
+    work = [(lang, Unit(Model("en", lang, Path(f"/models/{lang}"), "1"), (f"{lang}{i}",) * 10, lang))
+            for lang, count in sizes.items() for i in range(count)]
+    ordered = interleave(work, lanes=2)
+    assert sorted(ordered, key=str) == sorted(work, key=str)  # nothing lost or repeated
+    langs = [lang for lang, _ in ordered]
+    assert all(a != b for a, b in zip(langs, langs[1:])), langs
+    # Each model's units stay in order, and each model runs in one lane only.
+    for lang in sizes:
+        mine = [unit.segments[0] for l, unit in ordered if l == lang]
+        assert mine == [f"{lang}{i}" for i in range(sizes[lang])]
+    assert max(len(set(langs[i:i + 2])) for i in range(len(langs) - 1)) == 2
+    assert interleave([], lanes=2) == []

@@ -222,7 +222,8 @@ def run_plans(plans: Iterable[StagePlan],
     """
     plans = list(plans)
     while True:
-        work = [(plan, unit) for plan in plans if plan.error is None for unit in plan.next_units()]
+        work = interleave([(plan, unit) for plan in plans if plan.error is None for unit in plan.next_units()],
+                          lanes=MODELS.size)
         if not work:
             return
         results = run([unit for _, unit in work])
@@ -237,6 +238,26 @@ def run_plans(plans: Iterable[StagePlan],
         for plan in plans:
             if plan.error is None:
                 plan.absorb(merged.get(id(plan), UnitResult()))
+
+
+def interleave(work: list[tuple[StagePlan, Unit]], lanes: int) -> list[tuple[StagePlan, Unit]]:
+    """Order units so that neighbours use different models, with at most `lanes` models in turn.
+
+    A runner's workers take units in order. Units of one model queue on that model's lock (one
+    batch at a time per model), so a second worker on the same model would mostly wait; units of
+    `lanes` models taken in turn keep every worker busy while no more models are in use than
+    the cache holds. Each model's units go to the lane with the least work so far.
+    """
+    by_model: dict[str, list[tuple[StagePlan, Unit]]] = {}
+    for item in work:
+        by_model.setdefault(str(item[1].model.path), []).append(item)
+    queues: list[list[tuple[StagePlan, Unit]]] = [[] for _ in range(max(1, lanes))]
+    for items in by_model.values():
+        min(queues, key=lambda q: sum(len(unit.segments) for _, unit in q)).extend(items)
+    ordered = []
+    for row in range(max(map(len, queues))):
+        ordered += [queue[row] for queue in queues if row < len(queue)]
+    return ordered
 
 
 def translate_documents(
