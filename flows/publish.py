@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_table_artifact
 
 from pressflow.config import Settings
 from pressflow.publish import PublishReport, publish
 
 
-@task(name="publish", retries=2, retry_delay_seconds=5)
+@task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)  # reads the store: never cached
 def publish_task(settings: Settings, now: dt.datetime | None) -> PublishReport:
     return publish(settings, now=now)
 

@@ -46,6 +46,7 @@ class Job:
 
     event: Event
     languages: list[str]
+    source_texts: dict[str, str]  # channel -> the source-language draft, shown beside each translation
 
 
 @dataclass
@@ -97,17 +98,19 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                 session, slug=event.slug, title=event.title, date=event.date, publish_at=event.publish_at,
                 fingerprint=event.fingerprint(), record=event.model_dump(mode="json"),
                 source_file=str(path.resolve()) if path else None)
-            if not store.has_drafts(session, event.slug, source, event.fingerprint()):
+            todo = [lang for lang in targets if not store.has_drafts(session, event.slug, lang, event.fingerprint())]
+            stored = store.has_drafts(session, event.slug, source, event.fingerprint())
+            drafts = renderer.drafts(event, source) if todo or not stored else []
+            if not stored:
                 store.begin_drafts(session, event.slug, source, event.fingerprint())
-                for rendered in renderer.drafts(event, source):
+                for rendered in drafts:
                     texts = [strip_keep(v) for v in rendered.variants]
                     _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
                     report.drafts_added += 1
-            todo = [lang for lang in targets if not store.has_drafts(session, event.slug, lang, event.fingerprint())]
         report.releases[event.slug] = {"title": event.title, "status": "changed" if changed else "unchanged",
                                        "languages": [source]}
         if todo:
-            jobs.append(Job(event, todo))
+            jobs.append(Job(event, todo, {d.channel: strip_keep(d.variants[0]) for d in drafts}))
     return jobs, report
 
 
@@ -189,7 +192,6 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
         _fail_language(settings, [job for job, _ in work.rendered], lang, exc, report)
         return report
     results = iter(translations)
-    renderer = Renderer(settings)  # one per run: Jinja compiles each template once per environment
     failed: list[tuple[Job, str]] = []
     with store.session_scope(settings.db_url) as session:
         for job, drafts in work.rendered:
@@ -199,12 +201,11 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
                 failed.append((job, error))
                 continue
             store.begin_drafts(session, job.event.slug, lang, job.event.fingerprint())
-            english = {d.channel: d for d in renderer.drafts(job.event, settings.source_language)}
             for rendered, variants in zip(drafts, translated):
                 meta = {"engines": variants[0].engines, "pivot": variants[0].pivot,
                         "segments": variants[0].segments}
                 _store_draft(session, job.event, rendered, [r.text for r in variants],
-                             source_text=strip_keep(english[rendered.channel].variants[0]),
+                             source_text=job.source_texts[rendered.channel],
                              status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
             report.releases[job.event.slug] = {"title": job.event.title, "status": "translated", "languages": [lang]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import regex
@@ -20,18 +21,24 @@ with warnings.catch_warnings():
     from twitter_text.extract_urls import extract_urls_with_indices
 
 URL_WEIGHT = 23
+# Counting is slow (twitter-text is pure-Python regular expressions) and a post is counted
+# several times on its way (choosing a variant, trimming, the over-limit check): remember counts.
+_counted = lru_cache(maxsize=8192)
 
 
+@_counted
 def _x_length(text: str) -> int:
     return parse_tweet(text).weightedLength
 
 
+@_counted
 def _mastodon_length(text: str) -> int:
     urls = extract_urls_with_indices(text, extract_urls_without_protocol=False)
     url_chars = sum(end - start for start, end in (u["indices"] for u in urls))
     return len(text) - url_chars + URL_WEIGHT * len(urls)
 
 
+@_counted
 def _grapheme_length(text: str) -> int:
     return len(regex.findall(r"\X", text))
 

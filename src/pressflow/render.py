@@ -86,6 +86,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # one environment per run: no stat of every template on every render
         )
         self.env.filters["keep"] = keep
         self.env.filters["date"] = localized_date

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import ModelInstallError, ModelMissingError
@@ -26,7 +27,7 @@ class Model:
     version: str
     target_prefix: str = ""
 
-    @property
+    @cached_property  # read once: the stage asks for it for every document it assembles
     def engine_id(self) -> str:
         """Names the model in the translation memory: a new model version re-translates."""
         stamp = hashlib.sha256((self.path / "metadata.json").read_bytes()).hexdigest()[:10]
