@@ -159,7 +159,7 @@ def main() -> None:
     env = bench_env(home, args.decoding_length)
     print(f"pressflow pipeline benchmark: {len(LANGUAGES)} target languages ({', '.join(LANGUAGES)}) + en, "
           f"tiny random-weight test models, decoding capped at {args.decoding_length} tokens "
-          f"(PRESSFLOW_MAX_DECODING_LENGTH), {os.cpu_count()} CPUs; one run per size and mode")
+          f"(PRESSFLOW_MAX_DECODING_LENGTH), {os.cpu_count()} CPUs; {args.repeats} run(s) per size and mode")
     started = time.perf_counter()
     run_child(env, "install")
     print(f"installed {len(LANGUAGES)} test packages in {time.perf_counter() - started:.1f} s (not counted)")
