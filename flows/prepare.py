@@ -21,7 +21,7 @@ from pressflow import pipeline
 from pressflow.config import Settings
 from pressflow.records import Event, load_records
 from pressflow.translate.runners import task_runner
-from pressflow.translate.stage import Unit, UnitResult, run_plans, run_unit
+from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_plans, run_unit
 
 
 @task(name="load records", cache_policy=NO_CACHE)  # files change between runs: never cached
@@ -51,11 +51,15 @@ def store_task(work: pipeline.LanguageWork, settings: Settings) -> pipeline.Prep
     return pipeline.store_language(work, settings)
 
 
+def on_threads() -> bool:
+    return isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)
+
+
 def data(value):
     """Mark a task argument as plain data: Prefect need not walk every record and rendered
     draft in it looking for futures (that walk was ~8% of the flow's CPU). Only on the thread
     runner: Dask unpacks tuples in arguments, and the marker is one."""
-    return quote(value) if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner) else value
+    return quote(value) if on_threads() else value
 
 
 def run_units(units: list[Unit]) -> list:
@@ -104,7 +108,8 @@ def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = No
     languages = pipeline.languages_of(jobs)
     if languages:
         works = plan_task.map(languages, unmapped(data(jobs)), unmapped(settings)).result()
-        run_plans([work.plan for work in works if work.plan is not None], run_units)
+        run_plans([work.plan for work in works if work.plan is not None], run_units,
+                  unit_size=LOCAL_UNIT_SIZE if on_threads() else CLUSTER_UNIT_SIZE)
         for result in store_task.map([data(work) for work in works], unmapped(settings)).result():
             report.merge(result)
     rows = summary_rows(report)

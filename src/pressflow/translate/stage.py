@@ -27,10 +27,15 @@ from .protect import Glossary, Protected, Protector, needs_model, restore
 from .segment import split_document
 
 HUMAN = "human"
-# Sentences per unit of work shipped to a task runner: big enough that task overhead is small
-# next to the model's time (~0.1 s per sentence for a base model on 2 cores), small enough that
-# a few units keep every worker busy.
-UNIT_SIZE = 256
+# Sentences per unit of work. On one machine a model translates one batch at a time (see
+# engine.LoadedModel), so cutting one model's work into more units buys no parallelism and costs
+# a task's overhead per unit (about 60 ms per Prefect task run here); the bound only keeps a
+# retry from redoing more than this many sentences.
+LOCAL_UNIT_SIZE = 4096
+# On a cluster every worker loads its own copy of a model: units small enough that a few of them
+# keep every worker busy, big enough that task overhead is small next to the model's time
+# (~0.1 s per sentence for a base model on 2 cores).
+CLUSTER_UNIT_SIZE = 256
 # More sentences than this failing one by one in a unit is not a bad sentence but a broken
 # model or engine: the unit fails, and with it the language, instead of bisecting on.
 MAX_FAILED_SENTENCES = 8
@@ -142,7 +147,7 @@ class StagePlan:
     def engines(self) -> list[str]:
         return [model.engine_id for model in self.route]
 
-    def next_units(self, unit_size: int = UNIT_SIZE) -> list[Unit]:
+    def next_units(self, unit_size: int = LOCAL_UNIT_SIZE) -> list[Unit]:
         """The units the current leg still needs; [] once every leg is done."""
         while self.leg < len(self.route):
             model = self.route[self.leg]
@@ -213,8 +218,8 @@ def plan_documents(documents: list[str], source: str, target: str, *, glossary: 
                      stats if stats is not None else StageStats())
 
 
-def run_plans(plans: Iterable[StagePlan],
-              run: Callable[[list[Unit]], list[UnitResult | BaseException]]) -> None:
+def run_plans(plans: Iterable[StagePlan], run: Callable[[list[Unit]], list[UnitResult | BaseException]],
+              unit_size: int = LOCAL_UNIT_SIZE) -> None:
     """Drive plans to the end, handing each round of units (every plan's current leg) to `run`.
 
     `run` returns one result per unit, in order; an exception in place of a result marks that
@@ -222,7 +227,7 @@ def run_plans(plans: Iterable[StagePlan],
     """
     plans = list(plans)
     while True:
-        work = interleave([(plan, unit) for plan in plans if plan.error is None for unit in plan.next_units()],
+        work = interleave([(plan, unit) for plan in plans if plan.error is None for unit in plan.next_units(unit_size)],
                           lanes=MODELS.size)
         if not work:
             return
