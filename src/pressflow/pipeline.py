@@ -163,6 +163,17 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWor
     return LanguageWork(lang, rendered, plan, report)
 
 
+def plan_languages(languages: list[str], jobs: list[Job], settings: Settings) -> list[LanguageWork]:
+    return [plan_language(lang, jobs, settings) for lang in languages]
+
+
+def store_languages(works: list[LanguageWork], settings: Settings) -> PrepareReport:
+    report = PrepareReport()
+    for work in works:
+        report.merge(store_language(work, settings))
+    return report
+
+
 def run_threaded(units: list[Unit], progress: Callable[[str, int], None] | None = None,
                  workers: int | None = None) -> list[UnitResult | BaseException]:
     """Run units on a few threads, as the prepare flow does on Prefect's thread pool.
@@ -254,8 +265,7 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
             progress: Callable[[str, int], None] | None = None) -> PrepareReport:
     """Register the releases and translate them into every language they need."""
     jobs, report = register(events, settings)
-    works = [plan_language(lang, jobs, settings) for lang in languages_of(jobs)]
+    works = plan_languages(languages_of(jobs), jobs, settings)
     run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
-    for work in works:
-        report.merge(store_language(work, settings))
+    report.merge(store_languages(works, settings))
     return report
