@@ -191,7 +191,7 @@ def stage_contender(model):
     def run(texts: list[str], db: Path) -> StageStats:
         # Every run starts as a new prepare process would: no sentence splits kept from before
         # (the corpus statistics above and earlier runs fill that cache).
-        segment._split_line.cache_clear()
+        segment.forget_spans()
         stats = StageStats()
         translate_documents(texts, "en", "es", glossary=glossary, memory=SqlMemory(f"sqlite:///{db}"),
                             models=[model], stats=stats)
@@ -250,10 +250,11 @@ def main() -> None:
     cold = report("3 pressflow stage, cold memory", cold_times)
     warm = report(f"4 pressflow stage, warm after 1% of texts changed ({stats.translated} segments to the model, "
                   f"{stats.from_memory} from memory)", warm_times)
-    print(f"warm vs cold: {cold / warm:.1f}x faster")
+    print(f"warm vs argostranslate: {argos / warm:.1f}x faster")
     print(f"total bench time {time.perf_counter() - started:.0f}s")
+    # warm_speedup is what the memory buys: the same stage, cold vs warm.
     print(f"speedup_vs_argostranslate={argos / cold:.2f} overhead_vs_ctranslate2={cold / raw:.2f} "
-          f"warm_speedup={argos / warm:.1f}")
+          f"warm_speedup={cold / warm:.1f}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ pysbd, a rule-based splitter that needs no download and knows titles and initial
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterator
 
 import pysbd
 
@@ -62,17 +64,9 @@ def _sentence_spans(text: str, language: str) -> list[tuple[int, int]]:
 
 def split_sentences(text: str, language: str = "en") -> list[Piece]:
     """One line of prose into sentences, keeping the whitespace between them."""
-    return list(_split_line(text, language))
-
-
-# A release's lines come back once per target language (prepare works language by language over
-# every release) and the boilerplate in every release: pysbd costs ~0.6 ms a line, so split
-# results are kept. 65,536 lines hold a 1,000-release run's passes (~30 MB at most).
-@lru_cache(maxsize=65536)
-def _split_line(text: str, language: str) -> tuple[Piece, ...]:
     pieces: list[Piece] = []
     position = 0
-    for start, end in _sentence_spans(text, language):
+    for start, end in line_spans(text, language):
         if start > position:
             pieces.append(Piece(text[position:start], False))
         pieces.append(Piece(text[start:end], True))
@@ -80,19 +74,72 @@ def _split_line(text: str, language: str) -> tuple[Piece, ...]:
     if position < len(text):
         rest = text[position:]
         pieces.append(Piece(rest, bool(rest.strip())))
-    return tuple(pieces)
+    return pieces
+
+
+# pysbd costs ~0.6-2.5 ms a line, and a release's lines come back once per target language and
+# in every re-run, the boilerplate in every release: spans are kept here (bounded: 65,536 lines
+# hold a 1,000-release run, ~30 MB at most), and the stage keeps them in the store across runs
+# (`remember_spans`), so a re-run splits only the lines it has never seen.
+_SPANS_KEPT = 65536
+_spans: dict[tuple[str, str], tuple[tuple[int, int], ...]] = {}
+_spans_lock = threading.Lock()
+
+
+def line_spans(line: str, language: str = "en") -> tuple[tuple[int, int], ...]:
+    """(start, end) of each sentence of one line of prose."""
+    key = (line, language)
+    spans = _spans.get(key)
+    if spans is None:
+        spans = tuple(_sentence_spans(line, language))
+        _keep(key, spans)
+    return spans
+
+
+def _keep(key: tuple[str, str], spans: tuple[tuple[int, int], ...]) -> None:
+    with _spans_lock:  # translation units on threads split lines too
+        if len(_spans) >= _SPANS_KEPT:
+            del _spans[next(iter(_spans))]  # the oldest
+        _spans[key] = spans
+
+
+def unsplit_lines(documents: list[str], language: str = "en") -> list[str]:
+    """The distinct prose lines of `documents` whose spans are not known in this process."""
+    lines = dict.fromkeys(content for document in documents for content in _prose_lines(document))
+    return [line for line in lines if (line, language) not in _spans]
+
+
+def remember_spans(spans: dict[str, tuple[tuple[int, int], ...]], language: str = "en") -> None:
+    """Take spans found earlier (e.g. kept in the store by a previous run)."""
+    for line, found in spans.items():
+        _keep((line, language), tuple(tuple(span) for span in found))
+
+
+def forget_spans() -> None:
+    """Start afresh, as a new process would (benchmarks)."""
+    _spans.clear()
+
+
+def _prose_lines(document: str) -> Iterator[str]:
+    for _, content, _ in _lines(document):
+        if content.strip():
+            yield content
+
+
+def _lines(text: str) -> Iterator[tuple[str, str, str]]:
+    """Each line as (Markdown prefix kept verbatim, its text, its line break)."""
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        prefix = _LINE_PREFIX.match(body).group(1)
+        yield prefix, body[len(prefix):], line[len(body):]
 
 
 def split_document(text: str, language: str = "en") -> list[Piece]:
     """A whole document into pieces whose concatenation is the document."""
     pieces: list[Piece] = []
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\n")
-        newline = line[len(body):]
-        prefix = _LINE_PREFIX.match(body).group(1)
+    for prefix, content, newline in _lines(text):
         if prefix:
             pieces.append(Piece(prefix, False))
-        content = body[len(prefix):]
         if content.strip():
             pieces.extend(split_sentences(content, language))
         elif content:

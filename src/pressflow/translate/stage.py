@@ -24,7 +24,7 @@ from ..errors import ModelLoadError, TranslationError
 from .engine import MODELS, LoadedModel, ModelCache
 from .models import Model, find_route
 from .protect import Glossary, Protected, Protector, needs_model, restore
-from .segment import split_document
+from .segment import line_spans, remember_spans, split_document, unsplit_lines
 
 HUMAN = "human"
 # Sentences per unit of work. On one machine a model translates one batch at a time (see
@@ -47,6 +47,10 @@ class Memory(Protocol):
     def lookup(self, source: str, target: str, engine: str, segments: list[str]) -> dict[str, str]: ...
 
     def save(self, source: str, target: str, engine: str, pairs: dict[str, str]) -> None: ...
+
+    def spans(self, language: str, lines: list[str]) -> dict[str, list[list[int]]]: ...
+
+    def save_spans(self, language: str, spans: dict[str, tuple[tuple[int, int], ...]]) -> None: ...
 
 
 @dataclass
@@ -211,11 +215,37 @@ def plan_documents(documents: list[str], source: str, target: str, *, glossary: 
     """
     route = find_route(source, target, models)
     glossary = glossary or Glossary()
-    protector = Protector(glossary, target)
-    plans = [[protector.protect(p.text) if p.translate else p.text for p in split_document(document, source)]
+    if memory:
+        _split_with_memory(documents, source, memory)
+    protect = _memo(Protector(glossary, target).protect)  # boilerplate recurs in every release
+    plans = [[protect(p.text) if p.translate else p.text for p in split_document(document, source)]
              for document in documents]
     return StagePlan(plans, route, source, target, glossary.translations.get(target, {}), memory,
                      stats if stats is not None else StageStats())
+
+
+def _split_with_memory(documents: list[str], language: str, memory: Memory) -> None:
+    """Sentence spans of the documents' lines from the memory; lines never seen are split now
+    and kept there, so a re-run (a new process) splits only new lines: pysbd is slow."""
+    unsplit = unsplit_lines(documents, language)
+    if not unsplit:
+        return
+    known = memory.spans(language, unsplit)
+    remember_spans(known, language)
+    new = {line: line_spans(line, language) for line in unsplit if line not in known}
+    if new:
+        memory.save_spans(language, new)
+
+
+def _memo(function: Callable[[str], Protected]) -> Callable[[str], Protected]:
+    results: dict[str, Protected] = {}
+
+    def remembered(text: str) -> Protected:
+        if text not in results:
+            results[text] = function(text)
+        return results[text]
+
+    return remembered
 
 
 def run_plans(plans: Iterable[StagePlan], run: Callable[[list[Unit]], list[UnitResult | BaseException]],
