@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from .errors import ReviewError
@@ -178,6 +179,17 @@ class MemoryEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SentenceSplit(Base):
+    """Where a line of source prose splits into sentences (pysbd's answer, kept: it is slow)."""
+
+    __tablename__ = "sentence_splits"
+    __table_args__ = (UniqueConstraint("line_hash", "language"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(20))
+    spans: Mapped[str] = mapped_column(Text)  # JSON [[start, end], ...]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -418,6 +430,35 @@ class SqlMemory:
                     {"source_hash": digest, "source_text": segment, "source_lang": source, "target_lang": target,
                      "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow()}
                     for digest, (segment, text) in by_hash.items()])
+
+    def spans(self, language: str, lines: list[str]) -> dict[str, list[list[int]]]:
+        """Sentence spans of `lines` found by an earlier run."""
+        by_hash = {text_hash(line): line for line in lines}
+        hashes = list(by_hash)
+        found: dict[str, list[list[int]]] = {}
+        with session_scope(self.url) as session:
+            for start in range(0, len(hashes), 500):
+                rows = session.execute(select(SentenceSplit.line_hash, SentenceSplit.spans).where(
+                    SentenceSplit.language == language, SentenceSplit.line_hash.in_(hashes[start:start + 500])))
+                found.update((by_hash[digest], json.loads(spans)) for digest, spans in rows)
+        return found
+
+    def save_spans(self, language: str, spans: dict[str, Any]) -> None:
+        """Keep sentence spans for the next run; lines already kept are left alone."""
+        rows = [{"line_hash": text_hash(line), "language": language, "spans": json.dumps(found)}
+                for line, found in spans.items()]
+        try:
+            with session_scope(self.url) as session:
+                for start in range(0, len(rows), 500):
+                    chunk = rows[start:start + 500]
+                    known = set(session.scalars(select(SentenceSplit.line_hash).where(
+                        SentenceSplit.language == language,
+                        SentenceSplit.line_hash.in_([row["line_hash"] for row in chunk]))))
+                    new = [row for row in chunk if row["line_hash"] not in known]
+                    if new:
+                        session.execute(insert(SentenceSplit), new)
+        except IntegrityError:
+            pass  # a concurrent run kept the same lines first: they are kept, which is all this is for
 
 
 def dumps(value: Any) -> str:
