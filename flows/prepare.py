@@ -79,6 +79,27 @@ def run_units(units: list[Unit]) -> list:
     return [future.result(raise_on_failure=False) for future in futures]
 
 
+def translate_chunk(jobs: list[pipeline.Job], settings: Settings) -> pipeline.PrepareReport:
+    """Plan every language of these releases, run the model work on the task runner, store."""
+    languages = pipeline.languages_of(jobs)
+    if not languages:
+        return pipeline.PrepareReport()
+    if on_threads():
+        # One task each for planning and storing every language: threads share one
+        # interpreter, so per-language tasks would run no faster, and each task run costs
+        # ~60 ms of orchestration.
+        works = plan_all_task(data(languages), data(jobs), settings)
+        run_plans([work.plan for work in works if work.plan is not None], run_units, unit_size=LOCAL_UNIT_SIZE)
+        return store_all_task(data(works), settings)
+    # On a cluster, each language is planned and stored by a worker of its own.
+    works = plan_task.map(languages, unmapped(jobs), unmapped(settings)).result()
+    run_plans([work.plan for work in works if work.plan is not None], run_units, unit_size=CLUSTER_UNIT_SIZE)
+    report = pipeline.PrepareReport()
+    for result in store_task.map(works, unmapped(settings)).result():
+        report.merge(result)
+    return report
+
+
 def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
     rows = []
     for slug, info in sorted(report.releases.items()):
@@ -115,20 +136,8 @@ def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = No
     for error in errors:
         logger.error(error)
     jobs, report = register_task(data(loaded), settings)
-    languages = pipeline.languages_of(jobs)
-    if languages:
-        if on_threads():
-            # One task each for planning and storing every language: threads share one
-            # interpreter, so per-language tasks would run no faster, and each task run costs
-            # ~60 ms of orchestration.
-            works = plan_all_task(data(languages), data(jobs), settings)
-            run_plans([work.plan for work in works if work.plan is not None], run_units, unit_size=LOCAL_UNIT_SIZE)
-            report.merge(store_all_task(data(works), settings))
-        else:  # on a cluster, each language is planned and stored by a worker of its own
-            works = plan_task.map(languages, unmapped(jobs), unmapped(settings)).result()
-            run_plans([work.plan for work in works if work.plan is not None], run_units, unit_size=CLUSTER_UNIT_SIZE)
-            for result in store_task.map(works, unmapped(settings)).result():
-                report.merge(result)
+    for chunk in pipeline.chunks(jobs, settings):  # memory follows the chunk, not the batch
+        report.merge(translate_chunk(chunk, settings))
     rows = summary_rows(report)
     if rows:
         create_table_artifact(key="prepare-summary", table=rows, description="Releases prepared in this run")

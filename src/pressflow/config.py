@@ -41,6 +41,10 @@ class Settings(BaseModel):
         default_factory=lambda: _env("AUTO_APPROVE_SOURCE", "1") not in ("0", "false", "no")
     )
     feed_limit: int = Field(default_factory=lambda: int(_env("FEED_LIMIT", "50")))
+    # Releases translated together. Each chunk is planned, translated and stored before the
+    # next, so prepare's memory follows the chunk (~0.5 MB a release in 8 languages), not the
+    # batch; 200 releases still fill hundreds of model batches, so batching loses nothing.
+    chunk_releases: int = Field(default_factory=lambda: int(_env("CHUNK_RELEASES", "200")), ge=1)
 
     @property
     def db_url(self) -> str:

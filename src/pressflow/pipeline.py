@@ -4,6 +4,7 @@ Plain functions, one per step, so that the Prefect flows (which add retries, con
 artifacts) and the tests call the same code:
 
 1. `register`: store each release and its English drafts; say which languages still need work.
+   Steps 2-4 then run per chunk of releases (`chunks`), so memory follows the chunk.
 2. `plan_language`, per target language: render every release that needs it, segment, look up
    the memory, and plan one batched translation pass.
 3. The plans' units of model work run anywhere (`translate.stage.run_unit`): here on a few
@@ -24,7 +25,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import store
 from .config import Settings
@@ -128,6 +129,12 @@ def progress_for(lang: str) -> Callable[[int], None]:
         for listener in _progress_listeners:
             listener(lang, count)
     return report
+
+
+def chunks(jobs: list[Job], settings: Settings) -> Iterator[list[Job]]:
+    """The jobs in groups of `settings.chunk_releases`, translated one group after another."""
+    for start in range(0, len(jobs), settings.chunk_releases):
+        yield jobs[start:start + settings.chunk_releases]
 
 
 def languages_of(jobs: list[Job]) -> list[str]:
@@ -265,7 +272,8 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
             progress: Callable[[str, int], None] | None = None) -> PrepareReport:
     """Register the releases and translate them into every language they need."""
     jobs, report = register(events, settings)
-    works = plan_languages(languages_of(jobs), jobs, settings)
-    run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
-    report.merge(store_languages(works, settings))
+    for chunk in chunks(jobs, settings):
+        works = plan_languages(languages_of(chunk), chunk, settings)
+        run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
+        report.merge(store_languages(works, settings))
     return report
