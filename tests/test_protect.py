@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from pressflow.render import keep
-from pressflow.translate.protect import Glossary, Protector, needs_model, restore
+from pressflow.translate.protect import Glossary, Protector, name_forms, needs_model, restore
 
 GLOSSARY = Glossary(keep=("ANSO", "UNESCO", "UNESCO MAB"),
                     translations={"es": {"Green Aral Sea Initiative": "Iniciativa Mar de Aral Verde"}})
@@ -70,3 +72,29 @@ def test_bundled_glossary_loads_keep_terms_and_translations():
     assert glossary.translations["es"]["Green Aral Sea Initiative"] == "Iniciativa Mar de Aral Verde"
     # the longest term wins: "UNESCO MAB" is one item, not "UNESCO" plus text
     assert Protector(glossary, "es").protect("UNESCO MAB met.").values == ("UNESCO MAB",)
+
+
+def test_a_name_is_kept_without_its_title_and_with_its_surname_written_plainly():
+    protector = Protector(Glossary().with_names(["H.E. Prof. BAI Chunli"]), "es")
+    protected = protector.protect("Academician BAI Chunli, Bai Chunli and H.E. Prof. BAI Chunli spoke.")
+    assert protected.values == ("BAI Chunli", "Bai Chunli", "H.E. Prof. BAI Chunli")
+    assert protected.text == "Academician ⟦0⟧, ⟦1⟧ and ⟦2⟧ spoke."  # the bare title is translated
+
+
+@pytest.mark.parametrize("name, forms", [
+    ("Prof. BAI Chunli", ["Prof. BAI Chunli", "BAI Chunli", "Bai Chunli"]),
+    ("Academician ZHANG Suojiang", ["Academician ZHANG Suojiang", "ZHANG Suojiang", "Zhang Suojiang"]),
+    ("Dr. Lily Eurwilaichitr", ["Dr. Lily Eurwilaichitr", "Lily Eurwilaichitr"]),
+    ("Mrs. J. R. SMITH", ["Mrs. J. R. SMITH", "J. R. SMITH", "J. R. Smith"]),
+    ("Prof. CHO Nam-Joon", ["Prof. CHO Nam-Joon", "CHO Nam-Joon", "Cho Nam-Joon"]),
+    ("WANG Yongming", ["WANG Yongming", "Wang Yongming"]),
+    ("Dr. Green", ["Dr. Green"]),  # "Green" alone is too common a word to keep everywhere
+    ("Professor", ["Professor"]),
+])
+def test_name_forms(name, forms):
+    assert name_forms(name) == forms
+
+
+def test_only_titled_names_are_taken_from_a_list_mixing_people_and_organizations():
+    glossary = Glossary().with_names(["UNESCO Beijing Office", "Ms. Ana Lima"], titled_only=True)
+    assert glossary.keep == ("Ms. Ana Lima", "Ana Lima")

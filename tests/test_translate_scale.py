@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -17,7 +18,7 @@ from pressflow import pipeline, review, store
 from pressflow.records import validate_record
 from pressflow.translate import testmodel
 from pressflow.translate.engine import ModelCache
-from pressflow.translate.models import Model, installed_models
+from pressflow.translate.models import Model
 from pressflow.translate.protect import Glossary
 from pressflow.translate.segment import split_document
 from pressflow.translate.stage import StageStats, translate_documents
@@ -46,11 +47,6 @@ def model_for(source: str, target: str, work: Path, seed: int = 0) -> Model:
     [top] = [p for p in work.iterdir() if p.name.startswith(f"translate-{source}_{target}")]
     version = json.loads((top / "metadata.json").read_text())["package_version"]
     return Model(source, target, top, version)
-
-
-def en_es(argos_models) -> Model:
-    [model] = [m for m in installed_models() if (m.source, m.target) == ("en", "es")]
-    return model
 
 
 def test_segments_of_all_documents_are_deduplicated_and_batched_once(argos_models, tmp_path):
@@ -102,13 +98,36 @@ def test_a_dropped_placeholder_is_restored_and_flagged(argos_models, settings):
 
 def test_real_model_output_keeps_every_protected_item(argos_models):
     text = "Contact press@anso.org.cn or visit https://anso.org.cn today, said Prof. BAI Chunli of ANSO."
+    items = ["press@anso.org.cn", "https://anso.org.cn", "Prof. BAI Chunli", "ANSO"]
     [result] = translate_documents([text], "en", "es", glossary=Glossary.load().with_terms(["Prof. BAI Chunli"]))
-    for item in ("press@anso.org.cn", "https://anso.org.cn", "Prof. BAI Chunli", "ANSO"):
-        assert item in result.text
+    [segment] = result.segments
+    assert segment["values"] == items
+    for item in items:
+        assert result.text.count(item) == 1, item  # put back once: in its place, or appended if dropped
     assert "⟦" not in result.text and "⟧" not in result.text
+    # The model's raw output holds placeholders, not the items: an item whose placeholder the
+    # model kept is in place, and exactly the others are flagged for the reviewer.
+    kept = {int(i) for i in re.findall(r"⟦\s*(\d+)\s*⟧", segment["target"])}
     missing = [item for flag in result.qa if flag["kind"] == "protected_missing" for item in flag["items"]]
-    placed = result.segments[0]["target"]
-    assert all(item in placed or item in missing for item in result.segments[0]["values"])
+    assert missing == [item for i, item in enumerate(items) if i not in kept]
+
+
+def test_a_name_written_without_its_title_stays_as_it_is(argos_models, settings, events):
+    """The record's quote names "Prof. BAI Chunli"; its body says "Academician BAI Chunli". An
+    organizer who is a person ("Mr. WANG Yongming") is named as "WANG Yongming" there too."""
+    [(path, event)] = [(p, e) for p, e in events if p.name.startswith("2021-09-12-green-aral-sea-office")]
+    event = validate_record({**event.model_dump(mode="json"), "languages": ["es"],
+                             "organizers": [*event.organizers, "Mr. WANG Yongming"]})
+    report = pipeline.prepare([(path, event)], settings)
+    assert report.drafts_added and not report.failed, report.failed
+    with store.session_scope(settings.db_url) as session:
+        [draft] = store.list_drafts(session, lang="es", channel="release")
+        [segment] = [s for s in draft.meta["segments"] if "Academician BAI Chunli" in s["source"]]
+    assert "WANG Yongming" in segment["source"]
+    for name in ("BAI Chunli", "WANG Yongming"):
+        assert name in segment["values"] and name not in segment["key"]  # the model never saw it
+        assert name in segment["text"]
+    assert "Academician ⟦" in segment["key"]  # the title is translated like any word
 
 
 def test_pivot_through_english_is_recorded(tmp_path):

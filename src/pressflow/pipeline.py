@@ -251,9 +251,11 @@ def _plan(lang, jobs, settings, report) -> tuple[list[tuple[Job, list[Rendered]]
             log.error("%s (%s): %s", job.event.slug, lang, reason)
             _record_skips(settings, [job], lang, reason, report.failed)
     documents = [variant for _, drafts in rendered for draft in drafts for variant in draft.variants]
-    # One pass for the whole language; the glossary's person names are the union over releases.
-    glossary = Glossary.load(settings.glossary_file).with_terms(
-        q.speaker for job in jobs for q in job.event.quotes)
+    # One pass for the whole language; the glossary's person names are the union over releases:
+    # quote speakers, and organizers who are people (a title says so; organizations get translated).
+    speakers = [q.speaker for job in jobs for q in job.event.quotes]
+    organizers = [name for job in jobs for name in job.event.organizers]
+    glossary = Glossary.load(settings.glossary_file).with_names(speakers).with_names(organizers, titled_only=True)
     plan = plan_documents(documents, settings.source_language, lang, glossary=glossary,
                           memory=store.SqlMemory(settings.db_url), stats=report.stats)
     return rendered, plan

@@ -54,6 +54,39 @@ class Glossary:
     def with_terms(self, terms: Iterable[str]) -> "Glossary":
         return Glossary(tuple(dict.fromkeys((*self.keep, *terms))), self.translations)
 
+    def with_names(self, names: Iterable[str], *, titled_only: bool = False) -> "Glossary":
+        """Keep people's names as written, also where the text drops their title or capitals.
+
+        `titled_only` takes only the names with a title, for a list that mixes people with
+        organizations (whose names are translated)."""
+        return self.with_terms(form for name in names if not titled_only or without_title(name) != name
+                               for form in name_forms(name))
+
+
+# Titles a record puts before a person's name ("Prof. BAI Chunli") that running text may leave
+# out or change ("Academician BAI Chunli"): such a title is translated, the bare name is kept.
+_TITLE = re.compile(r"^(?:(?:Prof|Dr|Mr|Mrs|Ms|Mx|Hon|Amb|Rev)\.|H\.\s?E\.|Professor|Academician|Ambassador"
+                    r"|Excellency|Sir|Dame|Madam|Miss)\s+")
+
+
+def without_title(name: str) -> str:
+    """The name without its leading titles: "H.E. Prof. BAI Chunli" -> "BAI Chunli"."""
+    while (match := _TITLE.match(name)) and name[match.end():].strip():
+        name = name[match.end():]
+    return name.strip()
+
+
+def name_forms(name: str) -> list[str]:
+    """A name as the record writes it, without its titles, and with an upper-case surname
+    written as an ordinary word ("BAI Chunli" -> "Bai Chunli"), as running text often has it."""
+    bare = without_title(name)
+    # One word alone ("Dr. Green" -> "Green") is too often an ordinary word to keep everywhere.
+    if len(bare.split()) < 2:
+        return [name]
+    plain = " ".join(word.capitalize() if word.isalpha() and word.isupper() and len(word) > 1 else word
+                     for word in bare.split())
+    return list(dict.fromkeys((name, bare, plain)))
+
 
 @dataclass(frozen=True)
 class Protected:
