@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ from pressflow import pipeline, store
 from pressflow.cli import app
 from pressflow.config import Settings
 from pressflow.platforms import PLATFORMS
-from pressflow.records import Event, load_records
+from pressflow.records import Event, load_records, validate_record
+from pressflow.render import RELEASE
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 # Random-weight models never stop on their own; short outputs keep these runs quick.
@@ -75,7 +77,7 @@ def test_run_the_examples_end_to_end(cli, prefect_harness, argos_models, tmp_pat
     assert result.exit_code == 0, result.output
     assert "approved" in result.stdout and "files written" in result.stdout
     # Languages without a model are explained once, with what to do about them.
-    assert "skipped languages without an installed translation model" in result.stderr
+    assert result.stderr.count("skipped languages without an installed translation model") == 1
     events = [event for _, event in load_records([EVENTS]).events]
     for event in events:
         assert f"published {event.slug}: " in result.stdout
@@ -103,6 +105,105 @@ def write_record(folder: Path, name: str, record: dict) -> Path:
     path = folder / name
     path.write_text(yaml.safe_dump(record, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def no_models(tmp_path, monkeypatch):
+    """No translation model installed, whatever other tests installed."""
+    import argostranslate.settings as argos_settings
+
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setattr(argos_settings, "package_dirs", [empty])
+
+
+@pytest.mark.slow
+def test_run_without_models_says_once_which_are_missing(cli, prefect_harness, no_models, tmp_path):
+    result = cli("run", EVENTS, "--auto-approve", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("skipped languages without an installed translation model") == 1
+    assert result.output.count("pressflow models install en LANG") == 1
+
+
+@pytest.fixture
+def sources_pending(monkeypatch):
+    """English drafts wait for review too, so a release needs no translation to have pending drafts."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "0")
+
+
+def english_only(slug: str) -> dict:
+    return {"id": slug, "title": f"Forum {slug}", "date": "2021-09-01", "summary": "Delegates met to discuss water.",
+            "languages": []}
+
+
+def statuses(settings: Settings, slug: str) -> set[str]:
+    with store.session_scope(settings.db_url) as session:
+        return {d.status for d in store.list_drafts(session, slug=slug)}
+
+
+@pytest.mark.slow
+def test_auto_approve_approves_only_the_releases_of_this_run(cli, prefect_harness, sources_pending, tmp_path):
+    settings = Settings(out_dir=tmp_path / "out")
+    pipeline.prepare([(None, validate_record(english_only("waiting-for-review")))], settings)
+    record = write_record(tmp_path, "now.yaml", english_only("published-now"))
+    result = cli("run", record, "--auto-approve", "--out", settings.out_dir)
+    assert result.exit_code == 0, result.output
+    assert f"approved {1 + len(PLATFORMS)} drafts (--auto-approve)" in result.stdout
+    assert statuses(settings, "published-now") == {store.PUBLISHED}
+    assert statuses(settings, "waiting-for-review") == {store.PENDING}
+    assert "waiting-for-review" not in result.stdout
+
+
+@pytest.mark.slow
+def test_auto_approve_names_the_qa_flags_of_what_it_approved(cli, prefect_harness, sources_pending, tmp_path):
+    settings = Settings(out_dir=tmp_path / "out")
+    record = write_record(tmp_path, "flagged.yaml", english_only("flagged"))
+    pipeline.prepare([(record, validate_record(english_only("flagged")))], settings)
+    dropped = {"kind": "protected_missing", "segment": 0, "items": ["https://anso.org.cn"]}
+    with store.session_scope(settings.db_url) as session:
+        for draft in store.list_drafts(session, slug="flagged"):
+            if draft.channel in (RELEASE, "x"):
+                draft.qa = [dropped, {**dropped, "segment": 1}]
+            if draft.channel == "x":
+                draft.qa = [*draft.qa, {"kind": "over_limit", "length": 300, "limit": 280}]
+    # The record is unchanged since prepare: its pending drafts are still this run's to approve.
+    result = cli("run", record, "--auto-approve", "--out", settings.out_dir)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: flagged: en: approved with QA flags: protected_missing (release, x); "
+                        "over_limit (x)"]
+
+
+@pytest.fixture
+def broken_spanish_page(tmp_path, monkeypatch) -> Path:
+    """The real templates, except that the Spanish page cannot render (an undefined variable)."""
+    from conftest import ROOT
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    page = templates / "page.html.j2"
+    page.write_text(page.read_text().replace(
+        "{% block body %}", '{% block body %}{% if lang == "es" %}{{ no_such_page_variable }}{% endif %}', 1))
+    monkeypatch.setenv("PRESSFLOW_TEMPLATES", str(templates))
+    return templates
+
+
+@pytest.mark.slow
+def test_a_language_that_fails_to_publish_is_named_and_exits_1(cli, prefect_harness, argos_models,
+                                                               broken_spanish_page, tmp_path):
+    record = write_record(tmp_path, "r.yaml", {"id": "half-published", "title": "Water forum", "date": "2021-09-12",
+                                               "summary": "Scientists met in Tashkent.", "languages": ["es"]})
+    out = tmp_path / "out"
+    ran = cli("run", record, "--auto-approve", "--out", out)
+    assert ran.exit_code == 1, ran.output
+    assert "published half-published: en\n" in ran.stdout
+    [error] = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: half-published: es: not published: rendering failed: template")
+    assert "no_such_page_variable" in error
+    # The Spanish drafts stay approved, so every publish tries again, and says so again.
+    again = cli("publish", "--out", out)
+    assert again.exit_code == 1, again.output
+    assert [line for line in again.stderr.splitlines() if line.startswith("error:")] == [error]
 
 
 @pytest.mark.slow
@@ -222,9 +323,11 @@ def test_errors_reach_the_terminal_as_one_line_and_debug_shows_the_traceback(rev
 
 @pytest.mark.slow
 def test_bad_registry_file_is_one_line(cli, prefect_harness, tmp_path, monkeypatch):
-    monkeypatch.delenv("PRESSFLOW_COUNTRIES", raising=False)  # --countries sets it; undo after the test
     registry = tmp_path / "countries.yaml"
     registry.write_text("- not a mapping\n")
+    # --countries sets PRESSFLOW_COUNTRIES for the process; monkeypatch removes it after the test
+    # (a delenv of an unset variable would have nothing to undo, and the bad registry would leak).
+    monkeypatch.setenv("PRESSFLOW_COUNTRIES", str(registry))
     record = write_record(tmp_path, "r.yaml", {"title": "T", "date": "2021-09-01", "summary": "S.",
                                                "countries": ["KZ"]})
     result = cli("--countries", registry, "prepare", record, "--out", tmp_path / "out")

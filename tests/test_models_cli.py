@@ -35,6 +35,11 @@ def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
+def missing_languages(output: str) -> list[str]:
+    [line] = [line for line in output.splitlines() if line.startswith("missing for member languages: ")]
+    return line.removeprefix("missing for member languages: ").split(", ")
+
+
 def test_list_shows_installed_pairs_and_missing_member_languages(argos_models, settings):
     event = validate_record({"title": "Forum in Paris and Madrid", "date": "2021-06-11",
                              "summary": "A forum.", "languages": ["es", "fr", "zh"]})
@@ -42,7 +47,22 @@ def test_list_shows_installed_pairs_and_missing_member_languages(argos_models, s
     result = run("models", "list", "--out", str(settings.out_dir))
     assert result.exit_code == 0, result.output
     assert "en -> es" in result.output and "en -> zh" in result.output
-    assert "missing for member languages: fr" in result.output
+    missing = missing_languages(result.output)
+    assert "fr" in missing  # from the release in the store
+    assert {"kk", "ru"} <= set(missing)  # from the packaged registry (Kazakhstan)
+    assert not {"en", "es", "zh"} & set(missing)
+
+
+def test_list_on_a_fresh_folder_names_what_the_registry_needs(private_argos, tmp_path, monkeypatch):
+    registry = tmp_path / "countries.yaml"
+    registry.write_text("overrides:\n  KZ: [kk, ru]\n  BR: [pt]\n  GB: [en]\n")
+    monkeypatch.setenv("PRESSFLOW_COUNTRIES", str(registry))
+    out = tmp_path / "out"
+    result = run("models", "list", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "no translation models installed" in result.output
+    assert missing_languages(result.output) == ["kk", "pt", "ru"]  # English is the source: never missing
+    assert not out.exists()  # looking did not create an empty store
 
 
 def test_install_pair_offline_says_what_to_do_in_one_line(private_argos):

@@ -81,7 +81,8 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
 # --- prepare / publish / run ------------------------------------------------------------------
 
 
-def _run_prepare(paths: list[Path], settings: Settings) -> bool:
+def _run_prepare(paths: list[Path], settings: Settings) -> tuple[bool, dict]:
+    """Prepare and print the summary; returns whether everything went through, and the summary."""
     from flows.prepare import prepare_flow
 
     from . import pipeline
@@ -100,7 +101,7 @@ def _run_prepare(paths: list[Path], settings: Settings) -> bool:
     stats = summary["segments"]
     echo(f"{summary['drafts_added']} drafts stored; {stats['segments']} segments, {stats['unique']} unique, "
          f"{stats['from_memory']} from memory, {stats['translated']} machine-translated")
-    return not (missing or summary["errors"] or summary["failed"])
+    return not (missing or summary["errors"] or summary["failed"]), summary
 
 
 def _explain_skips(skipped: dict[str, dict[str, str]], failed: dict[str, dict[str, str]]) -> None:
@@ -135,15 +136,36 @@ def _progress_bar():
         yield advance
 
 
-def _run_publish(settings: Settings) -> None:
+def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | None = None) -> bool:
+    """Publish and print the summary; returns whether every approved language was published.
+
+    `already_said`: failures this run's prepare printed, not repeated (publish reports them too).
+    """
     from flows.publish import publish_flow
 
+    said = already_said or {}
     summary = publish_flow(out_dir=str(settings.out_dir))
     for slug, langs in sorted(summary["releases"].items()):
         echo(f"published {slug}: {', '.join(langs)}")
     for slug in summary["embargoed"]:
         echo(f"embargoed {slug}: its publish_at is still in the future")
+    for slug, langs in sorted(summary["failed"].items()):
+        for lang, reason in sorted(langs.items()):
+            if reason != said.get(slug, {}).get(lang):
+                echo(f"error: {slug}: {lang}: not published: {reason}", err=True)
     echo(f"{summary['files_written']} files written, {summary['files_unchanged']} unchanged in {settings.out_dir}")
+    return not summary["failed"]
+
+
+def _auto_approve(settings: Settings, slugs: list[str]) -> None:
+    """Approve the drafts of these releases, and name the QA flags nobody looked at."""
+    from . import review
+
+    approval = review.approve_releases(settings, slugs, reviewer="auto-approve")
+    echo(f"approved {approval.count} drafts (--auto-approve)")
+    for (slug, lang), kinds in sorted(approval.flags.items()):
+        flags = "; ".join(f"{kind} ({', '.join(channels)})" for kind, channels in kinds.items())
+        echo(f"warning: {slug}: {lang}: approved with QA flags: {flags}", err=True)
 
 
 @app.command()
@@ -151,7 +173,8 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
             out: Optional[Path] = OutOption) -> None:
     """Validate records, render releases and posts, translate them, and store drafts for review."""
     with errors_as_lines():
-        if not _run_prepare(paths, settings_for(out)):
+        ok, _ = _run_prepare(paths, settings_for(out))
+        if not ok:
             raise typer.Exit(1)
 
 
@@ -159,24 +182,23 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
 def publish(out: Optional[Path] = OutOption) -> None:
     """Publish approved drafts: feeds, pages and outbound files."""
     with errors_as_lines():
-        _run_publish(settings_for(out))
+        if not _run_publish(settings_for(out)):
+            raise typer.Exit(1)
 
 
 @app.command()
 def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
         out: Optional[Path] = OutOption,
-        auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every draft without review.")) -> None:
+        auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve the drafts of these records "
+                                          "without review (other releases keep waiting for theirs).")) -> None:
     """Prepare, then publish, in one go."""
     with errors_as_lines():
         settings = settings_for(out)
-        ok = _run_prepare(paths, settings)
+        prepared, summary = _run_prepare(paths, settings)
         if auto_approve:
-            from . import review
-
-            count = review.approve_all(settings, reviewer="auto-approve")
-            echo(f"approved {count} drafts (--auto-approve)")
-        _run_publish(settings)
-        if not ok:
+            _auto_approve(settings, sorted(summary["releases"]))
+        published = _run_publish(settings, already_said=summary["failed"])
+        if not (prepared and published):
             raise typer.Exit(1)
 
 
@@ -291,22 +313,32 @@ def models_list(out: Optional[Path] = OutOption) -> None:
             except ModelMissingError:
                 missing.append(lang)
         if missing:
-            echo(f"missing for member languages: {', '.join(missing)}")
+            echo(f"missing for member languages: {', '.join(sorted(missing))}")
             echo(f"install with: pressflow models install {settings.source_language} LANG")
 
 
 def _configured_languages(settings: Settings) -> list[str]:
-    """Target languages of every release in the store, plus those of the bundled examples."""
+    """The languages of every country in the registry (PRESSFLOW_COUNTRIES or the packaged one),
+    then the target languages of every release in the store, without the source language."""
     from . import store
-    from .languages import target_languages
+    from .languages import load_overrides, target_languages
 
-    langs: list[str] = []
+    registry = settings.countries_file
+    langs = target_languages(list(load_overrides(registry)), source=settings.source_language, registry=registry)
+    if not _store_exists(settings):
+        return langs
     with store.session_scope(settings.db_url) as session:
         for release in session.scalars(store.select(store.Release)):
             record = release.record or {}
             langs += target_languages(record.get("countries", []), record.get("languages"),
                                       source=settings.source_language, registry=settings.countries_file)
     return list(dict.fromkeys(langs))
+
+
+def _store_exists(settings: Settings) -> bool:
+    # Opening a SQLite store creates it (and its folders): listing models must not do that.
+    url = settings.db_url
+    return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
 
 @models_app.command("install")

@@ -6,6 +6,8 @@ preferred ("human") entries in the translation memory, so the next release reuse
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from . import store
 from .config import Settings
 from .errors import ReviewError
@@ -60,6 +62,37 @@ def approve_all(settings: Settings, *, reviewer: str, lang: str | None = None, s
         for draft in drafts:
             store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
         return len(drafts)
+
+
+@dataclass
+class Approval:
+    """What `approve_releases` did: how many drafts it approved, and which of them carry QA flags."""
+
+    count: int = 0
+    flags: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)  # (slug, lang) -> kind -> channels
+
+
+def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> Approval:
+    """Approve the pending drafts of these releases only: other releases keep waiting for review.
+
+    Nobody read these drafts, so their QA flags are returned for the caller to say out loud.
+    """
+    approval = Approval()
+    with store.session_scope(settings.db_url) as session:
+        for slug in slugs:
+            for draft in store.list_drafts(session, status=store.PENDING, slug=slug):
+                store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
+                approval.count += 1
+                if draft.qa:
+                    _note_flags(approval.flags.setdefault((slug, draft.lang), {}), draft)
+    return approval
+
+
+def _note_flags(kinds: dict[str, list[str]], draft: store.Draft) -> None:
+    for flag in draft.qa:
+        channels = kinds.setdefault(flag["kind"], [])
+        if draft.channel not in channels:  # a draft may carry one kind for several sentences
+            channels.append(draft.channel)
 
 
 def edit(settings: Settings, draft_id: int, text: str, *, author: str, expected_revision: int | None = None,
