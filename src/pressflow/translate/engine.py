@@ -11,11 +11,13 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable
 
 import ctranslate2
 import sentencepiece
 
+from ..errors import ModelLoadError
 from .models import Model
 
 BEAM_SIZE = 4  # argostranslate's default
@@ -33,6 +35,42 @@ def decoding_cap() -> int:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
+class SentencePieceTokenizer:
+    """The package's SentencePiece model, encoding a whole batch in one call."""
+
+    def __init__(self, path: Path):
+        self.processor = sentencepiece.SentencePieceProcessor(model_file=str(path))
+
+    def encode(self, sentences: list[str]) -> list[list[str]]:
+        return self.processor.encode(sentences, out_type=str)
+
+    def decode(self, pieces: list[str]) -> str:
+        return self.processor.decode(pieces)
+
+
+class ArgosTokenizer:
+    """Whatever other tokenizer argostranslate opens for the package (BPE with Moses
+    tokenization in older packages), used exactly as argostranslate uses it."""
+
+    def __init__(self, model: Model):
+        from argostranslate.package import Package  # cheap: no stanza, no torch
+
+        self.tokenizer = getattr(Package(model.path), "tokenizer", None)
+        if self.tokenizer is None:
+            raise ModelLoadError(f"{model.path}: the package has neither sentencepiece.model nor bpe.model")
+
+    def encode(self, sentences: list[str]) -> list[list[str]]:
+        return [self.tokenizer.encode(sentence) for sentence in sentences]
+
+    def decode(self, pieces: list[str]) -> str:
+        return self.tokenizer.decode(pieces)
+
+
+def open_tokenizer(model: Model) -> SentencePieceTokenizer | ArgosTokenizer:
+    path = model.path / "sentencepiece.model"
+    return SentencePieceTokenizer(path) if path.exists() else ArgosTokenizer(model)
+
+
 class LoadedModel:
     """A model's CTranslate2 translator and SentencePiece tokenizer, loaded once."""
 
@@ -42,7 +80,7 @@ class LoadedModel:
         self.translator = ctranslate2.Translator(
             str(model.path / "model"), device="cpu", compute_type="auto", inter_threads=1, intra_threads=threads
         )
-        self.tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model.path / "sentencepiece.model"))
+        self.tokenizer = open_tokenizer(model)
         self.lock = threading.Lock()  # one batch at a time per model: CTranslate2 already uses every core
         self.calls = 0  # translate_batch calls and sentences sent: tests check what the memory saved
         self.sentences = 0
@@ -53,7 +91,7 @@ class LoadedModel:
         if not sentences:
             return []
         batch_size = batch_size or BATCH_SIZE  # read now: a benchmark sets the best size it found
-        tokens = self.tokenizer.encode(sentences, out_type=str)
+        tokens = self.tokenizer.encode(sentences)
         order = sorted(range(len(sentences)), key=lambda i: len(tokens[i]))
         results: list[str] = [""] * len(sentences)
         for start in range(0, len(order), batch_size):
