@@ -2,7 +2,8 @@
 
 `prepare_flow` takes records as a typed parameter (what the Prefect UI form sends) or as file
 paths; both store drafts and leave a 'prepare-summary' table artifact, read back through the
-Prefect client. `publish_flow` publishes what was approved.
+Prefect client. `publish_flow` publishes what was approved, as of the clock: its records' dates
+and (absent) embargoes are in the past, so no test needs to move time.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pressflow.records import Event
 pytestmark = pytest.mark.slow
 
 CHANNELS = 1 + len(PLATFORMS)
-NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(autouse=True)
@@ -101,11 +101,26 @@ def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models
     assert again["drafts_added"] == 0 and again["releases"]["flow-paths"]["status"] == "unchanged"
 
     review.approve_all(settings, reviewer="ana")
-    published = publish_flow(out_dir=str(out), now=NOW)
+    published = publish_flow(out_dir=str(out))
     assert published["releases"] == {"flow-paths": ["en", "zh"]}
     assert published["files_written"] > 0
     assert (out / "feeds" / "zh" / "atom.xml").is_file()
     assert {d.status for d in drafts_of(settings, "flow-paths")} == {store.PUBLISHED}
     [table, *_] = artifact_tables("publish-summary")
     assert [row["release"] for row in table] == ["flow-paths"]
-    assert publish_flow(out_dir=str(out), now=NOW)["files_written"] == 0
+    assert publish_flow(out_dir=str(out))["files_written"] == 0
+
+
+def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
+    """Its parameters are the form the Prefect UI shows: a time there would lift every embargo."""
+    from flows.prepare import prepare_flow
+    from flows.publish import publish_flow
+
+    assert set(publish_flow.parameters.properties) == {"out_dir"}
+    embargoed = Event(id="flow-embargo", title="Not yet", date=dt.date(2021, 9, 3), summary="Later.", languages=[],
+                      publish_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    out = tmp_path / "out"
+    prepare_flow(events=[embargoed], out_dir=str(out))
+    summary = publish_flow(out_dir=str(out))
+    assert summary["embargoed"] == ["flow-embargo"] and summary["releases"] == {}
+    assert not (out / "site" / "en" / "flow-embargo.html").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from lxml import html
 
 from pressflow import pipeline, review, store
 from pressflow.config import Settings
@@ -27,10 +28,11 @@ NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
 LATER = NOW + dt.timedelta(hours=12)  # still before the embargo lifts
 EMBARGO = dt.datetime(2021, 9, 14, 0, 0, tzinfo=dt.timezone.utc)
 HOSTILE_TITLE = "Forum on <script>alert('x')</script> & water"
+REMOTE_IMAGE = {"url": "https://media.example.org/2021/aral-sea.jpg?w=1200", "alt": "The Aral Sea seen from orbit"}
 RECORDS = [
     {"id": "water-forum", "title": "Water forum opens in Tashkent", "date": "2021-09-12",
      "summary": "Scientists met to restore the Aral Sea.", "languages": ["es", "zh", "pt"],
-     "tags": ["water"]},
+     "tags": ["water"], "image": REMOTE_IMAGE},
     {"id": "hostile-title", "title": HOSTILE_TITLE, "date": "2021-09-10",
      "summary": "A title that looks like markup stays text.", "languages": ["es"]},
     {"id": "embargoed-summit", "title": "Summit under embargo", "date": "2021-09-13",
@@ -167,6 +169,27 @@ def test_page_html_escapes_the_title(published):
     assert entry.title == HOSTILE_TITLE  # escaped in XML, the same text to a reader
 
 
+def test_a_remote_image_is_on_every_page_but_no_enclosure(published):
+    out = published.out_dir
+    for lang in ("en", "es", "zh"):
+        page = html.parse(str(out / "site" / lang / "water-forum.html")).getroot()
+        meta = {m.get("property") or m.get("name"): m.get("content") for m in page.xpath("//head/meta")}
+        assert meta["og:image"] == REMOTE_IMAGE["url"]
+        assert meta["og:image:type"] == "image/jpeg"  # from the name, the query string aside
+        assert meta["og:image:alt"] == REMOTE_IMAGE["alt"]
+        assert meta["twitter:card"] == "summary_large_image"
+        [image] = page.xpath("//article/img")
+        assert (image.get("src"), image.get("alt")) == (REMOTE_IMAGE["url"], REMOTE_IMAGE["alt"])
+    # Its size is unknown without fetching it, and RSS requires one: no enclosure in any feed.
+    for name in ("en", "es", "zh", "all"):
+        for kind in ("atom", "rss"):
+            path = out / "feeds" / name / f"{kind}.xml"
+            entries = [e for i, e in entries_by_id(path).items() if ":water-forum/" in i]
+            assert entries and all(e.enclosures == [] for e in entries), path
+            assert b"aral-sea.jpg" not in path.read_bytes()
+    assert not (out / "site" / "media").exists()  # nothing copied
+
+
 def test_pages_declare_language_and_translations(published):
     page = (published.out_dir / "site" / "zh" / "water-forum.html").read_text()
     assert '<html lang="zh" dir="ltr">' in page
@@ -237,6 +260,39 @@ def test_embargo_lifts_at_publish_at(published):
         f"tag:{published.tag_authority}:embargoed-summit/es"]
     assert entry.published_parsed[:5] == (EMBARGO + dt.timedelta(minutes=5)).timetuple()[:5]
     assert (published.out_dir / "site" / "es" / "embargoed-summit.html").is_file()
+
+
+def test_a_release_moved_back_under_embargo_is_withdrawn_until_then(published):
+    out = published.out_dir
+    new_embargo = LATER + dt.timedelta(days=30)
+    with store.session_scope(published.db_url) as session:  # as prepare does with a record whose publish_at moved
+        session.get(store.Release, "water-forum").publish_at = new_embargo
+    report = publish(published, now=LATER)
+    assert report.withdrawn == ["water-forum"] and report.releases == {"hostile-title": ["en", "es"]}
+    assert not list(out.rglob("*water-forum*"))  # pages, outbound folder, and no temporary folder left behind
+    for path in output_files(out):
+        assert b"water-forum" not in path.read_bytes() and b"Tashkent" not in path.read_bytes(), path
+    for kind in ("atom", "rss"):  # it was the only release in Chinese: those feeds are now empty, not stale
+        assert entries_by_id(out / "feeds" / "zh" / f"{kind}.xml") == {}
+    with store.session_scope(published.db_url) as session:
+        assert {d.status for d in store.list_drafts(session, slug="water-forum")} == {store.APPROVED}
+        assert not session.query(store.Publication).filter_by(release_slug="water-forum").count()
+    assert publish(published, now=LATER).withdrawn == []  # nothing left to withdraw
+
+    lifted = new_embargo + dt.timedelta(minutes=1)
+    assert publish(published, now=lifted).releases["water-forum"] == ["en", "es", "zh"]
+    entry = entries_by_id(out / "feeds" / "zh" / "atom.xml")[f"tag:{published.tag_authority}:water-forum/zh"]
+    assert entry.published_parsed[:5] == lifted.timetuple()[:5]  # published anew when the embargo lifted
+    assert (out / "outbox" / "water-forum" / "zh" / "press-release.md").is_file()
+
+
+def test_a_folder_a_killed_publisher_was_removing_is_cleaned_up(published):
+    leftover = published.out_dir / "outbox" / ".water-forum.0badc0de.tmp"
+    (leftover / "es").mkdir(parents=True)
+    (leftover / "es" / "press-release.md").write_text("half of a withdrawn release")
+    publish(published, now=LATER)
+    assert not leftover.exists()
+    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").is_file()
 
 
 # --- paths ---------------------------------------------------------------------------------

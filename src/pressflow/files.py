@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,16 +44,30 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
     return True
 
 
+def remove_tree(folder: Path) -> None:
+    """Delete `folder` so that nobody sees part of it: it is renamed to a hidden temporary name
+    in one step, then deleted. A crash while deleting leaves only that temporary folder, which
+    `remove_stale_temp_files` deletes."""
+    tmp = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+    os.rename(folder, tmp)
+    shutil.rmtree(tmp)
+
+
 def remove_stale_temp_files(root: Path) -> int:
-    """Delete the temporary files `write_atomic` leaves behind when its process is killed.
+    """Delete the temporary files `write_atomic` and folders `remove_tree` leave behind when
+    their process is killed.
 
     Only call this while holding the publish lock: then no other writer owns a temp file.
     """
     removed = 0
-    for tmp in root.rglob(".*.tmp"):
-        if tmp.is_file() and not tmp.is_symlink():
+    for tmp in sorted(root.rglob(".*.tmp")):  # a folder before what is inside it
+        if tmp.is_symlink() or not tmp.exists():  # gone with a folder removed just before
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        else:
             tmp.unlink(missing_ok=True)
-            removed += 1
+        removed += 1
     return removed
 
 

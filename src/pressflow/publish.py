@@ -9,17 +9,22 @@ publishers from interleaving.
 Outputs (the layout in DESIGN.md, plus `feeds/all/` and `sitemap.xml`):
 pages and an index per language, outbound files and a manifest per release, RSS and Atom per
 language and for all languages together, and a sitemap with every page's translations.
+
+Feeds and pages always show the same version of a release: one put back under embargo is
+withdrawn from both, and a language that fails to render keeps its last published version in both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import mimetypes
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
+from urllib.parse import urlsplit
 
 from babel.core import get_global
 from feedgen.feed import FeedGenerator
@@ -29,7 +34,7 @@ from lxml import etree
 from . import store
 from .config import Settings
 from .errors import PressflowError, PublishError
-from .files import inside, remove_stale_temp_files, sha256_file, write_atomic
+from .files import inside, remove_stale_temp_files, remove_tree, sha256_file, write_atomic
 from .languages import language_name, text_direction
 from .platforms import PLATFORMS
 from .render import RELEASE, Renderer, babel_locale, localized_date, markdown_to_html, markdown_to_text, summary_of, title_of
@@ -40,6 +45,14 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 # Reasons the pipeline records for a language that failed (rather than was skipped on purpose).
 FAILURE_PREFIXES = ("translation failed", "rendering failed")
+
+
+class Published(NamedTuple):
+    """A release's publication in one language as it stood before this run."""
+
+    content_hash: str
+    published_at: dt.datetime
+    updated_at: dt.datetime
 
 
 @dataclass
@@ -55,10 +68,11 @@ class Item:
     date: dt.date
     published: dt.datetime
     updated: dt.datetime
-    image: Path | None = None
+    image: Path | str | None = None  # a local file (copied next to the pages) or a web address (linked as is)
     image_alt: str | None = None
     draft_ids: list[int] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    previous: Published | None = None  # None: never published in this language before
 
 
 @dataclass
@@ -70,6 +84,11 @@ class PublishReport:
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> reason
     errors: list[str] = field(default_factory=list)
     failed: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> error (this run or prepare)
+    # slug -> languages that failed to render in this run but were published before: that earlier
+    # version stays in the feeds, pages and sitemap alike.
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    # Releases published earlier and now under embargo again: their pages and outbound files were removed.
+    withdrawn: list[str] = field(default_factory=list)
 
     def count(self, changed: bool) -> None:
         if changed:
@@ -106,11 +125,16 @@ class Site:
         return f"tag:{self.settings.tag_authority}:{slug}/{lang}"
 
 
-def _local_image(release: store.Release) -> tuple[Path | None, str | None]:
-    """The release's image file when it is local and inside the record's folder, and its alt text."""
+def _release_image(release: store.Release) -> tuple[Path | str | None, str | None]:
+    """The release's image and its alt text: a web address as the record gives it, or a file
+    when it is inside the record's folder."""
     image = (release.record or {}).get("image")
-    if not image or image["url"].startswith(("http://", "https://")) or not release.source_file:
-        return None, image["alt"] if image else None
+    if not image:
+        return None, None
+    if image["url"].startswith(("http://", "https://")):
+        return image["url"], image["alt"]
+    if not release.source_file:
+        return None, image["alt"]
     try:  # a symlink out of the record's folder is refused like a '..' path
         path = inside(Path(release.source_file).parent, image["url"])
     except PublishError:
@@ -130,11 +154,12 @@ def as_utc(now: dt.datetime | None) -> dt.datetime:
 def collect(session, settings: Settings, now: dt.datetime, report: PublishReport) -> list[Item]:
     """Everything publishable now: approved release text per language, embargo lifted."""
     items: list[Item] = []
+    before = _publications(session)
     for release in session.scalars(store.select(store.Release).order_by(store.Release.date, store.Release.slug)):
         if release.publish_at and release.publish_at > now:
             report.embargoed.append(release.slug)
             continue
-        image, alt = _local_image(release)
+        image, alt = _release_image(release)
         tags = list((release.record or {}).get("tags") or [])
         for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
             if RELEASE not in drafts:
@@ -146,8 +171,15 @@ def collect(session, settings: Settings, now: dt.datetime, report: PublishReport
                                                    max(now, release.publish_at or now))
             items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
                               release.date, publication.published_at, publication.updated_at, image, alt,
-                              [d.id for d in drafts.values()], tags))
+                              [d.id for d in drafts.values()], tags, before.get((release.slug, lang))))
     return items
+
+
+def _publications(session) -> dict[tuple[str, str], Published]:
+    """Every publication as it stands before this run (plain values: `collect` then updates the rows)."""
+    P = store.Publication
+    rows = session.execute(store.select(P.release_slug, P.lang, P.content_hash, P.published_at, P.updated_at))
+    return {(slug, lang): Published(*rest) for slug, lang, *rest in rows}
 
 
 def newest_first(items: list[Item]) -> list[Item]:
@@ -173,12 +205,14 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
                     progress(slug)
                 release = session.get(store.Release, slug)
                 previous = store.skipped_languages(session, slug, release.fingerprint)
-                written = writer.release(group, previous)
+                written, kept = writer.release(group, previous)
                 for item in group:
                     if not any(item is w for w in written):
-                        _forget_new_publication(session, item, now)
-                published += written
+                        _restore_publication(session, item)
+                published += written + kept
                 report.releases[slug] = [i.lang for i in written]
+                if kept:
+                    report.kept[slug] = [i.lang for i in kept]
                 # `skipped`: every language prepare left out, as before; `failed`: those that failed,
                 # in prepare or in this run's rendering.
                 failed = {**{lang: r for lang, r in previous.items() if is_failure(r)}, **writer.failed.get(slug, {})}
@@ -186,10 +220,16 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
                     report.skipped[slug] = previous
                 if failed:
                     report.failed[slug] = failed
-            for lang in sorted({i.lang for i in published}):
+            # Languages that had feeds before are rewritten even when nothing is left in them, so a
+            # withdrawn or failed release also leaves a feed it was the only entry of.
+            for lang in sorted({i.lang for i in published} | writer.feed_languages()):
                 writer.language([i for i in published if i.lang == lang], lang)
             writer.all_languages(published)
             writer.sitemap(published)
+            # Only now that no feed, index or sitemap lists them: a crash between the two leaves
+            # pages nobody links to, which the next run removes (it looks on disk, not in the store).
+            writer.withdraw(report.embargoed, published)
+            _unpublish_embargoed(session, report.embargoed, now)
             _mark_published(session, published, now)
     return report
 
@@ -201,11 +241,31 @@ def _by_release(items: list[Item]) -> dict[str, list[Item]]:
     return by_slug
 
 
-def _forget_new_publication(session, item: Item, now: dt.datetime) -> None:
-    """A language that failed to render was not published: its first publication time stays open."""
-    if item.published == now:
-        session.execute(store.delete(store.Publication).where(store.Publication.release_slug == item.slug,
-                                                              store.Publication.lang == item.lang))
+def _restore_publication(session, item: Item) -> None:
+    """A language that failed to render was not published in this run: its publication goes back
+    to what the last published version left (so the next success moves `updated`), or away if
+    there was none (so its first publication time stays open)."""
+    P = store.Publication
+    where = (P.release_slug == item.slug, P.lang == item.lang)
+    if item.previous is None:
+        session.execute(store.delete(P).where(*where))
+    else:
+        session.execute(store.update(P).where(*where).values(content_hash=item.previous.content_hash,
+                                                             updated_at=item.previous.updated_at))
+
+
+def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
+    """Releases under embargo again are no longer published: when the embargo lifts they go out
+    anew, with that time as their publication time, and their drafts wait as approved."""
+    for start in range(0, len(slugs), 500):  # under SQLite's parameter limit
+        chunk = slugs[start:start + 500]
+        session.execute(store.delete(store.Publication).where(store.Publication.release_slug.in_(chunk)))
+        session.execute(
+            store.update(store.Draft)
+            .where(store.Draft.release_slug.in_(chunk), store.Draft.status == store.PUBLISHED)
+            .values(status=store.APPROVED, updated_at=now),
+            execution_options={"synchronize_session": "fetch"},
+        )
 
 
 def _mark_published(session, items: list[Item], now: dt.datetime) -> None:
@@ -236,30 +296,62 @@ class Writer:
 
     # --- one release -----------------------------------------------------------------------
 
-    def release(self, items: list[Item], previous: dict[str, str]) -> list[Item]:
+    def release(self, items: list[Item], previous: dict[str, str]) -> tuple[list[Item], list[Item]]:
         """The pages and outbound files of one release in every language, and its manifest.
 
-        A language that fails to render is left out (and named in the manifest); the other
-        languages still publish. Returns the items that were written.
+        A language that fails to render writes nothing and is named in the manifest; the other
+        languages still publish. If an earlier run published it, that version stays, in the
+        feeds as on its pages, so subscribers see one consistent version rather than a feed
+        entry gone while its page lingers. Returns the items written and the items kept.
         """
         slug = items[0].slug
         image = self._image(items[0])
         rendered: list[tuple[Item, dict[Path, str]]] = []
+        kept: list[Item] = []
         for item in items:
             try:  # render everything first: a failing language writes nothing at all
                 rendered.append((item, self._render_item(item, items, image)))
             except PressflowError as exc:
-                self.failed.setdefault(slug, {})[item.lang] = f"rendering failed: {exc}"
+                reason = f"rendering failed: {exc}"
+                if (earlier := self._previous_version(item)) is not None:
+                    kept.append(earlier)
+                    reason += f"; the version published {earlier.updated.isoformat()} stays"
+                self.failed.setdefault(slug, {})[item.lang] = reason
         written = [item for item, _ in rendered]
-        files: list[Path] = [image["path"]] if image and written else []  # the copied image is the release's too
+        live = sorted(written + kept, key=lambda i: i.lang)  # `items` are in this order too
+        files: list[Path] = []
+        if image and image["path"] and live:
+            files.append(image["path"])  # the copied image is the release's too
         for item, outputs in rendered:
             # Pages link only to translations that exist: re-render when a sibling failed.
-            if len(written) != len(items):
-                outputs = self._render_item(item, written, image)
+            if len(live) != len(items):
+                outputs = self._render_item(item, live, image)
             files += [self._write(path, text) for path, text in outputs.items()]
-        if written:
-            self.manifest(slug, written, files, previous, self.failed.get(slug, {}))
-        return written
+        files += [path for item in kept for path in self._files_on_disk(item)]
+        if live:
+            self.manifest(slug, live, files, previous, self.failed.get(slug, {}))
+        return written, kept
+
+    def _previous_version(self, item: Item) -> Item | None:
+        """`item` as an earlier run published it, read back from its outbound files; None when
+        it was never published or its files are gone."""
+        if item.previous is None or not inside(self.out, "site", item.lang, f"{item.slug}.html").is_file():
+            return None
+        folder = inside(self.out, "outbox", item.slug, item.lang)
+        try:
+            markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+            posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
+        except (OSError, UnicodeDecodeError):
+            return None
+        return dataclasses.replace(item, title=title_of(markdown), summary=summary_of(markdown), markdown=markdown,
+                                   posts=posts, published=item.previous.published_at,
+                                   updated=item.previous.updated_at, draft_ids=[])
+
+    def _files_on_disk(self, item: Item) -> list[Path]:
+        """The page and outbound files an earlier run wrote for `item`."""
+        folder = inside(self.out, "outbox", item.slug, item.lang)
+        outbox = [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+        return [inside(self.out, "site", item.lang, f"{item.slug}.html"), *outbox]
 
     def _render_item(self, item: Item, siblings: list[Item], image: dict | None) -> dict[Path, str]:
         folder = ("outbox", item.slug, item.lang)
@@ -274,18 +366,22 @@ class Writer:
         return outputs
 
     def _image(self, item: Item) -> dict | None:
-        """Copy a local image next to the pages; its URL, MIME type and size for pages and enclosures."""
+        """The release's image for pages and enclosures: its URL, MIME type, size in bytes and
+        local copy (the last two None for a web address)."""
         if item.image is None:
             return None
-        if item.slug in self._images:
-            return self._images[item.slug]
-        target = inside(self.out, "site", "media", f"{item.slug}-{item.image.name}")
-        data = item.image.read_bytes()
+        if item.slug not in self._images:
+            self._images[item.slug] = (_remote_image(item.image) if isinstance(item.image, str)
+                                       else self._copy_image(item.slug, item.image))
+        return self._images[item.slug]
+
+    def _copy_image(self, slug: str, source: Path) -> dict:
+        """Copy a local image next to the pages (once per run)."""
+        target = inside(self.out, "site", "media", f"{slug}-{source.name}")
+        data = source.read_bytes()
         self.report.count(write_atomic(target, data))
         mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        image = {"url": self.site.media_url(target.name), "type": mime, "length": len(data), "path": target}
-        self._images[item.slug] = image
-        return image
+        return {"url": self.site.media_url(target.name), "type": mime, "length": len(data), "path": target}
 
     def page(self, item: Item, siblings: list[Item], image: dict | None) -> str:
         alternates = [{"lang": s.lang, "url": self.site.page_url(s.lang, s.slug), "name": language_name(s.lang, s.lang)}
@@ -390,9 +486,8 @@ class Writer:
         entry.updated(item.updated)
         for tag in item.tags:
             entry.category(term=tag, label=tag)
-        if item.image is not None:
-            image = self._image(item)
-            entry.enclosure(image["url"], image["length"], image["type"])
+        if enclosure := _enclosure(self._image(item)):
+            entry.enclosure(enclosure["url"], enclosure["length"], enclosure["type"])
         if mixed:
             entry.dc.dc_language(item.lang)
 
@@ -409,9 +504,9 @@ class Writer:
             position = entry.index(entry.find(f"{ATOM}title")) + 1
             links = [{"rel": "alternate", "type": "text/html", "hreflang": item.lang,
                       "href": self.site.page_url(item.lang, item.slug)}]
-            if image := self._image(item):
-                links.append({"rel": "enclosure", "type": image["type"], "length": str(image["length"]),
-                              "href": image["url"]})
+            if enclosure := _enclosure(self._image(item)):
+                links.append({"rel": "enclosure", "type": enclosure["type"], "length": str(enclosure["length"]),
+                              "href": enclosure["url"]})
             for offset, attributes in enumerate(links):
                 link = etree.Element(f"{ATOM}link", attrib=attributes)
                 link.tail = entry.find(f"{ATOM}title").tail
@@ -419,6 +514,47 @@ class Writer:
             if mixed:
                 entry.set(XML_LANG, item.lang)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+    def feed_languages(self) -> set[str]:
+        """The languages that have feeds on disk, from earlier runs."""
+        feeds = self.out / "feeds"
+        if not feeds.is_dir():
+            return set()
+        return {d.name for d in feeds.iterdir() if d.name != ALL_LANGUAGES and (d / "atom.xml").is_file()}
+
+    # --- withdrawing ------------------------------------------------------------------------
+
+    def withdraw(self, slugs: list[str], published: list[Item]) -> None:
+        """Remove what earlier runs published of releases that are under embargo again (their
+        `publish_at` moved into the future): pages, copied image and outbound folder.
+
+        Each file goes in one step (unlink); the outbound folder is renamed out of the way
+        before it is deleted, so nobody sees part of it. Call after the feeds, indexes and
+        sitemap were rewritten without these releases.
+        """
+        in_use = {image["path"] for item in published if (image := self._image(item))}
+        site = self.out / "site"
+        languages = [d.name for d in site.iterdir() if d.is_dir() and d.name != "media"] if site.is_dir() else []
+        for slug in slugs:
+            outbox = inside(self.out, "outbox", slug)
+            files = [inside(self.out, "site", lang, f"{slug}.html") for lang in languages]
+            files += [path for path in self._media_listed(outbox) if path not in in_use]
+            removed = [path for path in files if path.is_file()]
+            for path in removed:
+                path.unlink()
+            if outbox.is_dir():  # last: its manifest names the media to remove if this run dies first
+                remove_tree(outbox)
+                removed.append(outbox)
+            if removed:
+                self.report.withdrawn.append(slug)
+
+    def _media_listed(self, outbox: Path) -> list[Path]:
+        """The copied images a release's manifest lists (the image may have changed since)."""
+        try:
+            files = json.loads((outbox / "manifest.json").read_text(encoding="utf-8"))["files"]
+            return [inside(self.out, f["path"]) for f in files if f["path"].startswith("site/media/")]
+        except (OSError, ValueError, KeyError, TypeError, PublishError):  # unreadable: remove the pages anyway
+            return []
 
     # --- sitemap ---------------------------------------------------------------------------
 
@@ -437,6 +573,24 @@ class Writer:
             pages.append({"url": self.site.index_url(lang), "lastmod": newest.isoformat(),
                           "alternates": indexes if len(indexes) > 1 else []})
         self._write(inside(self.out, "sitemap.xml"), self.renderer.html("sitemap.xml.j2", pages=pages))
+
+
+def _remote_image(url: str) -> dict:
+    """An image on the web is linked as it is: publishing never fetches it, so its size is
+    unknown, and its type is what its name suggests, if anything."""
+    return {"url": url, "type": mimetypes.guess_type(urlsplit(url).path)[0], "length": None, "path": None}
+
+
+def _enclosure(image: dict | None) -> dict | None:
+    """The image as a feed enclosure, only when its size and type are known.
+
+    RSS 2.0 requires `length` and `type`. The RSS Board's best-practices profile allows
+    length 0 for an unknown size (feedvalidator.org accepts it, feedparser passes it on as
+    "0"), but that 0 is indistinguishable from a wrong size to readers and podcatchers, and
+    the real size would mean fetching a third party's file at publish time. So a web image
+    gets no enclosure; its pages still show it and name it in og:image.
+    """
+    return image if image and image["length"] is not None and image["type"] else None
 
 
 def _og_locale(lang: str) -> str:
