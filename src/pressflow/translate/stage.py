@@ -194,7 +194,8 @@ class StagePlan:
         if self.leg < len(self.route):
             raise RuntimeError("StagePlan.finish called before every unit was translated")
         translated = {**self.current, **self.done}
-        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced)
+        restored: dict[tuple[Protected, str], tuple[str, list[str]]] = {}  # boilerplate recurs
+        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced, restored)
                 for plan in self.plans]
 
     def _failed_document(self, plan: list[str | Protected]) -> Translation | None:
@@ -322,7 +323,7 @@ def translate_documents(
 
 
 def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: list[str],
-              forced: dict[str, str]) -> Translation:
+              forced: dict[str, str], restored: dict[tuple[Protected, str], tuple[str, list[str]]]) -> Translation:
     out = Translation(text="", engines=engines)
     parts: list[str] = []
     for piece in plan:
@@ -330,12 +331,14 @@ def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: 
             parts.append(piece)
             continue
         raw = translated.get(piece.text, piece.text)
-        text, dropped = restore(raw, piece.values)
+        if (piece, raw) not in restored:
+            restored[piece, raw] = restore(raw, piece.values)
+        text, dropped = restored[piece, raw]
         index = len(out.segments)
         out.segments.append({"key": piece.text, "values": list(piece.values), "source": piece.original,
                              "target": raw, "text": text})
         if dropped:
-            out.qa.append({"kind": "protected_missing", "segment": index, "items": dropped})
+            out.qa.append({"kind": "protected_missing", "segment": index, "items": list(dropped)})
         elif needs_model(piece.text) and raw.strip() == piece.text.strip():
             out.qa.append({"kind": "identical_to_source", "segment": index})
         misplaced = [term for term, official in forced.items()
