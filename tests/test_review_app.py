@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from pressflow import store, users
+from pressflow import review, store, users
+from pressflow.errors import ReviewError
+from pressflow.platforms import PLATFORMS
 from pressflow.review_app import create_app
 from pressflow.review_app.layout import changed_segments, current_layout, first_layout, follow
-from pressflow.review_app.publishing import PublishMode
+from pressflow.review_app.publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher
+
+PUBLISH_WAIT = 180  # seconds: the first in-process flow run waits for Prefect's server to start
 
 PASSWORD = "correct horse battery"
 EVIL_TITLE = '<script>alert("x")</script> & <b>bold</b> launch'
@@ -47,11 +57,28 @@ def add_release(settings, slug="office", title="ANSO opens an office", langs=("e
     return ids
 
 
+def add_post(settings, channel="x", slug="p") -> int:
+    """A post of two translated sentences, as prepare leaves it."""
+    segments = [{"key": "Hello world.", "values": [], "source": "Hello world.", "target": "Hola mundo.",
+                 "text": "Hola mundo."},
+                {"key": "Read more.", "values": [], "source": "Read more.", "target": "Lee más.", "text": "Lee más."}]
+    with store.session_scope(settings.db_url) as session:
+        store.upsert_release(session, slug=slug, title="P", date=dt.date(2021, 1, 1), publish_at=None,
+                             fingerprint="f", record={}, source_file=None)
+        draft = store.add_draft(session, slug=slug, lang="es", channel=channel, fingerprint="f",
+                                source_text="Hello world. Read more.\n", text="Hola mundo. Lee más.\n",
+                                meta={"segments": segments})
+        session.flush()
+        return draft.id
+
+
 @pytest.fixture
 def app(settings):
     users.add_user(settings.db_url, "alice", PASSWORD, [])
     users.add_user(settings.db_url, "esther", PASSWORD, ["es", "ar"])
-    return create_app(settings, PublishMode(on_approve=True, via_prefect=False))
+    app = create_app(settings, PublishMode(on_approve=True, via_prefect=False))
+    yield app
+    assert app.state.publisher.wait(PUBLISH_WAIT), "a publish run outlived its test"
 
 
 def csrf_of(html: str) -> str:
@@ -234,7 +261,8 @@ def test_right_to_left_language_is_shown_right_to_left(app, settings):
     assert 'lang="en" dir="ltr"' in html
 
 
-def test_approve_publishes_at_once_and_the_feed_carries_the_text(app, settings):
+def test_approve_publishes_at_once_and_the_feed_carries_the_text(prefect_harness, app, settings):
+    """Without a Prefect deployment to call, approving runs the publish flow in this process, in the background."""
     ids = add_release(settings)
     client = signed_in(app)
     html = client.get(f"/drafts/{ids['es']}").text
@@ -244,7 +272,12 @@ def test_approve_publishes_at_once_and_the_feed_carries_the_text(app, settings):
                 data={**fields, "segment": ["ANSO abre su oficina", "Servirá a Asia Central.", "Abrió el 12 September 2021."]})
     response = client.post(f"/drafts/{ids['es']}/approve", data=form(client, f"/drafts/{ids['es']}"))
     assert response.status_code == 303
+    assert "Publishing has started in the background" in client.get("/").text
+    assert app.state.publisher.wait(PUBLISH_WAIT)
     assert draft_row(settings, ids["es"])["status"] == store.PUBLISHED
+    assert re.search(r"Published 1 release language\(s\): \d+ files written, 0 unchanged\. \(finished",
+                     client.get("/").text)
+    assert client.get("/publishing").json()["running"] is False
     feed = feedparser.parse((settings.out_dir / "feeds" / "es" / "atom.xml").read_bytes())
     assert feed.entries[0].title == "ANSO abre su oficina"
     assert "Servirá a Asia Central." in feed.entries[0].content[0].value
@@ -263,7 +296,7 @@ def test_reject_needs_a_reason_and_records_it(app, settings):
     assert "Rejected because: wrong terminology" in client.get(f"/drafts/{ids['es']}").text
 
 
-def test_queue_groups_counts_filters_and_approve_all(app, settings):
+def test_queue_groups_counts_filters_and_approve_all(prefect_harness, app, settings):
     add_release(settings, slug="office", langs=("es", "zh"))
     add_release(settings, slug="forum", title="Green forum", langs=("es",))
     client = signed_in(app)
@@ -273,6 +306,7 @@ def test_queue_groups_counts_filters_and_approve_all(app, settings):
     assert "No drafts match" in client.get("/?qa=protected_missing").text
     token = csrf_of(html)
     client.post("/approve-all", data={"csrf_token": token, "release": "office", "lang": "es"})
+    assert app.state.publisher.wait(PUBLISH_WAIT)
     html = client.get("/").text
     assert "Pending: 2" in html and "Published: 1" in html
 
@@ -338,11 +372,11 @@ def test_publish_through_prefect_starts_a_run_of_the_publish_deployment(prefect_
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     from flows.publish import publish_flow
-    from pressflow.review_app.publishing import mode_from_environment, publish_now
+    from pressflow.review_app.publishing import mode_from_environment
 
     assert mode_from_environment().via_prefect  # the harness configures a Prefect API
     publish_flow.to_deployment(name="publish").apply()
-    message = publish_now(settings, PublishMode(on_approve=True, via_prefect=True))
+    message = Publisher(settings, PublishMode(on_approve=True, via_prefect=True)).request()
     assert message.startswith("Publishing started: Prefect flow run ")
 
     async def runs():
@@ -352,3 +386,228 @@ def test_publish_through_prefect_starts_a_run_of_the_publish_deployment(prefect_
     run_name = message.removeprefix("Publishing started: Prefect flow run ").split(" of ")[0]
     run = next(r for r in run_coro_as_sync(runs()) if r.name == run_name)
     assert run.parameters == {"out_dir": str(settings.out_dir.resolve())}
+
+
+# --- saves and decisions at the same moment ----------------------------------------------------
+
+
+def _open_session(settings):
+    """A session of its own, as a second request would have, outside session_scope."""
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(store.get_engine(settings.db_url), expire_on_commit=False)()
+
+
+def test_two_saves_read_before_either_wrote_exactly_one_wins(settings):
+    """Both saves pass the 'still at revision 1?' check; the store's compare-and-set refuses the later."""
+    ids = add_release(settings)
+    late = _open_session(settings)
+    try:
+        stale = store.get_draft(late, ids["es"])  # read at revision 1, before the other save
+        with store.session_scope(settings.db_url) as first:
+            store.edit_draft(first, store.get_draft(first, ids["es"]), "Ana.\n", author="ana", expected_revision=1)
+        refusal = r"changed by ana \(revision 2\) after you opened it \(revision 1\)"
+        with pytest.raises(store.DraftChanged, match=refusal):
+            store.edit_draft(late, stale, "Ben.\n", author="ben", expected_revision=1)
+    finally:
+        late.rollback()
+        late.close()
+    row = draft_row(settings, ids["es"])
+    assert (row["revision"], row["text"]) == (2, "Ana.\n")
+    assert [(n, a) for n, a, _ in row["revisions"]] == [(1, "pressflow"), (2, "ana")]
+
+
+def test_a_decision_read_before_a_save_or_another_decision_is_refused(settings):
+    ids = add_release(settings, langs=("es", "zh"))
+    for lang, meanwhile, expected in (
+            ("es", lambda s, d: store.edit_draft(s, d, "Ana.\n", author="ana"), r"changed by ana \(revision 2\)"),
+            ("zh", lambda s, d: store.set_status(s, d, store.APPROVED, reviewer="ana"), "became approved by ana")):
+        late = _open_session(settings)
+        try:
+            stale = store.get_draft(late, ids[lang])
+            with store.session_scope(settings.db_url) as first:
+                meanwhile(first, store.get_draft(first, ids[lang]))
+            with pytest.raises(store.DraftChanged, match=expected):
+                store.set_status(late, stale, store.REJECTED, reviewer="ben", reason="no", expected_revision=1)
+        finally:
+            late.rollback()
+            late.close()
+    assert draft_row(settings, ids["es"])["status"] == store.PENDING  # nobody decided on revision 2
+    assert draft_row(settings, ids["zh"])["status"] == store.APPROVED  # ana's approval stands
+
+
+def test_concurrent_saves_of_one_revision_one_wins_the_others_see_the_conflict(app, settings):
+    """Several reviewers press Save at the same moment on the same revision, through the page."""
+    ids = add_release(settings)
+    clients = [signed_in(app, name) for name in ("alice", "esther", "alice", "esther")]
+    fields = [form(client, f"/drafts/{ids['es']}") for client in clients]
+    start, statuses = threading.Barrier(len(clients)), [None] * len(clients)
+
+    def save(i):
+        start.wait()
+        response = clients[i].post(f"/drafts/{ids['es']}/save", data={**fields[i], "text": f"# Texto {i}\n\nUno.\n"})
+        statuses[i] = response.status_code
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(statuses) == [303, 409, 409, 409]
+    row = draft_row(settings, ids["es"])
+    winner = statuses.index(303)
+    assert row["revision"] == 2 and row["text"] == f"# Texto {winner}\n\nUno.\n"
+    assert [n for n, _, _ in row["revisions"]] == [1, 2]
+
+
+def test_concurrent_saves_in_the_store_leave_unique_revision_numbers(settings):
+    ids = add_release(settings)
+    start, outcomes = threading.Barrier(6), []
+
+    def save(i):
+        start.wait()
+        try:
+            outcomes.append(review.edit(settings, ids["es"], f"Texto {i}.\n", author=f"r{i}", expected_revision=1))
+        except ReviewError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes.count(2) == 1 and all("after you opened it (revision 1)" in o for o in outcomes if o != 2)
+    assert [n for n, _, _ in draft_row(settings, ids["es"])["revisions"]] == [1, 2]
+
+
+def test_the_database_refuses_a_second_row_for_one_revision_number(settings):
+    ids = add_release(settings)
+    with pytest.raises(IntegrityError):
+        with store.session_scope(settings.db_url) as session:
+            session.add(store.Revision(draft_id=ids["es"], number=1, text="again", author="x"))
+
+
+def test_an_older_store_gets_the_unique_index_and_raced_revisions_are_renumbered(settings):
+    """A store written before the index, where two saves raced: opening it keeps both texts, numbered apart."""
+    ids = add_release(settings)
+    with store.get_engine(settings.db_url).begin() as connection:
+        connection.exec_driver_sql("DROP INDEX uq_revisions_draft_number")
+        connection.execute(store.Revision.__table__.insert().values(
+            draft_id=ids["es"], number=1, text="Raced.\n", author="ben", created_at=store.utcnow()))
+    store._engines.pop(settings.db_url).dispose()  # as a new process opening the old store
+    store.get_engine(settings.db_url)
+    row = draft_row(settings, ids["es"])
+    assert [(n, a) for n, a, _ in row["revisions"]] == [(1, "pressflow"), (2, "ben")]
+    assert (row["revision"], row["text"]) == (2, "Raced.\n")
+    with pytest.raises(IntegrityError), store.session_scope(settings.db_url) as session:
+        session.add(store.Revision(draft_id=ids["es"], number=2, text="again", author="x"))
+
+
+# --- live length count -------------------------------------------------------------------------
+
+# X counts an emoji (even one joined from several code points) as 2 and a link, with or
+# without "https://", as 23: a count in the browser by code points gets both wrong.
+TYPED = "Lanzamiento 👩‍🔬🎉 en example.org/foro/2021 y más"
+
+
+def test_length_endpoint_counts_the_text_a_save_would_store(app, settings):
+    draft_id = add_post(settings, "x")
+    client = signed_in(app)
+    token = form(client, f"/drafts/{draft_id}")["csrf_token"]
+    whole = client.post(f"/drafts/{draft_id}/length", data={"csrf_token": token, "text": TYPED})
+    x = PLATFORMS["x"]
+    assert whole.json() == {"length": x.count(TYPED), "limit": 280, "over": False, "text": f"{x.count(TYPED)} of 280"}
+    assert x.count(TYPED) == 12 + 2 + 2 + 4 + 23 + 6  # "Lanzamiento ", 👩‍🔬, 🎉, " en ", the link, " y más"
+    # sentence by sentence: the server puts them together as saving does (glue, one line each)
+    segments = ["Hola 🌍\n mundo.", "Lee example.org/x ahora."]
+    counted = client.post(f"/drafts/{draft_id}/length", data={"csrf_token": token, "segment": segments}).json()
+    client.post(f"/drafts/{draft_id}/save", data={**form(client, f"/drafts/{draft_id}"), "segment": segments})
+    saved = draft_row(settings, draft_id)["text"]
+    assert saved == "Hola 🌍 mundo. Lee example.org/x ahora.\n" and counted["length"] == x.count(saved)
+    assert f"{counted['length']} of 280" in client.get(f"/drafts/{draft_id}").text
+
+
+def test_length_endpoint_needs_sign_in_and_csrf_and_limits_size(app, settings):
+    draft_id, release_id = add_post(settings, "mastodon"), add_release(settings)["es"]
+    client = signed_in(app)
+    token = form(client, f"/drafts/{draft_id}")["csrf_token"]
+    assert client.post(f"/drafts/{draft_id}/length", data={"text": "hola"}).status_code == 403
+    assert client.post(f"/drafts/{draft_id}/length", data={"text": "hola", "csrf_token": "forged"}).status_code == 403
+    anonymous = TestClient(app, follow_redirects=False)
+    anonymous_token = csrf_of(anonymous.get("/signin").text)
+    refused = anonymous.post(f"/drafts/{draft_id}/length", data={"text": "hola", "csrf_token": anonymous_token})
+    assert refused.status_code == 401 and "length" not in refused.json()
+    too_long = client.post(f"/drafts/{draft_id}/length", data={"text": "a" * 20_001, "csrf_token": token})
+    assert too_long.status_code == 413
+    assert client.post(f"/drafts/{release_id}/length", data={"text": "x", "csrf_token": token}).status_code == 404
+    assert client.post(f"/drafts/{draft_id}/length", data={"text": "hola", "csrf_token": token}).json()["length"] == 4
+
+
+def test_draft_page_asks_the_server_for_the_live_count(app, settings):
+    html = signed_in(app).get(f"/drafts/{add_post(settings, 'bluesky')}").text
+    assert html.count('data-url="/drafts/') == 2 and "fetch(out.dataset.url" in html
+    assert "connect-src 'self'" in signed_in(app).get("/").headers["content-security-policy"]
+
+
+# --- publishing mode ---------------------------------------------------------------------------
+
+
+def test_scheduled_mode_approving_does_not_publish_and_says_who_will(settings, monkeypatch):
+    monkeypatch.setenv("PRESSFLOW_PUBLISH_ON_APPROVE", "0")
+    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    app = create_app(settings)  # the mode from the environment, as `pressflow serve` does
+    ids = add_release(settings)
+    client = signed_in(app)
+    html = client.get(f"/drafts/{ids['es']}").text
+    assert f"Approved drafts are published by the scheduled deployment {SCHEDULED_DEPLOYMENT}" in html
+    assert "and publish it" not in html
+    response = client.post(f"/drafts/{ids['es']}/approve", data=form(client, f"/drafts/{ids['es']}"))
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert f"Publishing is left to the scheduled deployment {SCHEDULED_DEPLOYMENT}." in page
+    assert 'id="publishing"' not in page and app.state.publisher.status() is None  # no run started
+    assert draft_row(settings, ids["es"])["status"] == store.APPROVED
+    assert not (settings.out_dir / "feeds").exists()
+
+
+def test_publisher_runs_one_flow_at_a_time_and_once_more_for_approvals_made_meanwhile(settings, monkeypatch):
+    from pressflow.review_app import publishing
+
+    runs, finish = [], threading.Event()
+
+    def run_flow(_settings):  # stands in for the publish flow, which tests above run for real
+        runs.append(threading.current_thread().name)
+        finish.wait(30)
+        return publishing.Outcome(True, f"Run {len(runs)}.", dt.datetime.now(dt.timezone.utc))
+
+    monkeypatch.setattr(publishing, "_run_publish_flow", run_flow)
+    publisher = Publisher(settings, PublishMode(on_approve=True, via_prefect=False))
+    assert publisher.status() is None
+    publisher.request()
+    while not runs:
+        threading.Event().wait(0.01)
+    publisher.request()  # two approvals while the first run may already have read the store
+    publisher.request()
+    assert publisher.status()["running"] and "under way" in publisher.status()["text"]
+    finish.set()
+    assert publisher.wait(30)
+    assert runs == ["pressflow-publish", "pressflow-publish"]  # one more run, not one per approval
+    status = publisher.status()
+    assert (status["running"], status["ok"]) == (False, True) and status["text"].startswith("Run 2. (finished ")
+
+
+# --- the browser tests' own set-up ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ci", ["", "1"])
+def test_browser_tests_skip_without_chromium_but_fail_on_ci(ci, tmp_path):
+    env = {**os.environ, "PRESSFLOW_CHROMIUM": str(tmp_path / "no-chromium"), "CI": ci}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--co",
+                             str(Path(__file__).with_name("test_review_browser.py"))],
+                            env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert f"no Chromium at {tmp_path / 'no-chromium'} (apt-get install chromium)" in output
+    if ci:
+        assert result.returncode not in (0, 5) and "CI is set: the browser tests must run" in output
+    else:
+        assert result.returncode == 5 and "SKIPPED" in output  # 5: nothing collected, nothing failed

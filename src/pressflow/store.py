@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -117,10 +118,17 @@ class Draft(Base):
     revisions: Mapped[list["Revision"]] = relationship(back_populates="draft", order_by="Revision.number")
 
 
+# One row per revision number of a draft: whatever a caller checked, the database itself refuses
+# a second "revision 3". An index rather than a table constraint, so that get_engine adds it to
+# stores created before it (SQLite cannot add a constraint to an existing table).
+REVISION_NUMBER_UNIQUE = Index("uq_revisions_draft_number", "draft_id", "number", unique=True)
+
+
 class Revision(Base):
     """Every text a draft has had: who wrote it, when, and why."""
 
     __tablename__ = "revisions"
+    __table_args__ = (REVISION_NUMBER_UNIQUE,)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
     number: Mapped[int] = mapped_column(Integer)
@@ -129,6 +137,23 @@ class Revision(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     draft: Mapped[Draft] = relationship(back_populates="revisions")
+
+
+@event.listens_for(REVISION_NUMBER_UNIQUE, "before_create")
+def _renumber_duplicate_revisions(_index, connection, **_kw) -> None:
+    """Before the unique index exists, two saves that raced may have left two revisions with one
+    number: number such a draft's revisions again in the order they were written (no text is lost),
+    so that the index can be created and the store opens."""
+    revisions, drafts = Revision.__table__, Draft.__table__
+    duplicated = connection.execute(select(revisions.c.draft_id).group_by(revisions.c.draft_id, revisions.c.number)
+                                    .having(func.count() > 1)).scalars()
+    for draft_id in set(duplicated):
+        ids = connection.execute(select(revisions.c.id).where(revisions.c.draft_id == draft_id)
+                                 .order_by(revisions.c.number, revisions.c.id)).scalars().all()
+        for number, revision_id in enumerate(ids, start=1):
+            connection.execute(update(revisions).where(revisions.c.id == revision_id).values(number=number))
+        latest_text = select(revisions.c.text).where(revisions.c.id == ids[-1]).scalar_subquery()
+        connection.execute(update(drafts).where(drafts.c.id == draft_id).values(revision=len(ids), text=latest_text))
 
 
 class SkippedLanguage(Base):
@@ -335,13 +360,59 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     return draft
 
 
-def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, reason: str | None = None) -> None:
-    """Approve or reject a pending draft (approving an approved one is a no-op)."""
-    if status == draft.status:
+class DraftChanged(ReviewError):
+    """The draft changed (a save, a decision) after the caller read it; nothing was written."""
+
+    def __init__(self, message: str, *, draft_id: int, seen_revision: int, revision: int, status: str,
+                 author: str, reviewer: str | None):
+        super().__init__(message)
+        self.draft_id, self.seen_revision, self.revision = draft_id, seen_revision, revision
+        self.status, self.author, self.reviewer = status, author, reviewer
+
+
+def _claim(session: Session, draft: Draft, seen_revision: int, **values: Any) -> bool:
+    """Compare-and-set: write `values` only while the draft is still at the revision and status
+    the caller read. Of two requests made at once, the database lets exactly one match."""
+    if seen_revision != draft.revision:
+        return False  # the loaded draft is already newer: no need to take the write lock
+    result = session.execute(
+        update(Draft).where(Draft.id == draft.id, Draft.revision == seen_revision, Draft.status == draft.status)
+        .values(updated_at=utcnow(), **values),
+        # "fetch" refreshes the loaded draft only when its row really changed
+        execution_options={"synchronize_session": "fetch"},
+    )
+    return result.rowcount == 1
+
+
+def _changed(session: Session, draft_id: int, seen_revision: int, then: str) -> DraftChanged:
+    """Say who changed the draft since the caller read it, and what to do `then`."""
+    current = session.execute(select(Draft.revision, Draft.status, Draft.reviewer).where(Draft.id == draft_id)).one()
+    author = session.scalar(select(Revision.author).where(Revision.draft_id == draft_id)
+                            .order_by(Revision.number.desc()).limit(1))
+    if current.revision != seen_revision:
+        message = (f"draft {draft_id} was changed by {author} (revision {current.revision}) "
+                   f"after you opened it (revision {seen_revision}); reload and {then}")
+    else:
+        by = f" by {current.reviewer}" if current.reviewer else ""
+        message = f"draft {draft_id} became {current.status}{by} after you opened it; reload and {then}"
+    return DraftChanged(message, draft_id=draft_id, seen_revision=seen_revision, revision=current.revision,
+                        status=current.status, author=author, reviewer=current.reviewer)
+
+
+def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, reason: str | None = None,
+               expected_revision: int | None = None) -> None:
+    """Approve or reject a pending draft (approving an approved one is a no-op).
+
+    With `expected_revision`, only that revision is decided on: a reviewer approves the text they
+    read, not one saved meanwhile. Either way a decision made meanwhile is not silently replaced.
+    """
+    if status == draft.status and expected_revision in (None, draft.revision):
         return
     if draft.status not in (PENDING, APPROVED, REJECTED):
         raise ReviewError(f"draft {draft.id} is {draft.status}; only pending drafts can be reviewed")
-    draft.status, draft.reviewer, draft.reason, draft.updated_at = status, reviewer, reason, utcnow()
+    seen = draft.revision if expected_revision is None else expected_revision
+    if not _claim(session, draft, seen, status=status, reviewer=reviewer, reason=reason):
+        raise _changed(session, draft.id, seen, "decide again")
 
 
 def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
@@ -351,18 +422,13 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     A published draft can be corrected: the edit makes it approved again (a reviewer wrote it),
     and the next publish updates the feed entry and pages in place.
     """
-    if expected_revision is not None and expected_revision != draft.revision:
-        raise ReviewError(
-            f"draft {draft.id} was changed by {draft.revisions[-1].author} (revision {draft.revision}) "
-            f"after you opened it (revision {expected_revision}); reload and apply your edit again"
-        )
-    if draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
+    seen = draft.revision if expected_revision is None else expected_revision
+    if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
-    if draft.status == PUBLISHED:
-        draft.status, draft.reviewer = APPROVED, author
-    draft.revision += 1
-    draft.text, draft.updated_at = text, utcnow()
-    revision = Revision(number=draft.revision, text=text, author=author, note=note)
+    approved_again = {"status": APPROVED, "reviewer": author} if draft.status == PUBLISHED else {}
+    if not _claim(session, draft, seen, revision=seen + 1, text=text, **approved_again):
+        raise _changed(session, draft.id, seen, "apply your edit again")
+    revision = Revision(number=seen + 1, text=text, author=author, note=note)
     draft.revisions.append(revision)
     return revision
 

@@ -1,10 +1,12 @@
 """The review page: reviewers read machine translations beside the source, fix, approve or reject.
 
 A FastAPI app rendering plain HTML forms (Jinja2, autoescaped), so every essential action works
-without JavaScript; one small inline script only keeps a live length count for posts. It also
-serves the published outputs under /feeds/ and /site/, so a reviewer can see the result.
+without JavaScript; small inline scripts only keep a live length count for posts (counted by the
+server) and say when background publishing is done. It also serves the published outputs under
+/feeds/ and /site/, so a reviewer can see the result.
 
-Edits go through `pressflow.review.edit` (a new revision, refused if someone saved in between);
+Edits go through `pressflow.review.edit` (a new revision, refused if someone saved in between:
+the store decides that atomically, so of two saves made at once exactly one wins);
 the sentences a reviewer changed become human entries in the translation memory, which the next
 prepare prefers over the machine.
 """
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import difflib
 import secrets
+import signal
+import sys
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+import anyio
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from starlette.middleware.sessions import SessionMiddleware
@@ -29,11 +35,15 @@ from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
 from ..translate.stage import HUMAN
 from . import layout as layouts
-from .publishing import PublishMode, mode_from_environment, publish_now
+from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment
 from .security import (MAX_BODY, BodyLimit, Reviewer, SignInThrottle, csrf_ok, csrf_token, current_reviewer,
                        secret_key, shared_token, sign_in)
 
 SESSION_HOURS = 12
+SHUTDOWN_WAIT_SECONDS = 30
+# The live length count sends the text being typed; posts are at most 3,000 characters, and
+# counting is pure-Python regular expressions, so longer texts are refused, not counted.
+MAX_COUNTED_CHARS = 20_000
 QA_LABELS = {
     "protected_missing": "Protected item missing",
     "over_limit": "Over the platform's length limit",
@@ -62,8 +72,9 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
                https_only: bool = False, max_body: int = MAX_BODY) -> FastAPI:
     """The review app for the store and output folder of `settings`."""
     mode = publish_mode or mode_from_environment()
-    app = FastAPI(title="pressflow review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="pressflow review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings, app.state.mode = settings, mode
+    app.state.publisher = Publisher(settings, mode)
     app.state.templates = _template_env(settings)
     # Failed sign-ins: 5 per account name, 30 per client address (an office behind one NAT), in 5 minutes.
     app.state.throttles = (SignInThrottle(limit=5), SignInThrottle(limit=30))
@@ -92,7 +103,19 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
     secure = os.environ.get("PRESSFLOW_COOKIE_SECURE", "0").lower() in ("1", "true", "yes")
     app = create_app(settings, https_only=secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
+    # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
+    # its exit handlers run, and one of them stops the temporary Prefect server that publishing
+    # in process started. Exiting through SystemExit runs them.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    # A publish run under way finishes before the server stops, rather than being cut off and
+    # left as a crashed run in Prefect (its files are safe either way: written atomically).
+    await anyio.to_thread.run_sync(app.state.publisher.wait, SHUTDOWN_WAIT_SECONDS)
 
 
 # --- templates and responses ---------------------------------------------------------------
@@ -115,11 +138,13 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("reviewer", None)
     html = request.app.state.templates.get_template(name).render(
         request=request, csrf=csrf_token(request), nonce=nonce, mode=request.app.state.mode,
-        flashes=request.session.pop("flash", []), source_lang=settings.source_language, **context)
+        publishing=request.app.state.publisher.status(), flashes=request.session.pop("flash", []),
+        source_lang=settings.source_language, **context)
     response = HTMLResponse(html, status_code=status_code)
     response.headers.update({
         "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-                                    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+                                    "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                                    "frame-ancestors 'none'; base-uri 'none'"),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
@@ -163,6 +188,14 @@ def signed_in(request: Request) -> Reviewer:
     reviewer = current_reviewer(request, request.app.state.settings.db_url)
     if reviewer is None:
         raise SignInRequired()
+    return reviewer
+
+
+def signed_in_api(request: Request) -> Reviewer:
+    """Like `signed_in`, for the page's scripts: a 401 they can read, not a sign-in redirect."""
+    reviewer = current_reviewer(request, request.app.state.settings.db_url)
+    if reviewer is None:
+        raise HTTPException(status_code=401, detail="sign in first")
     return reviewer
 
 
@@ -235,6 +268,11 @@ def _routes():
              reviewer: Reviewer = Depends(signed_in)):
         return save_edit(request, draft_id, reviewer, expected_revision, segment, text, note.strip() or None)
 
+    @router.post("/drafts/{draft_id}/length", dependencies=[Depends(checked_form)])
+    def length(request: Request, draft_id: int, segment: list[str] | None = Form(None),
+               text: str | None = Form(None), reviewer: Reviewer = Depends(signed_in_api)):
+        return post_length(request, draft_id, reviewer, segment, text)
+
     @router.post("/drafts/{draft_id}/approve", dependencies=[Depends(checked_form)])
     def approve(request: Request, draft_id: int, expected_revision: int = Form(...),
                 reviewer: Reviewer = Depends(signed_in)):
@@ -253,7 +291,11 @@ def _routes():
                     reviewer: Reviewer = Depends(signed_in)):
         _allowed(reviewer, lang)
         settings = request.app.state.settings
-        count = review.approve_all(settings, reviewer=reviewer.name, lang=lang, slug=release)
+        try:
+            count = review.approve_all(settings, reviewer=reviewer.name, lang=lang, slug=release)
+        except ReviewError as exc:  # a draft changed while approving: all or nothing, so nothing
+            flash(request, f"Nothing was approved: {exc}", "error")
+            return redirect("/")
         flash(request, f"Approved {count} pending draft(s) of {release} in {language_name(lang)}.")
         _publish_if_wanted(request, count)
         return redirect("/")
@@ -262,6 +304,11 @@ def _routes():
     def publish(request: Request, reviewer: Reviewer = Depends(signed_in)):
         _publish(request)
         return redirect("/")
+
+    @router.get("/publishing")
+    def publishing(request: Request, reviewer: Reviewer = Depends(signed_in_api)):
+        return JSONResponse(request.app.state.publisher.status() or {"running": False, "ok": None, "text": ""},
+                            headers={"Cache-Control": "no-store"})
 
     return router
 
@@ -338,7 +385,6 @@ def draft_context(session, draft: store.Draft) -> dict:
     following = [d.id for d in siblings if d.id != draft.id]
     return {
         "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
-        "glue": list(layout.glue) if layout else [],
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
         "next_pending": following[0] if following else None,
@@ -359,6 +405,46 @@ def _history(draft: store.Draft) -> list[dict]:
     return list(reversed(history))
 
 
+SENTENCES_CHANGED = "The draft's sentences changed since you opened it; reload it and edit again."
+
+
+def edited_text(before: layouts.Layout | None, segment_texts: list[str] | None,
+                whole_text: str | None) -> tuple[str, layouts.Layout | None] | None:
+    """The text a save of these form fields stores, with its layout; None if the sentences no longer line up."""
+    if segment_texts is not None:
+        if before is None or len(segment_texts) != len(before.segments):
+            return None
+        after = before.with_segments([_one_line(t) for t in segment_texts])
+        return after.text(), after
+    new_text = (whole_text or "").replace("\r\n", "\n")
+    return new_text, layouts.follow(before, new_text) if before else None
+
+
+def post_length(request: Request, draft_id: int, reviewer: Reviewer, segment_texts: list[str] | None,
+                whole_text: str | None) -> JSONResponse:
+    """The length of the text a save would store, as the draft's platform counts it."""
+    with store.session_scope(request.app.state.settings.db_url) as session:
+        try:
+            draft = store.get_draft(session, draft_id)
+        except ReviewError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        _allowed(reviewer, draft.lang)
+        platform, before = PLATFORMS.get(draft.channel), layouts.current_layout(draft)
+    if platform is None:
+        return JSONResponse({"error": f"{draft.channel} is not a post: no length limit"}, status_code=404)
+    edited = edited_text(before, segment_texts, whole_text)
+    if edited is None:
+        return JSONResponse({"error": SENTENCES_CHANGED}, status_code=409)
+    if len(edited[0]) > MAX_COUNTED_CHARS:
+        return JSONResponse({"error": f"longer than {MAX_COUNTED_CHARS} characters: not counted"}, status_code=413)
+    # The platform's own counting function without its memo: every keystroke is a new text, and
+    # remembering them all would only fill the server's memory.
+    count = getattr(platform.count, "__wrapped__", platform.count)
+    length = count(edited[0])
+    return JSONResponse({"length": length, "limit": platform.limit, "over": length > platform.limit,
+                         "text": f"{length} of {platform.limit}"}, headers={"Cache-Control": "no-store"})
+
+
 def _one_line(text: str) -> str:
     # A segment is one sentence inside a Markdown line: a line break would break the document.
     return " ".join(text.split())
@@ -373,15 +459,11 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
         _allowed(reviewer, draft.lang)
         before, current_text, revision = layouts.current_layout(draft), draft.text, draft.revision
         segments, lang = draft.meta.get("segments") or [], draft.lang
-    if segment_texts is not None:
-        if before is None or len(segment_texts) != len(before.segments):
-            flash(request, "The draft's sentences changed since you opened it; reload it and edit again.", "error")
-            return redirect(f"/drafts/{draft_id}")
-        after = before.with_segments([_one_line(t) for t in segment_texts])
-        new_text = after.text()
-    else:
-        new_text = (whole_text or "").replace("\r\n", "\n")
-        after = layouts.follow(before, new_text) if before else None
+    edited = edited_text(before, segment_texts, whole_text)
+    if edited is None:
+        flash(request, SENTENCES_CHANGED, "error")
+        return redirect(f"/drafts/{draft_id}")
+    new_text, after = edited
     if revision != expected_revision:
         return _conflict(request, draft_id, reviewer, new_text)
     if new_text == current_text:
@@ -391,7 +473,8 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
         number = review.edit(settings, draft_id, new_text, author=reviewer.name, expected_revision=expected_revision,
                              note=note)
     except ReviewError as exc:
-        if review.get_text(settings, draft_id)["revision"] != expected_revision:
+        # Another save got in between our check above and the store's atomic one.
+        if isinstance(exc, store.DraftChanged) and exc.revision != expected_revision:
             return _conflict(request, draft_id, reviewer, new_text)
         flash(request, str(exc), "error")
         return redirect(f"/drafts/{draft_id}")
@@ -420,14 +503,11 @@ def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, exp
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
-        if draft.revision != expected_revision:
-            flash(request, f"{draft.revisions[-1].author} changed this draft (now revision {draft.revision}) after "
-                           "you opened it. Read the new text below, then decide again.", "error")
-            return redirect(f"/drafts/{draft_id}")
-        try:
-            store.set_status(session, draft, status, reviewer=reviewer.name, reason=reason)
+        try:  # atomic in the store: a save or decision made meanwhile makes this one fail
+            store.set_status(session, draft, status, reviewer=reviewer.name, reason=reason,
+                             expected_revision=expected_revision)
         except ReviewError as exc:
-            flash(request, str(exc), "error")
+            flash(request, _refusal(exc), "error")
             return redirect(f"/drafts/{draft_id}")
         slug, lang = draft.release_slug, draft.lang
         following = [d.id for d in store.list_drafts(session, slug=slug, lang=lang, status=store.PENDING)
@@ -438,13 +518,29 @@ def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, exp
     return redirect(f"/drafts/{following[0]}" if following else "/")
 
 
+def _refusal(exc: ReviewError) -> str:
+    """Why a decision was not recorded, in the reviewer's terms."""
+    if not isinstance(exc, store.DraftChanged):
+        return str(exc)
+    if exc.revision != exc.seen_revision:
+        return (f"{exc.author} changed this draft (now revision {exc.revision}) after you opened it. "
+                "Read the new text below, then decide again.")
+    by = f" by {exc.reviewer}" if exc.reviewer else ""
+    return (f"Meanwhile this draft was {STATUS_LABELS.get(exc.status, exc.status)}{by}, so your decision was not "
+            "recorded. Read it again below, then decide.")
+
+
 def _publish_if_wanted(request: Request, approved: int) -> None:
-    if approved and request.app.state.mode.on_approve:
+    if not approved:
+        return
+    if request.app.state.mode.on_approve:
         _publish(request)
+    else:
+        flash(request, f"Publishing is left to the scheduled deployment {SCHEDULED_DEPLOYMENT}.")
 
 
 def _publish(request: Request) -> None:
     try:
-        flash(request, publish_now(request.app.state.settings, request.app.state.mode))
+        flash(request, request.app.state.publisher.request())
     except Exception as exc:  # noqa: BLE001 - the approval stands; say why publishing did not
         flash(request, f"Approved, but publishing failed: {type(exc).__name__}: {exc}", "error")

@@ -3,8 +3,12 @@
 - "now", with a Prefect server configured (PREFECT_API_URL): start a run of the `publish`
   deployment of prefect.yaml, so the run, its logs and artifacts show in the Prefect UI and a
   worker does the writing;
-- "now", without a Prefect server: publish in this process with `pressflow.publish.publish`
-  (the publish flow's own work; an ephemeral Prefect server per click would only add seconds);
+- "now", without a Prefect server: run the publish flow (`flows/publish.py`) in this process, as
+  `pressflow publish` does, with its retries and its summary artifact. Prefect then needs its
+  temporary local server: the first run of a process waits for it to start (about 20 s on a
+  busy 2-core machine, measured), later runs take a second or two. Too long to keep a reviewer
+  waiting, so runs happen on a background thread and the page says when publishing is under
+  way and how it ended;
 - "scheduled": do nothing; the `publish-scheduled` deployment picks approved drafts up.
 
 PRESSFLOW_PUBLISH_ON_APPROVE=0 selects "scheduled"; the default is "now".
@@ -12,7 +16,9 @@ PRESSFLOW_PUBLISH_ON_APPROVE=0 selects "scheduled"; the default is "now".
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import threading
 from dataclasses import dataclass
 
 from ..config import Settings
@@ -32,7 +38,8 @@ class PublishMode:
                     "(every 5 minutes); approving does not publish by itself.")
         if self.via_prefect:
             return f"Approving publishes at once through the Prefect deployment {DEPLOYMENT}."
-        return "Approving publishes at once, from this server (no Prefect server is configured)."
+        return ("Approving publishes at once, from this server (no Prefect server is configured): "
+                "the publish flow runs in the background.")
 
 
 def prefect_api_url() -> str | None:
@@ -50,16 +57,103 @@ def mode_from_environment() -> PublishMode:
     return PublishMode(on_approve=on_approve, via_prefect=prefect_api_url() is not None)
 
 
-def publish_now(settings: Settings, mode: PublishMode) -> str:
-    """Publish approved drafts as the mode says; returns a sentence for the reviewer."""
-    if mode.via_prefect:
-        from prefect.deployments import run_deployment
+@dataclass(frozen=True)
+class Outcome:
+    """How the last publish run in this process ended."""
 
-        run = run_deployment(DEPLOYMENT, parameters={"out_dir": str(settings.out_dir.resolve())}, timeout=0)
-        return f"Publishing started: Prefect flow run {run.name} of {DEPLOYMENT}."
-    from ..publish import publish
+    ok: bool
+    message: str
+    finished_at: dt.datetime
 
-    report = publish(settings)
-    published = sum(len(langs) for langs in report.releases.values())
-    return (f"Published {published} release language(s): {report.files_written} files written, "
-            f"{report.files_unchanged} unchanged.")
+
+class Publisher:
+    """Publishes approved drafts when asked, as the mode says.
+
+    In process, one flow run at a time on a background thread. A request made while a run is
+    under way is served by one more run afterwards, since the running one may have read the
+    store before that approval; any number of such requests make only that one run.
+    """
+
+    def __init__(self, settings: Settings, mode: PublishMode):
+        self.settings, self.mode = settings, mode
+        self._changed = threading.Condition()
+        self._wanted = self._running = False
+        self._started_at: dt.datetime | None = None
+        self._last: Outcome | None = None
+
+    def request(self) -> str:
+        """Start publishing; returns a sentence for the reviewer."""
+        if self.mode.via_prefect:
+            return _start_deployment_run(self.settings)
+        with self._changed:
+            self._wanted = True
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._work, name="pressflow-publish", daemon=True).start()
+        return "Publishing has started in the background; this page says when it is done."
+
+    def status(self) -> dict | None:
+        """What the page says about in-process publishing: {"running", "text"}, or None before any run."""
+        with self._changed:
+            if self._running:
+                started = _clock(self._started_at)
+                return {"running": True, "ok": None, "text": f"Publishing is under way (started {started})…"}
+            if self._last is None:
+                return None
+            return {"running": False, "ok": self._last.ok,
+                    "text": f"{self._last.message} (finished {_clock(self._last.finished_at)})"}
+
+    def wait(self, timeout: float) -> bool:
+        """Block until no run is under way or wanted (tests, shutdown); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._running, timeout)
+
+    def _work(self) -> None:
+        while self._take_request():
+            outcome = _run_publish_flow(self.settings)
+            with self._changed:
+                self._last = outcome
+
+    def _take_request(self) -> bool:
+        with self._changed:
+            if not self._wanted:
+                self._running = False
+                self._changed.notify_all()
+                return False
+            self._wanted, self._started_at = False, _now()
+            return True
+
+
+def _start_deployment_run(settings: Settings) -> str:
+    from prefect.deployments import run_deployment
+
+    # timeout=0: return once the run is created; a worker runs it and the Prefect UI shows it.
+    run = run_deployment(DEPLOYMENT, parameters={"out_dir": str(settings.out_dir.resolve())}, timeout=0)
+    return f"Publishing started: Prefect flow run {run.name} of {DEPLOYMENT}."
+
+
+def _run_publish_flow(settings: Settings) -> Outcome:
+    try:
+        from flows.publish import publish_flow
+
+        summary = publish_flow(out_dir=str(settings.out_dir))
+    except Exception as exc:  # noqa: BLE001 - the approval stands; the page says why publishing did not
+        return Outcome(False, f"Publishing failed: {type(exc).__name__}: {exc}", _now())
+    return Outcome(not summary["failed"], _summary_sentence(summary), _now())
+
+
+def _summary_sentence(summary: dict) -> str:
+    published = sum(len(langs) for langs in summary["releases"].values())
+    sentence = (f"Published {published} release language(s): {summary['files_written']} files written, "
+                f"{summary['files_unchanged']} unchanged.")
+    failed = [f"{slug} in {lang}: {reason}" for slug, langs in sorted(summary["failed"].items())
+              for lang, reason in sorted(langs.items())]
+    return sentence + (f" Not published: {'; '.join(failed)}." if failed else "")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _clock(when: dt.datetime | None) -> str:
+    return when.strftime("%H:%M:%S UTC") if when else "just now"
