@@ -324,3 +324,13 @@ def test_release_ids_cannot_be_paths():
     for bad in ("../x", "a/b", "..", "x/../../y"):
         with pytest.raises(RecordError, match="'id'"):
             validate_record({**RECORDS[0], "id": bad})
+
+
+def test_progress_listeners_hear_each_release_as_it_starts(approved, monkeypatch):
+    from pressflow import publish as publishing
+
+    monkeypatch.setattr(publishing, "_progress_listeners", [])
+    heard, passed = [], []
+    publishing.on_progress(heard.append)
+    publish(approved, now=NOW, progress=passed.append)
+    assert sorted(heard) == sorted(PUBLISHED_NOW) and heard == passed

@@ -121,17 +121,17 @@ def _explain_skips(skipped: dict[str, dict[str, str]], failed: dict[str, dict[st
 def _progress_bar():
     """A progress bar of translated segments on a terminal; nothing when output is piped."""
     if not sys.stderr.isatty():
-        yield lambda lang, n: None
+        yield lambda what, count, verb="translating": None
         return
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
         tasks: dict[str, int] = {}
 
-        def advance(lang: str, count: int) -> None:
-            if lang not in tasks:
-                tasks[lang] = progress.add_task(f"translating {lang}", total=None)
-            progress.advance(tasks[lang], count)
+        def advance(what: str, count: int, verb: str = "translating") -> None:
+            if what not in tasks:
+                tasks[what] = progress.add_task(f"{verb} {what}", total=None)
+            progress.advance(tasks[what], count)
 
         yield advance
 
@@ -143,16 +143,24 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
     """
     from flows.publish import publish_flow
 
+    from . import publish as publishing
+
     said = already_said or {}
-    summary = publish_flow(out_dir=str(settings.out_dir))
+    with _progress_bar() as bar:
+        publishing.on_progress(lambda slug: bar("releases", 1, verb="publishing"))
+        summary = publish_flow(out_dir=str(settings.out_dir))
     for slug, langs in sorted(summary["releases"].items()):
         echo(f"published {slug}: {', '.join(langs)}")
     for slug in summary["embargoed"]:
         echo(f"embargoed {slug}: its publish_at is still in the future")
+    for slug in summary["withdrawn"]:
+        echo(f"withdrawn {slug}: under embargo again; its pages and outbound files were removed")
     for slug, langs in sorted(summary["failed"].items()):
         for lang, reason in sorted(langs.items()):
             if reason != said.get(slug, {}).get(lang):
                 echo(f"error: {slug}: {lang}: not published: {reason}", err=True)
+    for slug, langs in sorted(summary["kept"].items()):
+        echo(f"kept {slug}: {', '.join(langs)}: the version published before stays online", err=True)
     echo(f"{summary['files_written']} files written, {summary['files_unchanged']} unchanged in {settings.out_dir}")
     return not summary["failed"]
 

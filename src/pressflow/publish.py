@@ -186,6 +186,15 @@ def newest_first(items: list[Item]) -> list[Item]:
     return sorted(items, key=lambda i: (i.published, i.date, i.slug, i.lang), reverse=True)
 
 
+# The CLI registers a listener to draw a progress bar; flows log instead.
+_progress_listeners: list[Callable[[str], None]] = []
+
+
+def on_progress(listener: Callable[[str], None]) -> None:
+    """Call `listener(slug)` as each release starts publishing, in every later publish here."""
+    _progress_listeners.append(listener)
+
+
 def publish(settings: Settings, *, now: dt.datetime | None = None,
             progress: Callable[[str], None] | None = None) -> PublishReport:
     """Publish every approved release whose time has come; safe to run at any time, any number of times."""
@@ -201,8 +210,8 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
             writer = Writer(settings, report)
             published: list[Item] = []
             for slug, group in _by_release(items).items():
-                if progress:
-                    progress(slug)
+                for listener in ([progress] if progress else []) + _progress_listeners:
+                    listener(slug)
                 release = session.get(store.Release, slug)
                 previous = store.skipped_languages(session, slug, release.fingerprint)
                 written, kept = writer.release(group, previous)
