@@ -22,8 +22,9 @@ from .models import Model
 
 BEAM_SIZE = 4  # argostranslate's default
 LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
-# Sentences per CTranslate2 call. 32 was the fastest on the 2-core machine bench/translate.py
-# ran on (beam 4, Transformer base); PRESSFLOW_BATCH_SIZE tunes it for another machine.
+# Sentences per CTranslate2 call. 16 and 32 measure within 5% of each other on the 2-core machine
+# bench/translate.py ran on (beam 4, Transformer base), 64 is slower; PRESSFLOW_BATCH_SIZE tunes
+# it for another machine.
 BATCH_SIZE = int(os.environ.get("PRESSFLOW_BATCH_SIZE", "32"))
 # An upper bound on decoded tokens per sentence (default 512). Benchmarks lower it: random-weight
 # test models rarely emit </s>, so every sentence would otherwise decode to the limit.
