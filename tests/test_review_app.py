@@ -94,10 +94,19 @@ def signed_in(app, name="alice") -> TestClient:
 
 
 def form(client: TestClient, path: str) -> dict:
-    """The hidden fields a page's forms carry (CSRF token, revision)."""
+    """The hidden fields a page's forms carry (CSRF token, revision, and for decisions the status seen)."""
     html = client.get(path).text
     return {"csrf_token": csrf_of(html),
-            "expected_revision": re.search(r'name="expected_revision" value="(\d+)"', html).group(1)}
+            "expected_revision": re.search(r'name="expected_revision" value="(\d+)"', html).group(1),
+            "expected_status": re.search(r'name="expected_status" value="(\w+)"', html).group(1)}
+
+
+def approve_all_forms(html: str) -> list[dict]:
+    """Each approve-all form of a page, with the fields it carries (the drafts as listed: "id:revision:status")."""
+    forms = re.findall(r'<form method="post" action="/approve-all">(.*?)</form>', html, re.S)
+    return [{"csrf_token": csrf_of(f), "release": re.search(r'name="release" value="([^"]+)"', f).group(1),
+             "lang": re.search(r'name="lang" value="([^"]+)"', f).group(1),
+             "seen": re.findall(r'name="seen" value="([^"]+)"', f)} for f in forms]
 
 
 def draft_row(settings, draft_id):
@@ -296,6 +305,139 @@ def test_reject_needs_a_reason_and_records_it(app, settings):
     assert "Rejected because: wrong terminology" in client.get(f"/drafts/{ids['es']}").text
 
 
+def test_a_stale_decision_does_not_replace_one_made_in_an_earlier_request(app, settings):
+    """Esther loaded the page while the draft was pending; Alice approved it; Esther's reject is refused."""
+    ids = add_release(settings)
+    alice, esther = signed_in(app, "alice"), signed_in(app, "esther")
+    alice_form, esther_form = form(alice, f"/drafts/{ids['es']}"), form(esther, f"/drafts/{ids['es']}")
+    assert esther_form["expected_status"] == store.PENDING  # the form carries the status she saw
+    assert alice.post(f"/drafts/{ids['es']}/approve", data=alice_form).status_code == 303
+    refused = esther.post(f"/drafts/{ids['es']}/reject", data={**esther_form, "reason": "wrong terminology"})
+    assert refused.status_code == 409
+    alert = re.search(r'<section class="error-box" role="alert".*?</section>', refused.text, re.S).group(0)
+    assert "Not rejected: someone else decided on this draft first" in alert
+    assert re.search(r"alice approved it at \d{4}-\d\d-\d\d \d\d:\d\d UTC, after you saw it pending\.", alert)
+    assert "Now: approved by alice, revision 1." in alert
+    assert "wrong terminology</textarea>" in alert  # her reason, kept for her to use again
+    # the page is the draft as it is now, with forms carrying the new state
+    assert "status <strong>approved</strong> by alice" in refused.text
+    assert 'name="expected_status" value="approved"' in refused.text
+    row = draft_row(settings, ids["es"])
+    assert row["status"] == store.APPROVED
+    with store.session_scope(settings.db_url) as session:
+        draft = store.get_draft(session, ids["es"])
+        assert (draft.reviewer, draft.reason) == ("alice", None)
+    # approving with the same stale form is refused too: alice decided, not esther
+    assert esther.post(f"/drafts/{ids['es']}/approve", data=esther_form).status_code == 409
+    # having seen the new state, she may decide again
+    fresh = form(esther, f"/drafts/{ids['es']}")
+    assert esther.post(f"/drafts/{ids['es']}/reject", data={**fresh, "reason": "wrong terminology"}).status_code == 303
+    assert draft_row(settings, ids["es"])["status"] == store.REJECTED
+
+
+def test_the_same_decision_sent_twice_is_not_an_error(app, settings):
+    ids = add_release(settings)
+    client = signed_in(app)
+    fields = form(client, f"/drafts/{ids['es']}")
+    for _ in range(2):  # a double click without JavaScript: the second finds her own decision
+        assert client.post(f"/drafts/{ids['es']}/reject", data={**fields, "reason": "names"}).status_code == 303
+    assert draft_row(settings, ids["es"])["status"] == store.REJECTED
+    # but a different reason from the stale form is not silently dropped nor silently applied
+    assert client.post(f"/drafts/{ids['es']}/reject", data={**fields, "reason": "other"}).status_code == 409
+
+
+def test_a_decision_form_without_the_status_seen_is_refused(app, settings):
+    ids = add_release(settings)
+    client = signed_in(app)
+    fields = form(client, f"/drafts/{ids['es']}")
+    del fields["expected_status"]
+    response = client.post(f"/drafts/{ids['es']}/approve", data=fields)
+    assert response.status_code == 303
+    assert "This form is from an older version of the page" in client.get(response.headers["location"]).text
+    assert draft_row(settings, ids["es"])["status"] == store.PENDING
+
+
+def _posts_of_one_release(settings) -> dict[str, int]:
+    ids = {"release": add_release(settings, slug="office")["es"]}
+    for channel in ("x", "linkedin"):
+        ids[channel] = add_post(settings, channel, slug="office")
+    return ids
+
+
+def test_approve_all_refuses_when_a_listed_draft_changed_since_the_page_was_loaded(app, settings):
+    ids = _posts_of_one_release(settings)
+    alice, esther = signed_in(app, "alice"), signed_in(app, "esther")
+    listed = approve_all_forms(alice.get("/").text)
+    assert len(listed) == 1 and len(listed[0]["seen"]) == 3
+    # meanwhile esther saves a new text of the X post and rejects the LinkedIn post
+    x_form = form(esther, f"/drafts/{ids['x']}")
+    esther.post(f"/drafts/{ids['x']}/save", data={**x_form, "text": "Texto de Esther.\n"})
+    linkedin_form = form(esther, f"/drafts/{ids['linkedin']}")
+    esther.post(f"/drafts/{ids['linkedin']}/reject", data={**linkedin_form, "reason": "too long"})
+
+    refused = alice.post("/approve-all", data=listed[0])
+    assert refused.status_code == 409
+    alert = re.search(r'<section class="error-box" role="alert".*?</section>', refused.text, re.S).group(0)
+    assert "Nothing was approved: 2 of the 3 draft(s) you saw changed since you loaded the page" in alert
+    x_item = re.search(rf'Draft {ids["x"]} \(x\)</a>: (.*?)</li>', alert, re.S).group(1)
+    assert "esther saved revision 2" in x_item and "after you opened revision 1" in x_item
+    assert "Now: pending, revision 2." in x_item
+    linkedin_item = re.search(rf'Draft {ids["linkedin"]} \(linkedin\)</a>: (.*?)</li>', alert, re.S).group(1)
+    assert "esther rejected it" in linkedin_item and "(reason: too long)" in linkedin_item
+    assert "Now: rejected by esther, revision 1." in linkedin_item
+    # nothing approved: not the unchanged draft, not the text alice never saw, not over the rejection
+    assert draft_row(settings, ids["release"])["status"] == store.PENDING
+    assert draft_row(settings, ids["x"])["status"] == store.PENDING
+    assert draft_row(settings, ids["linkedin"])["status"] == store.REJECTED
+    # the queue shown with the refusal carries the drafts as they are now: approving again works
+    again = approve_all_forms(refused.text)[0]
+    assert sorted(again["seen"]) == sorted([f"{ids['release']}:1:draft", f"{ids['x']}:2:draft"])
+    assert alice.post("/approve-all", data=again).status_code == 303
+    assert draft_row(settings, ids["x"])["status"] == store.APPROVED
+    assert draft_row(settings, ids["linkedin"])["status"] == store.REJECTED
+
+
+def test_approve_all_undoes_its_approvals_when_a_draft_changes_mid_approval(app, settings, monkeypatch):
+    """The look before approving passed; a draft changed between it and that draft's own write."""
+    ids = _posts_of_one_release(settings)
+    alice = signed_in(app, "alice")
+    listed = approve_all_forms(alice.get("/").text)[0]
+    last = max(int(value.split(":")[0]) for value in listed["seen"])
+    real_set_status, calls = store.set_status, []
+
+    def set_status_while_esther_rejects(session, draft, *args, **kwargs):
+        if not calls:  # another request decides on the last draft before approve-all reaches it
+            with store.session_scope(settings.db_url) as other:
+                real_set_status(other, store.get_draft(other, last), store.REJECTED, reviewer="esther", reason="no")
+        calls.append(draft.id)
+        return real_set_status(session, draft, *args, **kwargs)
+
+    monkeypatch.setattr(store, "set_status", set_status_while_esther_rejects)
+    refused = alice.post("/approve-all", data=listed)
+    assert refused.status_code == 409
+    assert calls[-1] == last and len(calls) == 3  # the first two were approved, then the last one failed
+    assert "Nothing was approved: 1 of the 3 draft(s) you saw changed" in refused.text
+    assert re.search(rf'Draft {last} \(\w+\)</a>: esther rejected it at .*?\(reason: no\)', refused.text)
+    statuses = {name: draft_row(settings, draft_id)["status"] for name, draft_id in ids.items()}
+    assert statuses == {name: store.REJECTED if draft_id == last else store.PENDING for name, draft_id in ids.items()}
+
+
+def test_approve_all_leaves_drafts_it_did_not_list_and_refuses_other_releases_drafts(app, settings):
+    ids = _posts_of_one_release(settings)
+    other = add_release(settings, slug="forum", title="Green forum")["es"]
+    client = signed_in(app)
+    listed = next(f for f in approve_all_forms(client.get("/?channel=x").text) if f["release"] == "office")
+    assert listed["seen"] == [f"{ids['x']}:1:draft"]  # the filter shows only the X post: only it is approved
+    smuggled = {**listed, "seen": [*listed["seen"], f"{other}:1:draft"]}
+    assert client.post("/approve-all", data=smuggled).status_code == 403
+    assert draft_row(settings, other)["status"] == store.PENDING
+    response = client.post("/approve-all", data=listed)
+    assert response.status_code == 303
+    assert "2 other pending draft(s), not listed on your page" in client.get("/").text
+    assert [draft_row(settings, ids[c])["status"] for c in ("release", "x", "linkedin")] == [
+        store.PENDING, store.APPROVED, store.PENDING]
+
+
 def test_queue_groups_counts_filters_and_approve_all(prefect_harness, app, settings):
     add_release(settings, slug="office", langs=("es", "zh"))
     add_release(settings, slug="forum", title="Green forum", langs=("es",))
@@ -304,8 +446,8 @@ def test_queue_groups_counts_filters_and_approve_all(prefect_harness, app, setti
     assert "Pending: 3" in html and html.index("ANSO opens an office") < html.index("Green forum")
     assert "Green forum" not in client.get("/?lang=zh").text
     assert "No drafts match" in client.get("/?qa=protected_missing").text
-    token = csrf_of(html)
-    client.post("/approve-all", data={"csrf_token": token, "release": "office", "lang": "es"})
+    office_es = next(f for f in approve_all_forms(html) if (f["release"], f["lang"]) == ("office", "es"))
+    assert client.post("/approve-all", data=office_es).status_code == 303
     assert app.state.publisher.wait(PUBLISH_WAIT)
     html = client.get("/").text
     assert "Pending: 2" in html and "Published: 1" in html

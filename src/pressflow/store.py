@@ -400,17 +400,23 @@ def _changed(session: Session, draft_id: int, seen_revision: int, then: str) -> 
 
 
 def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, reason: str | None = None,
-               expected_revision: int | None = None) -> None:
+               expected_revision: int | None = None, expected_status: str | None = None) -> None:
     """Approve or reject a pending draft (approving an approved one is a no-op).
 
     With `expected_revision`, only that revision is decided on: a reviewer approves the text they
-    read, not one saved meanwhile. Either way a decision made meanwhile is not silently replaced.
+    read, not one saved meanwhile. With `expected_status`, only a draft still in the status the
+    reviewer saw is decided on: a decision made meanwhile, even in an earlier request, is not
+    replaced (the same decision by the same reviewer, a form sent twice, is a no-op). Either way a
+    decision made meanwhile is not silently replaced.
     """
-    if status == draft.status and expected_revision in (None, draft.revision):
+    if status == draft.status and expected_revision in (None, draft.revision) and (
+            expected_status in (None, draft.status) or (draft.reviewer, draft.reason) == (reviewer, reason)):
         return
+    seen = draft.revision if expected_revision is None else expected_revision
+    if expected_status is not None and expected_status != draft.status:
+        raise _changed(session, draft.id, seen, "decide again")
     if draft.status not in (PENDING, APPROVED, REJECTED):
         raise ReviewError(f"draft {draft.id} is {draft.status}; only pending drafts can be reviewed")
-    seen = draft.revision if expected_revision is None else expected_revision
     if not _claim(session, draft, seen, status=status, reviewer=reviewer, reason=reason):
         raise _changed(session, draft.id, seen, "decide again")
 

@@ -8,7 +8,9 @@ server) and say when background publishing is done. It also serves the published
 Edits go through `pressflow.review.edit` (a new revision, refused if someone saved in between:
 the store decides that atomically, so of two saves made at once exactly one wins);
 the sentences a reviewer changed become human entries in the translation memory, which the next
-prepare prefers over the machine.
+prepare prefers over the machine. Decisions (approve, reject, approve-all) carry the revision and
+status the reviewer saw and are refused, saying who did what meanwhile, if either changed: nobody
+replaces a decision, or approves a text, they did not see.
 """
 
 from __future__ import annotations
@@ -256,7 +258,7 @@ def _routes():
         settings = request.app.state.settings
         with store.session_scope(settings.db_url) as session:
             data = queue_data(session, reviewer, status=status, lang=lang, channel=channel, qa=qa)
-        return render(request, "queue.html.j2", reviewer=reviewer, **data)
+        return render(request, "queue.html.j2", reviewer=reviewer, refused=None, **data)
 
     @router.get("/drafts/{draft_id}", response_class=HTMLResponse)
     def show_draft(request: Request, draft_id: int, reviewer: Reviewer = Depends(signed_in)):
@@ -273,32 +275,26 @@ def _routes():
                text: str | None = Form(None), reviewer: Reviewer = Depends(signed_in_api)):
         return post_length(request, draft_id, reviewer, segment, text)
 
+    # Decisions carry the revision and the status the reviewer saw (hidden fields of the forms):
+    # a draft saved or decided on by someone else since, even in an earlier request, is refused.
     @router.post("/drafts/{draft_id}/approve", dependencies=[Depends(checked_form)])
     def approve(request: Request, draft_id: int, expected_revision: int = Form(...),
-                reviewer: Reviewer = Depends(signed_in)):
-        return decide(request, draft_id, reviewer, store.APPROVED, expected_revision)
+                expected_status: str = Form(""), reviewer: Reviewer = Depends(signed_in)):
+        return decide(request, draft_id, reviewer, store.APPROVED, expected_revision, expected_status)
 
     @router.post("/drafts/{draft_id}/reject", dependencies=[Depends(checked_form)])
-    def reject(request: Request, draft_id: int, expected_revision: int = Form(...), reason: str = Form(""),
-               reviewer: Reviewer = Depends(signed_in)):
+    def reject(request: Request, draft_id: int, expected_revision: int = Form(...),
+               expected_status: str = Form(""), reason: str = Form(""), reviewer: Reviewer = Depends(signed_in)):
         if not reason.strip():
             flash(request, "Say why you reject the draft, so the translator can act on it.", "error")
             return redirect(f"/drafts/{draft_id}")
-        return decide(request, draft_id, reviewer, store.REJECTED, expected_revision, reason.strip())
+        return decide(request, draft_id, reviewer, store.REJECTED, expected_revision, expected_status, reason.strip())
 
     @router.post("/approve-all", dependencies=[Depends(checked_form)])
     def approve_all(request: Request, release: str = Form(...), lang: str = Form(...),
-                    reviewer: Reviewer = Depends(signed_in)):
+                    seen: list[str] | None = Form(None), reviewer: Reviewer = Depends(signed_in)):
         _allowed(reviewer, lang)
-        settings = request.app.state.settings
-        try:
-            count = review.approve_all(settings, reviewer=reviewer.name, lang=lang, slug=release)
-        except ReviewError as exc:  # a draft changed while approving: all or nothing, so nothing
-            flash(request, f"Nothing was approved: {exc}", "error")
-            return redirect("/")
-        flash(request, f"Approved {count} pending draft(s) of {release} in {language_name(lang)}.")
-        _publish_if_wanted(request, count)
-        return redirect("/")
+        return approve_listed(request, reviewer, release, lang, seen or [])
 
     @router.post("/publish", dependencies=[Depends(checked_form)])
     def publish(request: Request, reviewer: Reviewer = Depends(signed_in)):
@@ -352,7 +348,7 @@ def _qa_matches(draft: store.Draft, qa: str) -> bool:
 
 
 def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_code: int = 200,
-               conflict: dict | None = None) -> HTMLResponse:
+               conflict: dict | None = None, refused: dict | None = None) -> HTMLResponse:
     settings = request.app.state.settings
     with store.session_scope(settings.db_url) as session:
         try:
@@ -362,7 +358,8 @@ def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_co
                           reviewer=reviewer)
         _allowed(reviewer, draft.lang)
         context = draft_context(session, draft)
-    return render(request, "draft.html.j2", status_code=status_code, reviewer=reviewer, conflict=conflict, **context)
+    return render(request, "draft.html.j2", status_code=status_code, reviewer=reviewer, conflict=conflict,
+                  refused=refused, **context)
 
 
 def draft_context(session, draft: store.Draft) -> dict:
@@ -387,7 +384,7 @@ def draft_context(session, draft: store.Draft) -> dict:
         "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
-        "next_pending": following[0] if following else None,
+        "next_pending": following[0] if following else None, "pending": siblings,
     }
 
 
@@ -496,18 +493,30 @@ def _conflict(request: Request, draft_id: int, reviewer: Reviewer, yours: str) -
     return draft_page(request, draft_id, reviewer, status_code=409, conflict=conflict)
 
 
+FORM_TOO_OLD = "This form is from an older version of the page; nothing was decided. Read the draft again, then decide."
+
+
 def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, expected_revision: int,
-           reason: str | None = None) -> Response:
-    """Approve or reject the text the reviewer saw, not a newer one someone saved meanwhile."""
+           expected_status: str, reason: str | None = None) -> Response:
+    """Approve or reject the draft as the reviewer saw it: not a newer text someone saved
+    meanwhile, nor over a decision someone else made meanwhile."""
     settings = request.app.state.settings
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
-        try:  # atomic in the store: a save or decision made meanwhile makes this one fail
+        if expected_status not in store.STATUSES:
+            flash(request, FORM_TOO_OLD, "error")
+            return redirect(f"/drafts/{draft_id}")
+        try:  # atomic in the store: a save or decision made since the page was loaded makes this one fail
             store.set_status(session, draft, status, reviewer=reviewer.name, reason=reason,
-                             expected_revision=expected_revision)
+                             expected_revision=expected_revision, expected_status=expected_status)
+        except store.DraftChanged:
+            session.rollback()
+            refused = _decision_refused(store.get_draft(session, draft_id), expected_revision, expected_status,
+                                        status, reason)
+            return draft_page(request, draft_id, reviewer, status_code=409, refused=refused)
         except ReviewError as exc:
-            flash(request, _refusal(exc), "error")
+            flash(request, str(exc), "error")
             return redirect(f"/drafts/{draft_id}")
         slug, lang = draft.release_slug, draft.lang
         following = [d.id for d in store.list_drafts(session, slug=slug, lang=lang, status=store.PENDING)
@@ -518,16 +527,112 @@ def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, exp
     return redirect(f"/drafts/{following[0]}" if following else "/")
 
 
-def _refusal(exc: ReviewError) -> str:
-    """Why a decision was not recorded, in the reviewer's terms."""
-    if not isinstance(exc, store.DraftChanged):
-        return str(exc)
-    if exc.revision != exc.seen_revision:
-        return (f"{exc.author} changed this draft (now revision {exc.revision}) after you opened it. "
-                "Read the new text below, then decide again.")
-    by = f" by {exc.reviewer}" if exc.reviewer else ""
-    return (f"Meanwhile this draft was {STATUS_LABELS.get(exc.status, exc.status)}{by}, so your decision was not "
-            "recorded. Read it again below, then decide.")
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def what_changed(draft: store.Draft, seen_revision: int, seen_status: str) -> str:
+    """Who did what to `draft` since a reviewer saw it at `seen_revision` in `seen_status`, and how it is now."""
+    said = []
+    if draft.revision != seen_revision:
+        latest = draft.revisions[-1]
+        said.append(f"{latest.author} saved revision {draft.revision} at {_when(latest.created_at)}, "
+                    f"after you opened revision {seen_revision}.")
+    if draft.status != seen_status:
+        by = draft.reviewer or "someone"
+        if draft.status in (store.APPROVED, store.REJECTED):
+            because = f" (reason: {draft.reason})" if draft.status == store.REJECTED and draft.reason else ""
+            said.append(f"{by} {STATUS_LABELS[draft.status]} it at {_when(draft.updated_at)}{because}, "
+                        f"after you saw it {STATUS_LABELS.get(seen_status, seen_status)}.")
+        elif draft.status == store.PUBLISHED:
+            said.append(f"It was approved by {by} and published, after you saw it "
+                        f"{STATUS_LABELS.get(seen_status, seen_status)}.")
+        elif draft.status == store.SUPERSEDED:
+            said.append("A newer version of the release was prepared, so this draft was superseded.")
+        else:
+            said.append(f"It became {STATUS_LABELS.get(draft.status, draft.status)} at {_when(draft.updated_at)}.")
+    by_now = f" by {draft.reviewer}" if draft.reviewer and draft.status != store.PENDING else ""
+    said.append(f"Now: {STATUS_LABELS.get(draft.status, draft.status)}{by_now}, revision {draft.revision}.")
+    return " ".join(said)
+
+
+def _decision_refused(draft: store.Draft, seen_revision: int, seen_status: str, status: str,
+                      reason: str | None) -> dict:
+    """What the refusal page says when a decision met a draft changed since the reviewer loaded it."""
+    decided = draft.status != seen_status
+    return {"heading": f"Not {STATUS_LABELS[status]}: someone else "
+                       + ("decided on this draft first" if decided else "changed this draft"),
+            "message": what_changed(draft, seen_revision, seen_status),
+            "reason": reason}
+
+
+def _parse_seen(values: list[str]) -> dict[int, tuple[int, str]] | None:
+    """{draft id: (revision, status)} from approve-all's hidden `seen` fields ("id:revision:status")."""
+    seen = {}
+    for value in values:
+        parts = value.split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or parts[2] not in store.STATUSES:
+            return None
+        seen[int(parts[0])] = (int(parts[1]), parts[2])
+    return seen
+
+
+def approve_listed(request: Request, reviewer: Reviewer, release: str, lang: str, values: list[str]) -> Response:
+    """Approve-all for a release and language: the pending drafts the reviewer's page listed, as
+    they were listed. If any of them was saved or decided on since, nothing is approved (all or
+    nothing) and the page says which changed and how; drafts not listed (prepared since, or
+    hidden by a filter) are left for review."""
+    settings = request.app.state.settings
+    seen = _parse_seen(values)
+    if not seen:
+        flash(request, "This form is from an older version of the page; nothing was approved. "
+                       "Look at the drafts again, then approve.", "error")
+        return redirect("/?" + urlencode({"lang": lang}))
+    changed: list[dict] = []
+    with store.session_scope(settings.db_url) as session:
+        drafts = {}
+        for draft_id, (revision, status) in seen.items():
+            try:
+                draft = store.get_draft(session, draft_id)
+            except ReviewError as exc:
+                flash(request, f"Nothing was approved: {exc}", "error")
+                return redirect("/?" + urlencode({"lang": lang}))
+            if (draft.release_slug, draft.lang) != (release, lang):
+                raise Forbidden(f"Draft {draft_id} is not a draft of {release} in {language_name(lang)}.")
+            drafts[draft_id] = draft
+        # Look first, so the page can name every draft that changed, not only the first one met.
+        changed = [_changed_entry(d, *seen[i]) for i, d in drafts.items() if (d.revision, d.status) != seen[i]]
+        if not changed:
+            try:  # compare-and-set per draft: one changed between the look above and its write fails them all
+                for draft_id, draft in drafts.items():
+                    revision, status = seen[draft_id]
+                    store.set_status(session, draft, store.APPROVED, reviewer=reviewer.name,
+                                     expected_revision=revision, expected_status=status)
+            except store.DraftChanged as exc:
+                session.rollback()  # all or nothing: the approvals already written are undone
+                changed = [_changed_entry(store.get_draft(session, exc.draft_id), *seen[exc.draft_id])]
+            except ReviewError as exc:
+                session.rollback()
+                flash(request, f"Nothing was approved: {exc}", "error")
+                return redirect("/?" + urlencode({"lang": lang}))
+        if changed:
+            refused = {"heading": f"Nothing was approved: {len(changed)} of the {len(seen)} draft(s) you saw "
+                                  "changed since you loaded the page",
+                       "drafts": changed}
+            data = queue_data(session, reviewer, status=store.PENDING, lang=lang, channel="", qa="")
+            return render(request, "queue.html.j2", status_code=409, reviewer=reviewer, refused=refused, **data)
+        newer = [d.id for d in store.list_drafts(session, slug=release, lang=lang, status=store.PENDING)
+                 if d.id not in seen]
+    count = sum(status == store.PENDING for _, status in seen.values())
+    flash(request, f"Approved {count} pending draft(s) of {release} in {language_name(lang)}." + (
+        f" {len(newer)} other pending draft(s), not listed on your page (prepared since, or filtered out), "
+        "were left for review." if newer else ""))
+    _publish_if_wanted(request, count)
+    return redirect("/")
+
+
+def _changed_entry(draft: store.Draft, seen_revision: int, seen_status: str) -> dict:
+    return {"id": draft.id, "channel": draft.channel, "message": what_changed(draft, seen_revision, seen_status)}
 
 
 def _publish_if_wanted(request: Request, approved: int) -> None:
