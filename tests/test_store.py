@@ -185,6 +185,16 @@ def test_edit_of_a_published_draft_goes_back_to_approved(prepared):
         assert draft.status == store.APPROVED and draft.text == "Texto corregido.\n"
 
 
+def test_an_edit_of_an_approved_draft_is_approved_by_its_author(prepared):
+    # Nobody's approval may stand for text they never saw: the editor's text is the editor's call.
+    target = draft_id(prepared, "es", "x")
+    review.set_status_many(prepared, [target], store.APPROVED, reviewer="ana")
+    assert review.edit(prepared, target, "Texto de Ben.\n", author="ben") == 2
+    with store.session_scope(prepared.db_url) as session:
+        draft = store.get_draft(session, target)
+        assert (draft.status, draft.reviewer, draft.text) == (store.APPROVED, "ben", "Texto de Ben.\n")
+
+
 def test_superseded_drafts_can_be_neither_edited_nor_reviewed(prepared):
     old = draft_id(prepared, "es", "bluesky")
     pipeline.prepare([(None, event(summary="A new summary for the forum."))], prepared)

@@ -425,13 +425,14 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
                note: str | None = None) -> Revision:
     """Save a reviewer's text as a new revision; refuse it if someone saved in between.
 
-    A published draft can be corrected: the edit makes it approved again (a reviewer wrote it),
-    and the next publish updates the feed entry and pages in place.
+    An approved or published draft can be corrected: the edit makes it approved by its author
+    (a reviewer wrote it, and nobody else's approval may stand for text they never saw), and the
+    next publish updates the feed entry and pages in place.
     """
     seen = draft.revision if expected_revision is None else expected_revision
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
-    approved_again = {"status": APPROVED, "reviewer": author} if draft.status == PUBLISHED else {}
+    approved_again = {"status": APPROVED, "reviewer": author} if draft.status in (APPROVED, PUBLISHED) else {}
     if not _claim(session, draft, seen, revision=seen + 1, text=text, **approved_again):
         raise _changed(session, draft.id, seen, "apply your edit again")
     revision = Revision(number=seen + 1, text=text, author=author, note=note)

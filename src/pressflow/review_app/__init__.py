@@ -455,7 +455,7 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
         before, current_text, revision = layouts.current_layout(draft), draft.text, draft.revision
-        segments, lang = draft.meta.get("segments") or [], draft.lang
+        segments, lang, status = draft.meta.get("segments") or [], draft.lang, draft.status
     edited = edited_text(before, segment_texts, whole_text)
     if edited is None:
         flash(request, SENTENCES_CHANGED, "error")
@@ -479,7 +479,8 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
     if learned:
         store.SqlMemory(settings.db_url, author=reviewer.name).save(settings.source_language, lang, HUMAN, learned)
     flash(request, f"Saved as revision {number}." + (
-        f" {len(learned)} edited sentence(s) will be reused by the next translation." if learned else ""))
+        f" {len(learned)} edited sentence(s) will be reused by the next translation." if learned else "") + (
+        " It was approved, so it now stands approved by you." if status in (store.APPROVED, store.PUBLISHED) else ""))
     return redirect(f"/drafts/{draft_id}")
 
 
