@@ -194,8 +194,8 @@ class StagePlan:
         if self.leg < len(self.route):
             raise RuntimeError("StagePlan.finish called before every unit was translated")
         translated = {**self.current, **self.done}
-        restored: dict[tuple[Protected, str], tuple[str, list[str]]] = {}  # boilerplate recurs
-        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced, restored)
+        checked: dict[tuple[Protected, str], _Checked] = {}
+        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced, checked)
                 for plan in self.plans]
 
     def _failed_document(self, plan: list[str | Protected]) -> Translation | None:
@@ -323,7 +323,7 @@ def translate_documents(
 
 
 def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: list[str],
-              forced: dict[str, str], restored: dict[tuple[Protected, str], tuple[str, list[str]]]) -> Translation:
+              forced: dict[str, str], checked: dict[tuple[Protected, str], "_Checked"]) -> Translation:
     out = Translation(text="", engines=engines)
     parts: list[str] = []
     for piece in plan:
@@ -331,22 +331,36 @@ def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: 
             parts.append(piece)
             continue
         raw = translated.get(piece.text, piece.text)
-        if (piece, raw) not in restored:
-            restored[piece, raw] = restore(raw, piece.values)
-        text, dropped = restored[piece, raw]
+        if (piece, raw) not in checked:  # boilerplate recurs: each distinct sentence is checked once
+            checked[piece, raw] = _check(piece, raw, forced)
+        check = checked[piece, raw]
         index = len(out.segments)
         out.segments.append({"key": piece.text, "values": list(piece.values), "source": piece.original,
-                             "target": raw, "text": text})
-        if dropped:
-            out.qa.append({"kind": "protected_missing", "segment": index, "items": list(dropped)})
-        elif needs_model(piece.text) and raw.strip() == piece.text.strip():
-            out.qa.append({"kind": "identical_to_source", "segment": index})
-        misplaced = [term for term, official in forced.items()
-                     if official in dropped or (term in piece.original and official not in text)]
-        if misplaced:
-            # The official wording is missing or was re-appended out of place: a reviewer decides.
-            out.qa.append({"kind": "glossary_term_missing", "segment": index,
-                           "items": [forced[t] for t in misplaced]})
-        parts.append(text)
+                             "target": raw, "text": check.text})
+        out.qa.extend({**flag, "segment": index} for flag in check.flags)
+        parts.append(check.text)
     out.text = "".join(parts)
     return out
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A sentence's model output with its protected items restored, and what a reviewer must see."""
+
+    text: str
+    flags: tuple[dict, ...]  # QA flags, without the segment's index in its document
+
+
+def _check(piece: Protected, raw: str, forced: dict[str, str]) -> _Checked:
+    text, dropped = restore(raw, piece.values)
+    flags: list[dict] = []
+    if dropped:
+        flags.append({"kind": "protected_missing", "items": dropped})
+    elif needs_model(piece.text) and raw.strip() == piece.text.strip():
+        flags.append({"kind": "identical_to_source"})
+    misplaced = [term for term, official in forced.items()
+                 if official in dropped or (term in piece.original and official not in text)]
+    if misplaced:
+        # The official wording is missing or was re-appended out of place: a reviewer decides.
+        flags.append({"kind": "glossary_term_missing", "items": [forced[t] for t in misplaced]})
+    return _Checked(text, tuple(flags))
