@@ -80,14 +80,17 @@ review = 0.0  # seconds spent approving: a reviewer's job, not counted in any fi
 
 def approve_everything(settings) -> float:
     """Stand in for reviewers: approve every draft, so every language publishes. Returns the clock
-    at the end, minus the time spent here."""
+    at the end, minus the time spent here. One UPDATE, no drafts loaded: reviewers work in their
+    own processes, so neither their time nor their memory belongs to this one's figures."""
     global review
+    from sqlalchemy import update
+
     from pressflow import store
 
     started = time.perf_counter()
     with store.session_scope(settings.db_url) as session:
-        for draft in store.list_drafts(session, status=store.PENDING):
-            draft.status = store.APPROVED
+        session.execute(update(store.Draft).where(store.Draft.status == store.PENDING)
+                        .values(status=store.APPROVED, reviewer="bench"))
     review = time.perf_counter() - started
     return started
 

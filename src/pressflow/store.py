@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column, relationship, sessionmaker
 
 from .errors import ReviewError
 
@@ -441,9 +441,15 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
 
 
 def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Draft]]:
-    """For each language, the newest approved or published draft of each channel."""
+    """For each language, the newest approved or published draft of each channel.
+
+    Only what publishing reads is loaded: a publish holds every release's drafts in one session,
+    and their review data (segments, source text, QA) would make its memory grow with the archive.
+    """
     result: dict[str, dict[str, Draft]] = {}
     query = (select(Draft).where(Draft.release_slug == slug, Draft.status.in_((APPROVED, PUBLISHED)))
+             .options(load_only(Draft.id, Draft.release_slug, Draft.lang, Draft.channel, Draft.text,
+                                Draft.status, Draft.revision, Draft.created_at))
              .order_by(Draft.created_at.desc(), Draft.id.desc()))
     for draft in session.scalars(query):
         result.setdefault(draft.lang, {}).setdefault(draft.channel, draft)
