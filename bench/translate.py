@@ -1,6 +1,7 @@
 """Translation speed: argostranslate's own translate() vs raw CTranslate2 vs pressflow's stage.
 
-    python bench/translate.py            # full run (~15 min on 2 cores)
+    python bench/translate.py            # full run (~8 min on 2 cores)
+    python bench/translate.py --max-length 16   # longer output (~25 min)
     python bench/translate.py --quick    # smoke run (~2 min)
 
 One run, one model, one corpus, four contenders, medians over repetitions:
@@ -39,12 +40,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--sentences", type=int, help="corpus size in sentences (default 2000; quick 200)")
     parser.add_argument("--max-length", type=int, help="decoded tokens per sentence (default 4)")
-    parser.add_argument("--repeats", type=int, help="repetitions per contender (default 2; quick 2)")
+    parser.add_argument("--repeats", type=int, help="repetitions per contender (default 3; quick 2)")
     args = parser.parse_args()
     args.sentences = args.sentences or (200 if args.quick else 2000)
     args.max_length = args.max_length or 4
-    # argostranslate alone takes ~6 min per repetition of 2,000 sentences on 2 cores
-    args.repeats = args.repeats or 2
+    # argostranslate alone takes ~2 min per repetition of 2,000 sentences at 4 tokens on 2 cores
+    # (~7 min at 16): three repetitions give a median that one slow run cannot move
+    args.repeats = args.repeats or (2 if args.quick else 3)
     return args
 
 
