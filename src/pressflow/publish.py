@@ -266,8 +266,7 @@ def _restore_publication(session, item: Item) -> None:
 def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
     """Releases under embargo again are no longer published: when the embargo lifts they go out
     anew, with that time as their publication time, and their drafts wait as approved."""
-    for start in range(0, len(slugs), 500):  # under SQLite's parameter limit
-        chunk = slugs[start:start + 500]
+    for chunk in store.in_batches(slugs):
         session.execute(store.delete(store.Publication).where(store.Publication.release_slug.in_(chunk)))
         session.execute(
             store.update(store.Draft)
@@ -279,10 +278,10 @@ def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
 
 def _mark_published(session, items: list[Item], now: dt.datetime) -> None:
     ids = [draft_id for item in items for draft_id in item.draft_ids]
-    for start in range(0, len(ids), 500):  # one UPDATE per 500 drafts, under SQLite's parameter limit
+    for batch in store.in_batches(ids):  # one UPDATE per 500 drafts
         session.execute(
             store.update(store.Draft)
-            .where(store.Draft.id.in_(ids[start:start + 500]), store.Draft.status == store.APPROVED)
+            .where(store.Draft.id.in_(batch), store.Draft.status == store.APPROVED)
             .values(status=store.PUBLISHED, updated_at=now),
             execution_options={"synchronize_session": "fetch"},
         )

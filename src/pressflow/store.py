@@ -46,6 +46,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def in_batches(items: list, size: int = 500) -> Iterator[list]:
+    """`items` in slices small enough for one `IN (...)`: SQLite bounds bound parameters."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -480,11 +486,11 @@ class SqlMemory:
         by_hash = {text_hash(s): s for s in segments}
         hashes = list(by_hash)
         with session_scope(self.url) as session:
-            for start in range(0, len(hashes), 500):  # stay under SQLite's bound-parameter limit
+            for batch in in_batches(hashes):
                 rows = session.execute(
                     select(MemoryEntry.source_hash, MemoryEntry.text)
                     .where(MemoryEntry.source_lang == source, MemoryEntry.target_lang == target,
-                           MemoryEntry.engine == engine, MemoryEntry.source_hash.in_(hashes[start:start + 500]))
+                           MemoryEntry.engine == engine, MemoryEntry.source_hash.in_(batch))
                     .order_by(MemoryEntry.created_at)
                 )
                 for digest, text in rows:
@@ -497,9 +503,9 @@ class SqlMemory:
         by_hash = {text_hash(segment): (segment, text) for segment, text in pairs.items()}
         hashes = list(by_hash)
         with session_scope(self.url) as session, session.no_autoflush:
-            for start in range(0, len(hashes), 500):  # existing entries are updated, in bulk lookups
+            for batch in in_batches(hashes):  # existing entries are updated, in bulk lookups
                 for entry in session.scalars(select(MemoryEntry).where(
-                        MemoryEntry.source_hash.in_(hashes[start:start + 500]), MemoryEntry.source_lang == source,
+                        MemoryEntry.source_hash.in_(batch), MemoryEntry.source_lang == source,
                         MemoryEntry.target_lang == target, MemoryEntry.engine == engine,
                         MemoryEntry.origin == origin)):
                     _, text = by_hash.pop(entry.source_hash)
@@ -516,9 +522,9 @@ class SqlMemory:
         hashes = list(by_hash)
         found: dict[str, list[list[int]]] = {}
         with session_scope(self.url) as session:
-            for start in range(0, len(hashes), 500):
+            for batch in in_batches(hashes):
                 rows = session.execute(select(SentenceSplit.line_hash, SentenceSplit.spans).where(
-                    SentenceSplit.language == language, SentenceSplit.line_hash.in_(hashes[start:start + 500])))
+                    SentenceSplit.language == language, SentenceSplit.line_hash.in_(batch)))
                 found.update((by_hash[digest], json.loads(spans)) for digest, spans in rows)
         return found
 
@@ -528,8 +534,7 @@ class SqlMemory:
                 for line, found in spans.items()]
         try:
             with session_scope(self.url) as session:
-                for start in range(0, len(rows), 500):
-                    chunk = rows[start:start + 500]
+                for chunk in in_batches(rows):
                     known = set(session.scalars(select(SentenceSplit.line_hash).where(
                         SentenceSplit.language == language,
                         SentenceSplit.line_hash.in_([row["line_hash"] for row in chunk]))))
