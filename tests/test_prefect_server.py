@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import feedparser
 import httpx
 import pytest
 import yaml
@@ -143,7 +144,11 @@ def services(tmp_path):
 
 @pytest.fixture
 def server(tmp_path, services) -> dict[str, str]:
-    """A Prefect server of its own; returns the environment every client of it uses."""
+    """A Prefect server of its own, its scheduler off; returns the environment every client of it uses."""
+    return start_server(tmp_path, services, scheduler=False)
+
+
+def start_server(tmp_path: Path, services: list[Service], scheduler: bool) -> dict[str, str]:
     api_url = f"http://127.0.0.1:{free_port()}/api"
     env = {
         **os.environ,
@@ -151,8 +156,8 @@ def server(tmp_path, services) -> dict[str, str]:
         "PREFECT_API_URL": api_url,
         "PREFECT_CLI_PROMPT": "false",
         "PREFECT_UI_ENABLED": "false",
-        # Only the runs this test creates: no scheduled publish runs competing for the worker.
-        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        # Off unless a test is about schedules: no scheduled publish runs competing for the worker.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": str(scheduler).lower(),
         "PREFECT_LOGGING_LEVEL": "INFO",
         # `{{ $PWD }}` in prefect.yaml is the directory `prefect deploy` runs in.
         "PWD": str(ROOT),
@@ -208,3 +213,78 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     assert len(english) == 5 and "release" in english, drafts
     assert spanish == english, drafts
     assert {lang for lang, _, _ in drafts} == {"en", "es"}, drafts
+
+
+def mentions(out: Path, slug: str) -> list[str]:
+    """Every published file that names the release: its pages, outbound files, feed entries, sitemap."""
+    found = [str(p.relative_to(out)) for p in out.rglob(f"*{slug}*") if "state" not in p.parts]
+    for path in [*out.glob("feeds/*/*.xml"), out / "sitemap.xml", *out.glob("site/*/index.html")]:
+        if path.exists() and slug in path.read_text(encoding="utf-8"):
+            found.append(str(path.relative_to(out)))
+    return found
+
+
+def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
+    """`publish-scheduled`, run by the server's scheduler and a worker, publishes a release soon
+    after its publish_at passes, and nothing about it before.
+
+    The deployment is the one in prefect.yaml with its interval shortened from 300 s to 10 s, so
+    the test waits seconds rather than minutes; everything else (entrypoint, pull step, pool,
+    concurrency limit) is the file as shipped.
+    """
+    import datetime as dt
+
+    from pressflow import pipeline
+    from pressflow.config import Settings
+    from pressflow.records import load_records
+
+    interval = 10
+    shipped = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    assert "      - interval: 300\n" in shipped
+    project_file = tmp_path / "prefect.yaml"
+    project_file.write_text(shipped.replace("      - interval: 300\n", f"      - interval: {interval}\n"))
+
+    env = start_server(tmp_path, services, scheduler=True)
+    out = tmp_path / "out"
+    settings = Settings(out_dir=out)
+    records = tmp_path / "records"
+    records.mkdir()
+
+    def prepare(slug: str, publish_at: dt.datetime | None) -> None:
+        when = f"publish_at: {publish_at.isoformat()}\n" if publish_at else ""
+        (records / f"{slug}.yaml").write_text(f"id: {slug}\ntitle: Release {slug}\ndate: 2021-06-21\n"
+                                              f"summary: Summary of {slug}.\nlanguages: []\n{when}")
+        loaded = load_records([records / f"{slug}.yaml"])
+        assert not loaded.errors, loaded.errors
+        pipeline.prepare(loaded.events, settings)  # English drafts are approved as they are stored
+
+    def wait_for(slug: str, timeout: float, before: dt.datetime | None = None) -> dt.datetime:
+        """Wait until the release's page is out; until `before`, nothing may name it anywhere."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker.check_alive()
+            now = dt.datetime.now(dt.timezone.utc)
+            if (out / "site" / "en" / f"{slug}.html").exists():
+                return now
+            if before and now < before:
+                assert not mentions(out, slug), f"{slug} published before its embargo: {mentions(out, slug)}"
+            time.sleep(0.5)
+        raise AssertionError(f"{slug} not published within {timeout:.0f} s:\n{worker.output()[-6000:]}")
+
+    prepare("already-due", None)
+    prefect_cli("work-pool", "create", "pressflow", "--type", "process", env=env)
+    prefect_cli("deploy", "--prefect-file", str(project_file), "--name", "publish-scheduled", env=env)
+    worker = Service("worker", [PREFECT, "worker", "start", "--pool", "pressflow", "--type", "process"],
+                     {**env, "PRESSFLOW_OUT": str(out), "PREFECT_WORKER_QUERY_SECONDS": "1"}, tmp_path)
+    services.append(worker)
+    wait_for("already-due", RUN_TIMEOUT)  # the schedule runs, the worker starts flows, they publish
+
+    embargo = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=3 * interval)
+    prepare("on-time", embargo)
+    appeared = wait_for("on-time", RUN_TIMEOUT, before=embargo)
+    assert appeared >= embargo
+    # Due at the first scheduled run after the embargo: within an interval plus a run's start-up.
+    assert (appeared - embargo).total_seconds() < interval + 60, (appeared, embargo)
+    feed = feedparser.parse(str(out / "feeds" / "en" / "atom.xml"))
+    assert feed.bozo == 0
+    assert sorted(e.id.rsplit(":", 1)[1] for e in feed.entries) == ["already-due/en", "on-time/en"]
