@@ -97,6 +97,34 @@ def test_hostile_batch_publishes_the_good_records_and_writes_nothing_outside_out
     assert not (tmp_path / "pwned-by-yaml").exists()
 
 
+@pytest.mark.slow
+def test_the_cli_run_with_out_writes_nothing_else_and_names_every_bad_file(batch, tmp_path, monkeypatch,
+                                                                           prefect_harness):
+    """The same batch the way staff run it: `pressflow run DIR --out OUT --auto-approve`."""
+    from typer.testing import CliRunner
+
+    from pressflow.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "deep" / "out"
+    before = snapshot(tmp_path, out)
+
+    result = CliRunner().invoke(app, ["run", str(batch), "--out", str(out), "--auto-approve"])
+
+    assert result.exit_code == 1, result.output  # bad records are errors, even though the rest went out
+    assert snapshot(tmp_path, out) == before
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    for name in EXPECTED_ERRORS:
+        assert [line for line in error_lines if line.startswith(f"error: {batch / name}:")], (name, result.stderr)
+    assert len(error_lines) == len(EXPECTED_ERRORS), result.stderr
+    published = {line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith("published ")}
+    assert published == PUBLISHED, result.stdout
+    feed = feedparser.parse(str(out / "feeds" / "en" / "atom.xml"))
+    assert feed.bozo == 0 and {e.id.rsplit(":", 1)[1].split("/")[0] for e in feed.entries} == PUBLISHED
+    for path in out.rglob("*"):
+        assert path.resolve().is_relative_to(out.resolve())
+
+
 def test_markup_in_every_field_is_shown_as_text_never_run(batch, tmp_path):
     settings = Settings(out_dir=tmp_path / "out")
     pipeline.prepare(load_records([batch]).events, settings)
