@@ -283,8 +283,10 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     prepare("on-time", embargo)
     appeared = wait_for("on-time", RUN_TIMEOUT, before=embargo)
     assert appeared >= embargo
-    # Due at the first scheduled run after the embargo: within an interval plus a run's start-up.
-    assert (appeared - embargo).total_seconds() < interval + 60, (appeared, embargo)
+    # Out with the first scheduled run that starts after the embargo: within an interval, plus
+    # the run already going (a new one is cancelled meanwhile) and its own start-up, each
+    # ~10 s here and given a minute on a loaded machine.
+    assert (appeared - embargo).total_seconds() < interval + 2 * 60, (appeared, embargo)
     feed = feedparser.parse(str(out / "feeds" / "en" / "atom.xml"))
     assert feed.bozo == 0
     assert sorted(e.id.rsplit(":", 1)[1] for e in feed.entries) == ["already-due/en", "on-time/en"]
