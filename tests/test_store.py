@@ -263,3 +263,31 @@ def test_naive_times_are_refused(tmp_path):
             store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30),
                                  publish_at=dt.datetime(2021, 8, 30, 10, 0), fingerprint="f", record={},
                                  source_file=None)
+
+
+def test_approve_all_works_in_batches_and_leaves_decisions_made_meanwhile(prepared, monkeypatch):
+    """`review approve --all` holds one batch of drafts at a time, and a draft someone rejected
+    after the queue was listed stays rejected."""
+    with store.session_scope(prepared.db_url) as session:
+        pending = store.draft_ids(session, status=store.PENDING)
+    assert len(pending) >= 3
+    batches: list[list[int]] = []
+    real_in_batches = store.in_batches
+
+    def small_batches(items, size=500):
+        for batch in real_in_batches(items, 2):
+            batches.append(batch)
+            if len(batches) == 2:  # another reviewer rejects a draft of the next batch meanwhile
+                review.set_status_many(prepared, [batch[0]], store.REJECTED, reviewer="bo", reason="wrong")
+            yield batch
+
+    monkeypatch.setattr(store, "in_batches", small_batches)
+    approved = review.approve_all(prepared, reviewer="ana")
+
+    assert [i for batch in batches for i in batch] == pending and max(map(len, batches)) == 2
+    assert approved == len(pending) - 1
+    with store.session_scope(prepared.db_url) as session:
+        statuses = {d.id: (d.status, d.reviewer) for d in store.list_drafts(session) if d.id in pending}
+        assert statuses.pop(batches[1][0]) == (store.REJECTED, "bo")
+        assert set(statuses.values()) == {(store.APPROVED, "ana")}
+        assert store.draft_languages(session) == sorted({d.lang for d in store.list_drafts(session)})

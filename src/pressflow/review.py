@@ -57,11 +57,21 @@ def set_status_many(settings: Settings, draft_ids: list[int], status: str, *, re
 
 
 def approve_all(settings: Settings, *, reviewer: str, lang: str | None = None, slug: str | None = None) -> int:
+    """Approve every pending draft (of one language or release, if given); returns how many.
+
+    A batch of drafts at a time, each batch its own transaction: memory follows the batch, not
+    the review queue, however long it grew. A draft decided by someone else meanwhile is left
+    as they decided.
+    """
     with store.session_scope(settings.db_url) as session:
-        drafts = store.list_drafts(session, status=store.PENDING, lang=lang, slug=slug)
-        for draft in drafts:
-            store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
-        return len(drafts)
+        ids = store.draft_ids(session, status=store.PENDING, lang=lang, slug=slug)
+    approved = 0
+    for batch in store.in_batches(ids):
+        with store.session_scope(settings.db_url) as session:
+            for draft in store.drafts_by_id(session, batch, status=store.PENDING):
+                store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
+                approved += 1
+    return approved
 
 
 @dataclass

@@ -344,9 +344,8 @@ def skipped_languages(session: Session, slug: str, fingerprint: str) -> dict[str
     return {row.lang: row.reason for row in rows}
 
 
-def list_drafts(session: Session, *, status: str | None = None, lang: str | None = None,
-                channel: str | None = None, slug: str | None = None) -> list[Draft]:
-    """Drafts, oldest first, optionally filtered."""
+def _drafts_query(*, status: str | None = None, lang: str | None = None, channel: str | None = None,
+                  slug: str | None = None):
     query = select(Draft).order_by(Draft.created_at, Draft.id)
     if status:
         query = query.where(Draft.status == status)
@@ -356,6 +355,29 @@ def list_drafts(session: Session, *, status: str | None = None, lang: str | None
         query = query.where(Draft.channel == channel)
     if slug:
         query = query.where(Draft.release_slug == slug)
+    return query
+
+
+def list_drafts(session: Session, **filters: str | None) -> list[Draft]:
+    """Drafts, oldest first, optionally filtered (status, lang, channel, slug)."""
+    return list(session.scalars(_drafts_query(**filters)))
+
+
+def draft_ids(session: Session, **filters: str | None) -> list[int]:
+    """The ids of `list_drafts`, without loading the drafts: for queues too long to hold."""
+    return list(session.scalars(_drafts_query(**filters).with_only_columns(Draft.id)))
+
+
+def draft_languages(session: Session) -> list[str]:
+    """Every language that has drafts, without loading them."""
+    return sorted(session.scalars(select(Draft.lang).distinct()))
+
+
+def drafts_by_id(session: Session, ids: list[int], *, status: str | None = None) -> list[Draft]:
+    """These drafts (at most one `in_batches` slice), oldest first; with `status`, only those still in it."""
+    query = select(Draft).where(Draft.id.in_(ids)).order_by(Draft.created_at, Draft.id)
+    if status:
+        query = query.where(Draft.status == status)
     return list(session.scalars(query))
 
 

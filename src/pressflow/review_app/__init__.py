@@ -326,7 +326,7 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
         group["drafts"].append(draft)
     for group in groups.values():
         group["pending"] = sum(d.status == store.PENDING for d in group["drafts"])
-    all_langs = sorted({d.lang for d in store.list_drafts(session) if reviewer.may_review(d.lang)})
+    all_langs = [lang for lang in store.draft_languages(session) if reviewer.may_review(lang)]
     kinds = sorted({f.get("kind", "") for d in drafts for f in d.qa} | {
         "protected_missing", "over_limit", "identical_to_source", "glossary_term_missing"})
     return {"groups": list(groups.values()), "counts": counts, "statuses": store.STATUSES,
