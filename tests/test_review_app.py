@@ -453,6 +453,20 @@ def test_queue_groups_counts_filters_and_approve_all(prefect_harness, app, setti
     assert "Pending: 2" in html and "Published: 1" in html
 
 
+def test_a_long_queue_shows_its_oldest_groups_and_says_how_many_there_are(app, settings, monkeypatch):
+    from pressflow import review_app
+
+    add_release(settings, slug="office", langs=("es", "zh"))
+    add_release(settings, slug="forum", title="Green forum", langs=("es",))
+    monkeypatch.setattr(review_app, "QUEUE_GROUPS", 2)
+    html = signed_in(app).get("/").text
+    assert "Pending: 3" in html  # counts cover the whole queue, not the page
+    assert "ANSO opens an office" in html and "Green forum" not in html
+    assert "Showing the oldest 2 of\n  3 releases and languages" in html
+    assert [(f["release"], f["lang"]) for f in approve_all_forms(html)] == [("office", "es"), ("office", "zh")]
+    assert "Showing the oldest" not in signed_in(app).get("/?lang=es").text
+
+
 def test_layout_follows_edits_and_gives_up_when_the_glue_is_gone():
     layout = first_layout(TEXT, SEGMENTS)
     assert layout.segments == tuple(s["text"] for s in SEGMENTS) and layout.text() == TEXT

@@ -368,6 +368,13 @@ def draft_ids(session: Session, **filters: str | None) -> list[int]:
     return list(session.scalars(_drafts_query(**filters).with_only_columns(Draft.id)))
 
 
+def draft_summaries(session: Session, **filters: str | None) -> list:
+    """(id, status, lang, release_slug, qa) rows of `list_drafts`, oldest first: enough to filter
+    and count a queue of tens of thousands of drafts without loading their texts."""
+    columns = (Draft.id, Draft.status, Draft.lang, Draft.release_slug, Draft.qa)
+    return list(session.execute(_drafts_query(**filters).with_only_columns(*columns)))
+
+
 def draft_languages(session: Session) -> list[str]:
     """Every language that has drafts, without loading them."""
     return sorted(session.scalars(select(Draft.lang).distinct()))

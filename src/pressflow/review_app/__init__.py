@@ -312,36 +312,50 @@ def _routes():
 # --- the queue -------------------------------------------------------------------------------
 
 
+# Groups (release x language) on one page of the queue: a publishing backlog can hold tens of
+# thousands of drafts, and a page of all of them would take seconds and hundreds of MB to build.
+QUEUE_GROUPS = 100
+
+
 def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: str, qa: str) -> dict:
-    """Drafts grouped by release and language, oldest first, with counts per status."""
-    drafts = [d for d in store.list_drafts(session, lang=lang or None, channel=channel or None)
-              if reviewer.may_review(d.lang)]
-    drafts = [d for d in drafts if _qa_matches(d, qa)]
-    counts = {s: sum(d.status == s for d in drafts) for s in store.STATUSES}
-    shown = [d for d in drafts if status == "all" or d.status == status]
+    """Drafts grouped by release and language, oldest first, with counts per status.
+
+    Filtering and counting work on light rows; only the drafts of the groups shown are loaded.
+    """
+    rows = [r for r in store.draft_summaries(session, lang=lang or None, channel=channel or None)
+            if reviewer.may_review(r.lang) and _qa_matches(r, qa)]
+    counts = {s: sum(r.status == s for r in rows) for s in store.STATUSES}
+    shown_groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:  # oldest first, so groups come oldest first too
+        if status == "all" or row.status == status:
+            shown_groups.setdefault((row.release_slug, row.lang), []).append(row.id)
+    page = dict(list(shown_groups.items())[:QUEUE_GROUPS])
+    drafts = [d for batch in store.in_batches([i for ids in page.values() for i in ids])
+              for d in store.drafts_by_id(session, batch)]
     groups: dict[tuple[str, str], dict] = {}
-    for draft in shown:  # list_drafts is oldest first, so groups come oldest first too
+    for draft in sorted(drafts, key=lambda d: (d.created_at, d.id)):
         group = groups.setdefault((draft.release_slug, draft.lang), {
             "slug": draft.release_slug, "title": draft.release.title, "lang": draft.lang, "drafts": []})
         group["drafts"].append(draft)
     for group in groups.values():
         group["pending"] = sum(d.status == store.PENDING for d in group["drafts"])
-    all_langs = [lang for lang in store.draft_languages(session) if reviewer.may_review(lang)]
-    kinds = sorted({f.get("kind", "") for d in drafts for f in d.qa} | {
+    all_langs = [code for code in store.draft_languages(session) if reviewer.may_review(code)]
+    kinds = sorted({f.get("kind", "") for r in rows for f in r.qa or []} | {
         "protected_missing", "over_limit", "identical_to_source", "glossary_term_missing"})
-    return {"groups": list(groups.values()), "counts": counts, "statuses": store.STATUSES,
+    return {"groups": [groups[key] for key in page if key in groups], "counts": counts,
+            "statuses": store.STATUSES, "groups_total": len(shown_groups),
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
             "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
 
 
-def _qa_matches(draft: store.Draft, qa: str) -> bool:
+def _qa_matches(draft, qa: str) -> bool:  # a Draft, or a row of store.draft_summaries
     if not qa:
         return True
     if qa == "any":
         return bool(draft.qa)
     if qa == "none":
         return not draft.qa
-    return any(flag.get("kind") == qa for flag in draft.qa)
+    return any(flag.get("kind") == qa for flag in draft.qa or [])
 
 
 # --- one draft -------------------------------------------------------------------------------
