@@ -329,20 +329,19 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
     for row in rows:  # oldest first, so groups come oldest first too
         if status == "all" or row.status == status:
             shown_groups.setdefault((row.release_slug, row.lang), []).append(row.id)
-    page = dict(list(shown_groups.items())[:QUEUE_GROUPS])
-    drafts = [d for batch in store.in_batches([i for ids in page.values() for i in ids])
-              for d in store.drafts_by_id(session, batch)]
-    groups: dict[tuple[str, str], dict] = {}
-    for draft in sorted(drafts, key=lambda d: (d.created_at, d.id)):
-        group = groups.setdefault((draft.release_slug, draft.lang), {
-            "slug": draft.release_slug, "title": draft.release.title, "lang": draft.lang, "drafts": []})
-        group["drafts"].append(draft)
-    for group in groups.values():
-        group["pending"] = sum(d.status == store.PENDING for d in group["drafts"])
+    page = list(shown_groups.items())[:QUEUE_GROUPS]
+    loaded = {d.id: d for batch in store.in_batches([i for _, ids in page for i in ids])
+              for d in store.drafts_by_id(session, batch)}
+    groups = []
+    for (slug, code), ids in page:
+        drafts = [loaded[i] for i in ids if i in loaded]  # a draft deleted since the rows were read is gone
+        if drafts:
+            groups.append({"slug": slug, "title": drafts[0].release.title, "lang": code, "drafts": drafts,
+                           "pending": sum(d.status == store.PENDING for d in drafts)})
     all_langs = [code for code in store.draft_languages(session) if reviewer.may_review(code)]
     kinds = sorted({f.get("kind", "") for r in rows for f in r.qa or []} | {
         "protected_missing", "over_limit", "identical_to_source", "glossary_term_missing"})
-    return {"groups": [groups[key] for key in page if key in groups], "counts": counts,
+    return {"groups": groups, "counts": counts,
             "statuses": store.STATUSES, "groups_total": len(shown_groups),
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
             "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
