@@ -259,12 +259,17 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
         pipeline.prepare(loaded.events, settings)  # English drafts are approved as they are stored
 
     def wait_for(slug: str, timeout: float, before: dt.datetime | None = None) -> dt.datetime:
-        """Wait until the release's page is out; until `before`, nothing may name it anywhere."""
+        """Wait until the release is out everywhere; until `before`, nothing may name it anywhere.
+
+        The sitemap is what a publish writes last (after pages and feeds), so a release it lists
+        is in every file; a page alone may be read while the feeds are still being written.
+        """
+        sitemap = out / "sitemap.xml"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             worker.check_alive()
             now = dt.datetime.now(dt.timezone.utc)
-            if (out / "site" / "en" / f"{slug}.html").exists():
+            if sitemap.exists() and f"/{slug}.html" in sitemap.read_text(encoding="utf-8"):
                 return now
             if before and now < before:
                 assert not mentions(out, slug), f"{slug} published before its embargo: {mentions(out, slug)}"
