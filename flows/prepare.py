@@ -114,7 +114,7 @@ def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
 
 
 @flow(name="pressflow-prepare", log_prints=True, task_runner=task_runner())
-def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = None,
+def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # noqa: B006 - never mutated
                  out_dir: str | None = None) -> dict:
     """Validate event records (given as records or as file paths), render and translate them,
     and store every draft for review.
@@ -122,7 +122,9 @@ def prepare_flow(events: list[Event] | None = None, paths: list[str] | None = No
     Returns a summary: releases, languages, skipped languages with reasons, and record errors.
 
     Args:
-        events: Event records to prepare (the Prefect UI shows a form for each).
+        events: Event records to prepare (the Prefect UI shows a form for each). A plain list,
+            not `list[Event] | None`: under `anyOf` Prefect's validator reports only that the
+            list matches no schema; under a list it names the record and field at fault.
         paths: Record files or folders (YAML/JSON) on the worker, relative to the project.
         out_dir: Output folder holding the draft store; default PRESSFLOW_OUT, else outputs/.
     """

@@ -105,3 +105,37 @@ def approve_all(settings) -> None:
     with store.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, status=store.PENDING):
             store.set_status(session, draft, store.APPROVED, reviewer="test")
+
+
+
+@pytest.fixture(scope="session")
+def prefect_server_env(tmp_path_factory):
+    """A real `prefect server start` subprocess for the session, with its event services on (the
+    persister that records events, triggers and actions that run automations; `prefect_harness`
+    does not promise those). Yields the environment a client or `prefect` command of it uses."""
+    from test_prefect_server import PREFECT, Service, free_port, wait_healthy
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "PREFECT_CLI_PROMPT": "false", "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+           "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "true",
+           "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "true",  # triggers and actions both
+           "PWD": str(ROOT)}
+    server = Service("server", [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home)
+    try:
+        wait_healthy(server, env["PREFECT_API_URL"])
+        yield env
+    finally:
+        server.stop()
+        print(f"----- prefect server log -----\n{server.output()[-20000:]}")
+
+
+@pytest.fixture
+def prefect_server(prefect_server_env):
+    """This test's Prefect client settings point at the session's real server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_server_env["PREFECT_API_URL"]}):
+        yield prefect_server_env

@@ -28,6 +28,7 @@ from pydantic import (
     HttpUrl,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 from slugify import slugify
@@ -86,7 +87,12 @@ def _hashtag(tag: str) -> str:
     return "#" + tag
 
 
-CountryCode = Annotated[str, AfterValidator(_country)]
+COUNTRY_HELP = "The country, as an ISO 3166-1 alpha-2 code: two letters, e.g. CN, PK, BR."
+# The pattern is only in the JSON schema, so Prefect's form refuses 'CNN' before a run starts;
+# `_country` (which also knows which two-letter codes exist) decides.
+CountryCode = Annotated[
+    str, AfterValidator(_country), WithJsonSchema({"type": "string", "pattern": r"^\s*[A-Za-z]{2}\s*$"})
+]
 LanguageTag = Annotated[str, AfterValidator(_language)]
 Hashtag = Annotated[str, AfterValidator(_hashtag)]
 
@@ -96,26 +102,35 @@ class _Strict(BaseModel):
 
 
 class Location(_Strict):
-    venue: Line | None = None
-    city: Line | None = None
-    country: CountryCode | None = None
+    """Where the event took place."""
+
+    venue: Line | None = Field(None, description="The venue or host event, e.g. '2021 Pujiang Innovation Forum'.")
+    city: Line | None = Field(None, description="The city, e.g. 'Shanghai'.")
+    country: CountryCode | None = Field(None, description=COUNTRY_HELP)
 
 
 class Quote(_Strict):
-    speaker: Line
-    role: Line | None = None
-    text: Text
+    """Something a speaker said, quoted in the release."""
+
+    speaker: Line = Field(description="Who said it, as the release should name them, e.g. 'Prof. CAO Jinghua'.")
+    role: Line | None = Field(None, description="Their position, e.g. 'Executive Director of the ANSO Secretariat'.")
+    text: Text = Field(description="The words quoted, without quotation marks.")
 
 
 class Link(_Strict):
-    title: Line
-    url: HttpUrl
+    """A related web page listed under the release."""
+
+    title: Line = Field(description="The link's text, e.g. 'Forum programme'.")
+    url: HttpUrl = Field(description="A full web address starting with http:// or https://.")
 
 
 class Image(_Strict):
-    # A web address, or a path relative to the record file (published as an enclosure).
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    alt: Line
+    """One picture for the release, published with it as a feed enclosure."""
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="A web address (https://...), or a path relative to the record file (e.g. 'images/summit.jpg')."
+    )
+    alt: Line = Field(description="What the picture shows, for readers who cannot see it.")
 
     @field_validator("url")
     @classmethod
@@ -128,29 +143,58 @@ class Image(_Strict):
 
 
 class Contact(_Strict):
-    name: Line
-    email: EmailStr
+    """Whom journalists should write to about the event."""
+
+    name: Line = Field(description="The press contact's name or office.")
+    email: EmailStr = Field(description="Their e-mail address.")
 
 
 class Event(_Strict):
     """A validated event record (the contract in DESIGN.md)."""
 
-    title: Line
-    date: dt.date
-    summary: Text
-    id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = None
-    publish_at: AwareDatetime | None = None
-    location: Location | None = None
-    organizers: list[Line] = Field(default_factory=list, max_length=50)
-    body: list[Text] = Field(default_factory=list, max_length=100)
-    quotes: list[Quote] = Field(default_factory=list, max_length=50)
-    countries: list[CountryCode] = Field(default_factory=list, max_length=250)
-    languages: list[LanguageTag] | None = Field(default=None, max_length=100)
-    tags: list[Line] = Field(default_factory=list, max_length=50)
-    hashtags: list[Hashtag] = Field(default_factory=list, max_length=20)
-    links: list[Link] = Field(default_factory=list, max_length=50)
-    image: Image | None = None
-    contact: Contact | None = None
+    # The descriptions are what the Prefect UI's form shows under each field: they say what a
+    # value must look like, in the words a communications officer would use.
+    title: Line = Field(description=f"The release's headline, one line (at most {SHORT_TEXT} characters).")
+    date: dt.date = Field(description="The day the event took place, as YYYY-MM-DD (e.g. 2021-06-04).")
+    summary: Text = Field(
+        description=f"One paragraph saying what happened; it leads the release and the feed entry (at most {LONG_TEXT} characters)."
+    )
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = Field(
+        None,
+        description="Optional stable name for URLs and folders: lowercase letters, digits and hyphens "
+        "(e.g. 2021-06-04-global-health-summit). Left out, it is made from the date and title.",
+    )
+    publish_at: AwareDatetime | None = Field(
+        None,
+        description="Embargo: nothing is published before this moment. A date and time WITH a time zone, "
+        "e.g. 2021-06-04T09:00:00+08:00 or 2021-06-04T01:00:00Z. Left out, it publishes once approved.",
+    )
+    location: Location | None = Field(None, description="Where the event took place.")
+    organizers: list[Line] = Field(
+        default_factory=list, max_length=50, description="The organizations that organized the event, one per entry."
+    )
+    body: list[Text] = Field(
+        default_factory=list, max_length=100, description="The release's paragraphs after the summary, one per entry."
+    )
+    quotes: list[Quote] = Field(default_factory=list, max_length=50, description="Quotes from speakers.")
+    countries: list[CountryCode] = Field(
+        default_factory=list, max_length=250,
+        description="Member countries involved, as ISO 3166-1 alpha-2 codes (CN, PK, BR, ...). "
+        "Their official languages become the translation targets unless `languages` is given.",
+    )
+    languages: list[LanguageTag] | None = Field(
+        default=None, max_length=100,
+        description="Target languages as BCP 47 tags the translation models use (es, pt, zh, ...). "
+        "Overrides the languages of `countries`; [] means English only.",
+    )
+    tags: list[Line] = Field(default_factory=list, max_length=50, description="Topics for feeds and pages, e.g. 'health'.")
+    hashtags: list[Hashtag] = Field(
+        default_factory=list, max_length=20,
+        description="Hashtags for the social media posts, with or without '#': letters, digits and _ only.",
+    )
+    links: list[Link] = Field(default_factory=list, max_length=50, description="Related web pages.")
+    image: Image | None = Field(None, description="A picture for the release.")
+    contact: Contact | None = Field(None, description="The press contact for the event.")
 
     @field_validator("date")
     @classmethod
