@@ -107,7 +107,6 @@ def approve_all(settings) -> None:
             store.set_status(session, draft, store.APPROVED, reviewer="test")
 
 
-
 @pytest.fixture(scope="session")
 def prefect_server_env(tmp_path_factory):
     """A real `prefect server start` subprocess for the session, with its event services on (the
@@ -139,3 +138,60 @@ def prefect_server(prefect_server_env):
 
     with temporary_settings({PREFECT_API_URL: prefect_server_env["PREFECT_API_URL"]}):
         yield prefect_server_env
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+# A real server: PRESSFLOW_TEST_POSTGRES_URL (a SQLAlchemy URL of a database on it, e.g.
+# postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres, whose user may create
+# databases). .ci/run starts one and sets it; without it these tests skip, except under CI.
+POSTGRES_URL = os.environ.get("PRESSFLOW_TEST_POSTGRES_URL")
+
+
+def require_postgres() -> str:
+    """The server's URL, or skip (fail under CI=1, where .ci/run starts a server)."""
+    if not POSTGRES_URL:
+        reason = "PRESSFLOW_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against"
+        if os.environ.get("CI") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_databases():
+    """A factory of fresh databases on the test server: `make(template=None)` returns a URL.
+
+    Each is dropped afterwards. Names start with PRESSFLOW_TEST_DB_PREFIX (default
+    pressflow_test) and a random part, so people sharing a server do not collide.
+    """
+    import secrets
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    server = make_url(require_postgres())
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(template: str | None = None) -> str:
+        name = f"{os.environ.get('PRESSFLOW_TEST_DB_PREFIX', 'pressflow_test')}_{secrets.token_hex(5)}"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        made.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    from pressflow import store
+
+    for url in [u for u in store._engines if make_url(u).database in made]:
+        store._engines.pop(url).dispose()
+    with admin.connect() as connection:
+        for name in made:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases) -> str:
+    """One fresh, empty database on the test server."""
+    return postgres_databases()

@@ -21,6 +21,42 @@ def inside(root: Path, *parts: str) -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` and its missing parents readable by their owner only (0700).
+
+    Folders that already exist keep their mode: they may be a user's own, shared on purpose.
+    """
+    missing, folder = [], path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            pass
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make sure `path` exists and only its owner can read or write it (0600), with its folder
+    made by `private_dir`: the draft store holds reviewers' password hashes. SQLite gives its
+    -wal, -shm and -journal files the mode of the database file; those left by an older,
+    laxer version are tightened too."""
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for companion in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            if companion.stat().st_mode & 0o077:
+                os.chmod(companion, 0o600)
+        except FileNotFoundError:
+            pass
+    return path
+
+
 def write_atomic(path: Path, data: str | bytes) -> bool:
     """Replace `path` with `data` in one step; skip the write when the content is unchanged.
 

@@ -3,16 +3,23 @@
 A real database, because reviewers, flows and the web page touch it at once: SQLite by default,
 any SQLAlchemy URL (PostgreSQL) for a team. Drafts are never overwritten: a changed record adds
 new drafts (older pending ones become 'superseded') and every edit adds a revision.
+
+Every table is defined here, and the schema is created and upgraded in one place
+(`create_schema`, under a lock on the store), whichever process opens the store first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+import filelock
 
 from sqlalchemy import (
     JSON,
@@ -32,11 +39,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column, relationship, sessionmaker
 
 from .errors import ReviewError
+from .files import private_file
 
 PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED = "draft", "approved", "rejected", "published", "superseded"
 STATUSES = (PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED)
@@ -223,6 +231,23 @@ class SentenceSplit(Base):
     spans: Mapped[str] = mapped_column(Text)  # JSON [[start, end], ...]
 
 
+# Reviewer names are written into drafts, revisions and the memory: one limit for all of them,
+# checked where a name enters (accounts, sign-in, the CLI's --reviewer), never left to a
+# database that would either cut it (PostgreSQL refuses it mid-transaction) or accept it (SQLite).
+NAME_LIMIT = 100
+
+
+class Reviewer(Base):
+    """A review page account; an empty `languages` list means every language."""
+
+    __tablename__ = "reviewers"
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    languages: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets reviewers read while a flow writes; the busy timeout makes concurrent writers
     # wait for each other instead of failing with "database is locked".
@@ -233,23 +258,87 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# --- the schema: created and upgraded in one place -----------------------------------------
+#
+# Every table is a `Base` subclass defined in this module (or in a module named in
+# SCHEMA_MODULES, imported before the schema is made). `create_schema` creates what is missing,
+# adds indexes added since a store was created, then runs each step of SCHEMA_UPGRADES: all of
+# it under one lock on the store (a PostgreSQL advisory lock, a lock file beside a SQLite
+# file), so two processes opening an empty database at once cannot both create a table.
+# A new table needs nothing more; a change to an existing one (a column, a virtual table, a
+# backfill) is a function decorated with @schema_upgrade that can run again harmlessly.
+
+SCHEMA_MODULES: list[str] = []
+SCHEMA_UPGRADES: list[Callable[[Connection], None]] = []
+# PostgreSQL advisory lock keys (64-bit): any fixed numbers nobody else on the server uses.
+_SCHEMA_LOCK_KEY = 0x7072_6573_7366_0001
+PREPARE_LOCK_KEY = 0x7072_6573_7366_0002
+
+
+def schema_upgrade(step: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    """Register `step(connection)` to run, in registration order, whenever a store is opened."""
+    SCHEMA_UPGRADES.append(step)
+    return step
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def lock_file(path: Path, purpose: str) -> filelock.FileLock:
+    """A lock file beside the SQLite file `path`, readable by its owner only."""
+    return filelock.FileLock(f"{path}.{purpose}-lock", mode=0o600)
+
+
+@contextmanager
+def _schema_lock(engine: Engine, url: str) -> Iterator[Connection]:
+    """A transaction that no other process making the schema runs at the same time."""
+    path = sqlite_path(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:  # PostgreSQL's DDL is transactional: all or nothing
+            connection.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            yield connection
+    elif path is not None:
+        with lock_file(path, "schema"), engine.begin() as connection:
+            yield connection
+    else:
+        with engine.begin() as connection:
+            yield connection
+
+
+def create_schema(engine: Engine, url: str) -> None:
+    """Create the tables and indexes a store lacks and run the upgrades, under the schema lock."""
+    for module in SCHEMA_MODULES:
+        importlib.import_module(module)
+    with _schema_lock(engine, url) as connection:
+        Base.metadata.create_all(connection)
+        for table in Base.metadata.sorted_tables:  # indexes added since a store was created
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)
+        for step in SCHEMA_UPGRADES:
+            step(connection)
+
+
 _engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def get_engine(url: str) -> Engine:
-    """One engine per database URL per process, with its tables created."""
-    if url not in _engines:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
-        if url.startswith("sqlite"):
-            event.listen(engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(engine)
-        for table in Base.metadata.sorted_tables:  # indexes added since a store was created
-            for index in table.indexes:
-                index.create(engine, checkfirst=True)
-        _engines[url] = engine
-    return _engines[url]
+    """One engine per database URL per process, with its schema created and upgraded."""
+    with _engines_lock:
+        if url not in _engines:
+            path = sqlite_path(url)
+            if path is not None:
+                private_file(path)
+            engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+            if url.startswith("sqlite"):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            create_schema(engine, url)
+            _engines[url] = engine
+        return _engines[url]
 
 
 @contextmanager

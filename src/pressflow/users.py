@@ -1,19 +1,17 @@
 """Reviewer accounts for the review page: names, hashed passwords, the languages they may review.
 
-Accounts live in the draft store's database (its own table), so a team sharing a PostgreSQL
-store shares its accounts too. Passwords are hashed with Argon2id (argon2-cffi, the reference
+Accounts live in the draft store's database (table `reviewers`, made with the others in
+store.py), so a team sharing a PostgreSQL store shares its accounts too. Passwords are hashed with Argon2id (argon2-cffi, the reference
 implementation's bindings); the plain password is never stored or logged.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from . import store
 from .errors import PressflowError
@@ -29,26 +27,7 @@ class AccountError(PressflowError):
     """A reviewer account cannot be created or changed as asked."""
 
 
-class Reviewer(store.Base):
-    """One reviewer; an empty `languages` list means every language."""
-
-    __tablename__ = "reviewers"
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    password_hash: Mapped[str] = mapped_column(Text)
-    languages: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(store.UTCDateTime(), default=store.utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(store.UTCDateTime(), default=store.utcnow)
-
-
-_ready: set[str] = set()
-
-
-def _ensure_table(url: str) -> None:
-    # store.get_engine creates the tables it knew about when first called; this module may be
-    # imported later, so its table is created here (once per database per process).
-    if url not in _ready:
-        Reviewer.__table__.create(store.get_engine(url), checkfirst=True)
-        _ready.add(url)
+Reviewer = store.Reviewer  # the table lives with the others, created with them
 
 
 def parse_languages(value: str | None) -> list[str]:
@@ -62,7 +41,6 @@ def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
         raise AccountError(f"reviewer name '{name}': use letters, digits, '.', '_', '-' or '@' (at most 100)")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters")
-    _ensure_table(url)
     with store.session_scope(url) as session:
         account = session.get(Reviewer, name)
         created = account is None
@@ -74,7 +52,6 @@ def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
 
 
 def remove_user(url: str, name: str) -> None:
-    _ensure_table(url)
     with store.session_scope(url) as session:
         account = session.get(Reviewer, name)
         if account is None:
@@ -83,7 +60,6 @@ def remove_user(url: str, name: str) -> None:
 
 
 def list_users(url: str) -> list[tuple[str, list[str]]]:
-    _ensure_table(url)
     with store.session_scope(url) as session:
         return [(a.name, list(a.languages or [])) for a in session.scalars(select(Reviewer).order_by(Reviewer.name))]
 
@@ -94,7 +70,6 @@ def count_users(url: str) -> int:
 
 def languages_of(url: str, name: str) -> list[str] | None:
     """The account's languages ([] = all), or None when the account no longer exists."""
-    _ensure_table(url)
     with store.session_scope(url) as session:
         account = session.get(Reviewer, name)
         return None if account is None else list(account.languages or [])
@@ -102,7 +77,6 @@ def languages_of(url: str, name: str) -> list[str] | None:
 
 def authenticate(url: str, name: str, password: str) -> list[str] | None:
     """The reviewer's languages if the name and password match, else None."""
-    _ensure_table(url)
     with store.session_scope(url) as session:
         account = session.get(Reviewer, name)
         try:

@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import users
-from ..files import inside
+from ..files import inside, private_dir
 
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
 SESSION_KEY_FILE = "review-secret-key"
@@ -35,7 +35,7 @@ def secret_key(out_dir: Path) -> str:
     path = inside(out_dir, "state", SESSION_KEY_FILE)
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     # O_EXCL: if two servers start at once, one creates the file and the other reads it.
     try:

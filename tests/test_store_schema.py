@@ -1,0 +1,97 @@
+"""The store's schema is made in one place (store.create_schema), safely when several processes
+open an empty database at once, on SQLite and on a real PostgreSQL server; the SQLite store
+and its folder are readable by their owner only."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import inspect
+
+from pressflow import store, users
+
+# Each process imports the store, sleeps until the same moment, then opens the database
+# and uses the reviewers table: the moment table creation used to race.
+OPEN_AT_ONCE = """
+import sys, time
+from pressflow import store, users
+url, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+store.get_engine(url)
+users.list_users(url)
+"""
+PROCESSES, TRIALS = 5, 3
+
+
+def open_at_once(url: str) -> list[subprocess.CompletedProcess]:
+    start = time.time() + 4  # every process has imported by then, even on a loaded machine
+    children = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, url, str(start)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(PROCESSES)]
+    return [subprocess.CompletedProcess(c.args, c.wait(timeout=120), *c.communicate()) for c in children]
+
+
+def assert_all_opened(results: list[subprocess.CompletedProcess]) -> None:
+    failed = [next((line for line in r.stderr.splitlines() if "Error" in line), r.stderr[-300:])
+              for r in results if r.returncode != 0]
+    assert not failed, failed
+
+
+def test_processes_opening_an_empty_postgres_database_at_once_all_succeed(postgres_databases):
+    for _ in range(TRIALS):
+        url = postgres_databases()
+        assert_all_opened(open_at_once(url))
+        assert "reviewers" in inspect(store.get_engine(url)).get_table_names()
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    for trial in range(TRIALS):
+        url = f"sqlite:///{tmp_path / str(trial) / 'state' / 'pressflow.db'}"
+        assert_all_opened(open_at_once(url))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_every_table_comes_with_the_store_including_accounts(backend, tmp_path, request):
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
+    tables = set(inspect(store.get_engine(url)).get_table_names())
+    assert set(store.Base.metadata.tables) <= tables
+    assert "reviewers" in tables
+    assert not hasattr(users, "_ensure_table")  # no second place that makes tables
+
+
+def test_an_upgrade_step_runs_under_the_schema_lock_each_time_a_store_opens(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    seen = []
+    monkeypatch.setattr(store, "SCHEMA_UPGRADES", [lambda connection: seen.append(connection.dialect.name)])
+    store.get_engine(url)
+    store._engines.pop(url).dispose()  # as another process opening it
+    store.get_engine(url)
+    assert seen == ["sqlite", "sqlite"]
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_sqlite_store_and_its_folder_are_private(settings):
+    users.add_user(settings.db_url, "ana", "correct horse", [])  # the store now holds a password hash
+    state = settings.out_dir / "state"
+    assert mode(state) == 0o700
+    database = state / "pressflow.db"
+    companions = [p for p in state.iterdir() if p.name.startswith("pressflow.db")]
+    assert database in companions and any(p.name.endswith("-wal") for p in companions)
+    assert {p.name: mode(p) for p in companions} == {p.name: 0o600 for p in companions}
+
+
+def test_an_older_world_readable_store_is_tightened_when_opened(settings):
+    path = store.sqlite_path(settings.db_url)
+    store.get_engine(settings.db_url)
+    store._engines.pop(settings.db_url).dispose()
+    os.chmod(path, 0o644)
+    store.get_engine(settings.db_url)
+    assert mode(path) == 0o600
