@@ -146,7 +146,7 @@ def test_every_english_post_of_the_examples_fits(events, settings):
             rendered = renderer.post(event, "en", channel)
             text, variant = choose_post(channel, tuple(strip_keep(v) for v in rendered.variants))
             assert platform.fits(text), (event.slug, channel, platform.count(text))
-            assert renderer.page_url(event.slug, "en") in text, (event.slug, channel)
+            assert renderer.page_url("en", event.slug) in text, (event.slug, channel)
             variants_used.add(variant)
     assert "full" in variants_used
 

@@ -15,7 +15,11 @@ import pytest
 from pressflow.config import Settings
 from pressflow.errors import TemplateError
 from pressflow.platforms import PLATFORMS
-from pressflow.publish import Item, PublishReport, Writer
+from pressflow.publish import Item, PublishReport
+from pressflow.publish.catalog import MemoryCatalog
+from pressflow.publish.pages import Pages
+from pressflow.publish.sitemap import Sitemap
+from pressflow.publish.writer import Output
 from pressflow.records import Event
 from pressflow.render import (
     KEEP_CLOSE,
@@ -55,14 +59,16 @@ def item_for(renderer: Renderer, event: Event, lang: str) -> Item:
 
 
 def page_html(settings: Settings, item: Item) -> str:
-    return Writer(settings, PublishReport()).page(item, [item], None)
+    return Pages(Output(settings, PublishReport())).page(item, [item], None)
 
 
 def index_and_sitemap(settings: Settings, items: list[Item], lang: str) -> tuple[str, str]:
-    """The language index and the sitemap, written by the publisher's own writer."""
-    writer = Writer(settings, PublishReport())
-    writer.language(items, lang)
-    writer.sitemap(items)
+    """The language index and the sitemap, written by the publisher's own writers."""
+    output = Output(settings, PublishReport())
+    catalog = MemoryCatalog([output.entry(item) for item in items])
+    Pages(output).language(lang, catalog)
+    Sitemap(output).everything(catalog)
+    output.staging.commit()
     out = settings.out_dir
     return (out / "site" / lang / "index.html").read_text(), (out / "sitemap.xml").read_text()
 

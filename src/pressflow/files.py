@@ -80,6 +80,72 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
     return True
 
 
+class Staging:
+    """A publish run's new files, each written in full before any of them is put in place.
+
+    `write` puts the new version of a file in a staging folder (unless the file already holds
+    it); `commit` makes every staged file durable (one sync) and renames them into place, in the
+    order they were staged. A run that cannot finish, a full disk for one, stages without
+    committing, so the published set stays as it was; `discard` removes what it staged, and a
+    killed run's staging folder goes at the next run (`remove_stale_temp_files`).
+    """
+
+    def __init__(self, out: Path):
+        self.out = out.resolve()
+        self.folder = self.out / "state" / "staging" / secrets.token_hex(4)
+        self.staged: dict[Path, Path] = {}  # target -> staged file (dicts keep the staging order)
+        self.digests: dict[Path, tuple[str, int]] = {}  # target -> sha256 and size of its new content
+
+    def write(self, path: Path, data: str | bytes) -> bool:
+        """Stage `data` as the new content of `path`; returns whether the file changes."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.digests[path] = (hashlib.sha256(payload).hexdigest(), len(payload))
+        if path not in self.staged and _holds(path, payload):
+            return False
+        tmp = self.staged.get(path) or self.folder / f"{len(self.staged)}.tmp"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as handle:
+                handle.write(payload)
+        except OSError as exc:
+            raise PublishError(f"could not write {self._name(path)}: {exc.strerror or exc}; "
+                               "nothing of this run was published") from None
+        self.staged[path] = tmp
+        return True
+
+    def commit(self) -> None:
+        """Put every staged file in place: a crash part-way leaves each file old or new, whole."""
+        if not self.staged:
+            return
+        os.sync()  # every new file on disk before the first rename points readers at it
+        for path, tmp in self.staged.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise PublishError(f"could not put {self._name(path)} in place: {exc.strerror or exc}") from None
+        self.staged.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def discard(self) -> None:
+        self.staged.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _name(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.out))
+        except ValueError:
+            return str(path)
+
+
+def _holds(path: Path, payload: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(payload) and path.read_bytes() == payload
+    except OSError:
+        return False
+
+
 def remove_tree(folder: Path) -> None:
     """Delete `folder` so that nobody sees part of it: it is renamed to a hidden temporary name
     in one step, then deleted. A crash while deleting leaves only that temporary folder, which
@@ -96,6 +162,10 @@ def remove_stale_temp_files(root: Path) -> int:
     Only call this while holding the publish lock: then no other writer owns a temp file.
     """
     removed = 0
+    staging = root / "state" / "staging"
+    if staging.is_dir():  # what a killed publisher staged and never put in place
+        shutil.rmtree(staging)
+        removed += 1
     for tmp in sorted(root.rglob(".*.tmp")):  # a folder before what is inside it
         if tmp.is_symlink() or not tmp.exists():  # gone with a folder removed just before
             continue

@@ -100,15 +100,18 @@ class Renderer:
                 where += f", line {exc.lineno}"
             raise TemplateError(f"template {where}: {exc.message or exc}") from None
 
-    def page_url(self, slug: str, lang: str) -> str:
-        return f"{self.settings.site_url}/site/{lang}/{slug}.html"
+    def page_url(self, lang: str, slug: str) -> str:
+        """The release's page, where posts link (the layout is `publish.site`'s)."""
+        from .publish.site import Site  # imported here: publishing renders, so it imports this module
+
+        return Site(self.settings).page_url(lang, slug)
 
     def release(self, event: Event, lang: str) -> Rendered:
         text = self._render("release.md.j2", event=event, lang=lang)
         return Rendered(RELEASE, lang, (_tidy(text),))
 
     def post(self, event: Event, lang: str, channel: str) -> Rendered:
-        url = self.page_url(event.slug, lang)
+        url = self.page_url(lang, event.slug)
         variants = tuple(
             _tidy(self._render(f"posts/{channel}.txt.j2", event=event, lang=lang, url=url, short=short))
             for short in (False, True)

@@ -35,6 +35,7 @@ from ..config import PROJECT_ROOT, Settings
 from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
+from ..publish.site import SERVED_FOLDERS, files as layout_files
 from ..translate.stage import HUMAN
 from . import layout as layouts
 from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment
@@ -84,7 +85,7 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
     app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir), session_cookie="pressflow_review",
                        max_age=SESSION_HOURS * 3600, same_site="lax", https_only=https_only)
     app.add_middleware(BodyLimit, limit=max_body)
-    for name in ("feeds", "site"):
+    for name in SERVED_FOLDERS:
         app.mount(f"/{name}", StaticFiles(directory=settings.out_dir / name, check_dir=False, html=True), name=name)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(Forbidden, _forbidden)
@@ -128,7 +129,7 @@ def _template_env(settings: Settings) -> Environment:
     loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
                            FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(language_name=language_name, text_direction=text_direction, qa_label=qa_label,
+    env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        status_label=lambda s: STATUS_LABELS.get(s, s))
     return env
 

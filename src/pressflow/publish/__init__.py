@@ -1,0 +1,312 @@
+"""Publishing: approved drafts to feeds, pages and outbound files.
+
+A reader, then writers, Pelican-style: `collect` reads what may be published from the store
+(approved text, embargo lifted); each writer (`pages`, `outbox`, `feeds`, `sitemap`) writes one
+kind of output behind one small interface (`writer.Writer`), and `site` owns every URL and path.
+Every new file is staged in full before any is put in place, and only files whose content
+changed are, so publishing twice changes nothing, a run that cannot finish (a full disk) leaves
+the published set as it was, a crash leaves every file old or new, and a lock keeps concurrent
+publishers from interleaving.
+
+Feeds and pages always show the same version of a release: one put back under embargo is
+withdrawn from both, and a language that fails to render keeps its last published version in both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+from pydantic import ValidationError
+
+from .. import store
+from ..config import Settings
+from ..errors import PressflowError, PublishError
+from ..files import inside, remove_stale_temp_files, remove_tree
+from ..platforms import PLATFORMS
+from ..records import Event
+from ..render import RELEASE, summary_of, title_of
+from .catalog import MemoryCatalog
+from .feeds import Feeds
+from .model import Entry, Image, Item, Published, PublishReport, is_failure, newest_first
+from .outbox import Outbox
+from .pages import Pages
+from .site import ALL_LANGUAGES, Site
+from .sitemap import Sitemap
+from .writer import Output, Writer
+
+__all__ = ["publish", "on_progress", "PublishReport", "Item", "Entry", "Site", "is_failure", "as_utc"]
+
+
+def as_utc(now: dt.datetime | None) -> dt.datetime:
+    """`now` in UTC; a naive time is refused, because an embargo needs to know its zone."""
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise PublishError(f"publish time {now.isoformat()} has no time zone; give one, e.g. {now.isoformat()}+00:00")
+    return now.astimezone(dt.timezone.utc)
+
+
+def _event(release: store.Release) -> Event | None:
+    """The release's record as the typed `Event`; None for a release stored without one."""
+    try:
+        return Event.model_validate(release.record or {})
+    except ValidationError:
+        return None
+
+
+def _release_image(release: store.Release, event: Event | None) -> tuple[Path | str | None, str | None]:
+    """The release's image and its alt text: a web address as the record gives it, or a file
+    when it is inside the record's folder."""
+    image = event.image if event else None
+    if image is None:
+        return None, None
+    if image.url.startswith(("http://", "https://")):
+        return image.url, image.alt
+    if not release.source_file:
+        return None, image.alt
+    try:  # a symlink out of the record's folder is refused like a '..' path
+        path = inside(Path(release.source_file).parent, image.url)
+    except PublishError:
+        return None, image.alt
+    return (path if path.is_file() else None), image.alt
+
+
+def collect(session, settings: Settings, now: dt.datetime, report: PublishReport) -> list[Item]:
+    """Everything publishable now: approved release text per language, embargo lifted."""
+    items: list[Item] = []
+    before = _publications(session)
+    for release in session.scalars(store.select(store.Release).order_by(store.Release.date, store.Release.slug)):
+        if release.publish_at and release.publish_at > now:
+            report.embargoed.append(release.slug)
+            continue
+        event = _event(release)
+        image, alt = _release_image(release, event)
+        for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
+            if RELEASE not in drafts:
+                continue
+            markdown = drafts[RELEASE].text
+            posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
+            content = markdown + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
+            publication = store.record_publication(session, release.slug, lang, content,
+                                                   max(now, release.publish_at or now))
+            items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
+                              release.date, publication.published_at, publication.updated_at, image, alt,
+                              [d.id for d in drafts.values()], list(event.tags if event else []), before.get((release.slug, lang))))
+    return items
+
+
+def _publications(session) -> dict[tuple[str, str], Published]:
+    """Every publication as it stands before this run (plain values: `collect` then updates the rows)."""
+    P = store.Publication
+    rows = session.execute(store.select(P.release_slug, P.lang, P.content_hash, P.published_at, P.updated_at))
+    return {(slug, lang): Published(*rest) for slug, lang, *rest in rows}
+
+
+# The CLI registers a listener to draw a progress bar; flows log instead.
+_progress_listeners: list[Callable[[str], None]] = []
+
+
+def on_progress(listener: Callable[[str], None]) -> None:
+    """Call `listener(slug)` as each release starts publishing, in every later publish here."""
+    _progress_listeners.append(listener)
+
+
+def writers(output: Output) -> list[Writer]:
+    """Every output, in the order its files go into place: pages before what links to them."""
+    return [Pages(output), Outbox(output), Feeds(output), Sitemap(output)]
+
+
+def publish(settings: Settings, *, now: dt.datetime | None = None,
+            progress: Callable[[str], None] | None = None) -> PublishReport:
+    """Publish every approved release whose time has come; safe to run at any time, any number of times."""
+    now = as_utc(now)
+    report = PublishReport()
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    lock = inside(settings.out_dir, "state", "publish.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock), timeout=600):
+        remove_stale_temp_files(settings.out_dir)  # left by a publisher that was killed mid-write
+        output = Output(settings, report)
+        try:
+            with store.session_scope(settings.db_url) as session:
+                _publish(session, settings, now, report, output, progress)
+        finally:
+            output.staging.discard()  # what a failed run staged; nothing once committed
+    return report
+
+
+def _publish(session, settings: Settings, now: dt.datetime, report: PublishReport, output: Output,
+             progress: Callable[[str], None] | None) -> None:
+    items = collect(session, settings, now, report)
+    outputs = writers(output)
+    releases = Releases(output, outputs)
+    published: list[Item] = []
+    for slug, group in _by_release(items).items():
+        for listener in ([progress] if progress else []) + _progress_listeners:
+            listener(slug)
+        release = session.get(store.Release, slug)
+        previous = store.skipped_languages(session, slug, release.fingerprint)
+        written, kept = releases.publish(group, previous)
+        for item in group:
+            if not any(item is w for w in written):
+                _restore_publication(session, item)
+        published += written + kept
+        report.releases[slug] = [i.lang for i in written]
+        if kept:
+            report.kept[slug] = [i.lang for i in kept]
+        # `skipped`: every language prepare left out, as before; `failed`: those that failed,
+        # in prepare or in this run's rendering.
+        failed = {**{lang: r for lang, r in previous.items() if is_failure(r)}, **releases.failed.get(slug, {})}
+        if previous:
+            report.skipped[slug] = previous
+        if failed:
+            report.failed[slug] = failed
+    catalog = MemoryCatalog([output.entry(item) for item in published])
+    # Languages that had feeds before are rewritten even when nothing is left in them, so a
+    # withdrawn or failed release also leaves a feed it was the only entry of.
+    for lang in sorted({i.lang for i in published} | output.site.feed_languages()):
+        for writer in outputs:
+            writer.language(lang, catalog)
+    for writer in outputs:
+        writer.everything(catalog)
+    output.staging.commit()
+    # Only now that no feed, index or sitemap lists them: a crash between the two leaves
+    # pages nobody links to, which the next run removes (it looks on disk, not in the store).
+    _withdraw(outputs, report)
+    _unpublish_embargoed(session, report.embargoed, now)
+    _mark_published(session, published, now)
+
+
+class Releases:
+    """Publishes releases one at a time through every writer, one language failing alone."""
+
+    def __init__(self, output: Output, outputs: list[Writer]):
+        self.output, self.writers = output, outputs
+        self.outbox = next(w for w in outputs if isinstance(w, Outbox))
+        self.failed: dict[str, dict[str, str]] = {}  # slug -> lang -> why rendering it failed in this run
+
+    def files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
+        files: dict[Path, str] = {}
+        for writer in self.writers:
+            files.update(writer.release_files(item, siblings, image))
+        return files
+
+    def publish(self, items: list[Item], previous: dict[str, str]) -> tuple[list[Item], list[Item]]:
+        """The files of one release in every language, and its manifest.
+
+        A language that fails to render writes nothing and is named in the manifest; the other
+        languages still publish. If an earlier run published it, that version stays, in the
+        feeds as on its pages, so subscribers see one consistent version rather than a feed
+        entry gone while its page lingers. Returns the items written and the items kept.
+        """
+        slug = items[0].slug
+        image = self.output.image(items[0])
+        rendered: list[tuple[Item, dict[Path, str]]] = []
+        kept: list[Item] = []
+        for item in items:
+            try:  # render everything first: a failing language writes nothing at all
+                rendered.append((item, self.files(item, items, image)))
+            except PressflowError as exc:
+                reason = f"rendering failed: {exc}"
+                if (earlier := self._previous_version(item)) is not None:
+                    kept.append(earlier)
+                    reason += f"; the version published {earlier.updated.isoformat()} stays"
+                self.failed.setdefault(slug, {})[item.lang] = reason
+        written = [item for item, _ in rendered]
+        live = sorted(written + kept, key=lambda i: i.lang)  # `items` are in this order too
+        files: list[Path] = []
+        if image and image.path and live:
+            files.append(image.path)  # the copied image is the release's too
+        for item, outputs in rendered:
+            # Pages link only to translations that exist: re-render when a sibling failed.
+            if len(live) != len(items):
+                outputs = self.files(item, live, image)
+            files += [self.output.write(path, text) for path, text in outputs.items()]
+        for item in kept:
+            files += [self.output.site.page_path(item.lang, item.slug), *self.outbox.files_on_disk(item)]
+        if live:
+            self.outbox.manifest(slug, live, files, {**previous, **self.failed.get(slug, {})})
+        return written, kept
+
+    def _previous_version(self, item: Item) -> Item | None:
+        """`item` as an earlier run published it, read back from its outbound files; None when
+        it was never published or its files are gone."""
+        site = self.output.site
+        if item.previous is None or not site.page_path(item.lang, item.slug).is_file():
+            return None
+        folder = site.outbox_path(item.slug, item.lang)
+        try:
+            markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+            posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
+        except (OSError, UnicodeDecodeError):
+            return None
+        return dataclasses.replace(item, title=title_of(markdown), summary=summary_of(markdown), markdown=markdown,
+                                   posts=posts, published=item.previous.published_at,
+                                   updated=item.previous.updated_at, draft_ids=[])
+
+
+def _withdraw(outputs: list[Writer], report: PublishReport) -> None:
+    """Remove what earlier runs published of releases under embargo again (their `publish_at`
+    moved into the future). Each file goes in one step (unlink); a folder is renamed out of the
+    way before it is deleted, so nobody sees part of it."""
+    for slug in report.embargoed:
+        removed = False
+        for writer in outputs:
+            for path in writer.withdraw(slug):
+                if path.is_dir():
+                    remove_tree(path)
+                elif path.is_file():
+                    path.unlink()
+                else:
+                    continue
+                removed = True
+        if removed:
+            report.withdrawn.append(slug)
+
+
+def _by_release(items: list[Item]) -> dict[str, list[Item]]:
+    by_slug: dict[str, list[Item]] = {}
+    for item in items:
+        by_slug.setdefault(item.slug, []).append(item)
+    return by_slug
+
+
+def _restore_publication(session, item: Item) -> None:
+    """A language that failed to render was not published in this run: its publication goes back
+    to what the last published version left (so the next success moves `updated`), or away if
+    there was none (so its first publication time stays open)."""
+    P = store.Publication
+    where = (P.release_slug == item.slug, P.lang == item.lang)
+    if item.previous is None:
+        session.execute(store.delete(P).where(*where))
+    else:
+        session.execute(store.update(P).where(*where).values(content_hash=item.previous.content_hash,
+                                                             updated_at=item.previous.updated_at))
+
+
+def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
+    """Releases under embargo again are no longer published: when the embargo lifts they go out
+    anew, with that time as their publication time, and their drafts wait as approved."""
+    for chunk in store.in_batches(slugs):
+        session.execute(store.delete(store.Publication).where(store.Publication.release_slug.in_(chunk)))
+        session.execute(
+            store.update(store.Draft)
+            .where(store.Draft.release_slug.in_(chunk), store.Draft.status == store.PUBLISHED)
+            .values(status=store.APPROVED, updated_at=now),
+            execution_options={"synchronize_session": "fetch"},
+        )
+
+
+def _mark_published(session, items: list[Item], now: dt.datetime) -> None:
+    ids = [draft_id for item in items for draft_id in item.draft_ids]
+    for batch in store.in_batches(ids):  # one UPDATE per 500 drafts
+        session.execute(
+            store.update(store.Draft)
+            .where(store.Draft.id.in_(batch), store.Draft.status == store.APPROVED)
+            .values(status=store.PUBLISHED, updated_at=now),
+            execution_options={"synchronize_session": "fetch"},
+        )

@@ -1,0 +1,98 @@
+"""RSS 2.0 and Atom feeds per language and for all languages together (`feeds/all/`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from ..languages import language_name
+from .model import Entry
+from .site import ALL_LANGUAGES
+from .writer import Catalog, Writer
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+ATOM = "{http://www.w3.org/2005/Atom}"
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class Feeds(Writer):
+    def language(self, lang: str, catalog: Catalog) -> None:
+        self.feeds(catalog.newest(lang, self.settings.feed_limit), lang)
+
+    def everything(self, catalog: Catalog) -> None:
+        """One feed with every language, for readers and outlets that want everything."""
+        self.feeds(catalog.newest(None, self.settings.feed_limit), ALL_LANGUAGES)
+
+    def feeds(self, entries: list[Entry], name: str) -> None:
+        feed = self.feed(entries, name)
+        atom = self._finish_atom(feed.atom_str(pretty=True), entries, mixed=name == ALL_LANGUAGES)
+        self.write(self.site.feed_path(name, "atom"), atom)
+        feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
+                  rel="alternate", replace=True)  # RSS's channel <link> is the first alternate
+        feed.link(href=self.site.feed_url(name, "rss"), rel="self")
+        self.write(self.site.feed_path(name, "rss"), feed.rss_str(pretty=True))
+
+    def feed(self, entries: list[Entry], name: str) -> FeedGenerator:
+        mixed = name == ALL_LANGUAGES
+        source = self.settings.source_language
+        fg = FeedGenerator()
+        fg.load_extension("dc")  # dc:language on each item of the all-languages RSS feed
+        fg.id(self.site.feed_id(name))
+        label = "all languages" if mixed else language_name(name, name)
+        fg.title(f"{self.settings.organization} — {label}")
+        fg.description(f"{self.settings.organization} press releases "
+                       f"({'all languages' if mixed else language_name(name, 'en')})")
+        fg.link(href=self.site.index_url(source if mixed else name), rel="alternate")
+        fg.link(href=self.site.feed_url(name, "atom"), rel="self")
+        # The all-languages feed has no one language ("mul": multiple); each entry carries its own.
+        fg.language("mul" if mixed else name)
+        # Derived from the entries, never "now": an unchanged feed stays byte-identical.
+        fg.updated(max((e.updated for e in entries), default=EPOCH))
+        fg.generator("pressflow")
+        for entry in entries:
+            self._entry(fg.add_entry(order="append"), entry, mixed)
+        return fg
+
+    def _entry(self, fe, entry: Entry, mixed: bool) -> None:
+        entry_id = self.site.entry_id(entry.slug, entry.lang)
+        fe.id(entry_id)
+        fe.guid(entry_id, permalink=False)
+        fe.title(entry.title)
+        fe.link(href=self.site.page_url(entry.lang, entry.slug), rel="alternate", hreflang=entry.lang)
+        fe.summary(entry.summary)
+        # Escaped HTML rather than CDATA: valid Atom, and safe when the text itself contains "]]>".
+        fe.content(entry.content_html, type="html")
+        fe.published(entry.published)
+        fe.updated(entry.updated)
+        for tag in entry.tags:
+            fe.category(term=tag, label=tag)
+        if entry.image and entry.image.enclosure:
+            fe.enclosure(entry.image.url, entry.image.length, entry.image.type)
+        if mixed:
+            fe.dc.dc_language(entry.lang)
+
+    def _finish_atom(self, atom: bytes, entries: list[Entry], *, mixed: bool) -> bytes:
+        """What feedgen 1.0 cannot write: entry links with rel, type, hreflang and length (it drops
+        them, so an enclosure would read as a second page link), and xml:lang on each entry of
+        the all-languages feed."""
+        by_id = {self.site.entry_id(e.slug, e.lang): e for e in entries}
+        root = etree.fromstring(atom)
+        for element in root.iter(f"{ATOM}entry"):
+            entry = by_id[element.findtext(f"{ATOM}id")]
+            for link in element.findall(f"{ATOM}link"):
+                element.remove(link)
+            position = element.index(element.find(f"{ATOM}title")) + 1
+            links = [{"rel": "alternate", "type": "text/html", "hreflang": entry.lang,
+                      "href": self.site.page_url(entry.lang, entry.slug)}]
+            if entry.image and entry.image.enclosure:
+                links.append({"rel": "enclosure", "type": entry.image.type, "length": str(entry.image.length),
+                              "href": entry.image.url})
+            for offset, attributes in enumerate(links):
+                link = etree.Element(f"{ATOM}link", attrib=attributes)
+                link.tail = element.find(f"{ATOM}title").tail
+                element.insert(position + offset, link)
+            if mixed:
+                element.set(XML_LANG, entry.lang)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

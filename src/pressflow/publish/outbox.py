@@ -1,0 +1,75 @@
+"""Outbound files for partner outlets: the release as Markdown, HTML and text, one post per
+platform, and a manifest per release listing every file with its hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import PublishError
+from ..files import inside, sha256_file
+from ..render import markdown_to_text
+from .model import Image, Item, is_failure
+from .pages import Pages
+from .writer import Output, Writer
+
+
+class Outbox(Writer):
+    def __init__(self, output: Output):
+        super().__init__(output)
+        self.pages = Pages(output)  # press-release.html is the page on its own, with no translations
+
+    def release_files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
+        folder = (item.slug, item.lang)
+        outputs = {
+            self.site.outbox_path(*folder, "press-release.md"): item.markdown,
+            self.site.outbox_path(*folder, "press-release.html"): self.pages.page(item, [item], None),
+            self.site.outbox_path(*folder, "press-release.txt"): markdown_to_text(item.markdown),
+        }
+        for channel, text in sorted(item.posts.items()):
+            outputs[self.site.outbox_path(*folder, "posts", f"{channel}.txt")] = text
+        return outputs
+
+    def manifest(self, slug: str, items: list[Item], files: list[Path], reasons: dict[str, str]) -> Path:
+        """`outbox/<slug>/manifest.json`: the release's files with their hashes, and the languages
+        left out with why. Files staged in this run are described by their new content."""
+        out = self.settings.out_dir.resolve()
+        manifest = {
+            "release": slug,
+            "title": next((i.title for i in items if i.lang == self.settings.source_language), items[0].title),
+            "languages": sorted(i.lang for i in items),
+            "files": [{"path": str(p.relative_to(out)), "sha256": sha, "bytes": size}
+                      for p in sorted(files) for sha, size in [self._digest(p)]],
+            # Kept for readers of the first manifest format: every language left out, and why.
+            "skipped_languages": [{"language": lang, "reason": reason,
+                                   "status": "failed" if is_failure(reason) else "skipped"}
+                                  for lang, reason in sorted(reasons.items())],
+            "failed_languages": [{"language": lang, "reason": reason}
+                                 for lang, reason in sorted(reasons.items()) if is_failure(reason)],
+        }
+        return self.write(self.site.outbox_path(slug, "manifest.json"),
+                          json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+
+    def _digest(self, path: Path) -> tuple[str, int]:
+        if path in self.output.staging.digests:
+            return self.output.staging.digests[path]
+        return sha256_file(path), path.stat().st_size
+
+    def files_on_disk(self, item: Item) -> list[Path]:
+        """The outbound files an earlier run wrote for `item`."""
+        folder = self.site.outbox_path(item.slug, item.lang)
+        return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+
+    def withdraw(self, slug: str) -> list[Path]:
+        """The copied images the manifest lists (the image may have changed since), then the
+        folder, last: its manifest names the media to remove if this run dies first."""
+        outbox = self.site.outbox_path(slug)
+        in_use = {image.path for image in self.output._images.values() if image and image.path}
+        return [path for path in self._media_listed(outbox) if path not in in_use] + [outbox]
+
+    def _media_listed(self, outbox: Path) -> list[Path]:
+        try:
+            files = json.loads((outbox / "manifest.json").read_text(encoding="utf-8"))["files"]
+            return [inside(self.settings.out_dir, f["path"]) for f in files if f["path"].startswith("site/media/")]
+        except (OSError, ValueError, KeyError, TypeError, PublishError):  # unreadable: remove the pages anyway
+            return []

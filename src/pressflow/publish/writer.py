@@ -1,0 +1,109 @@
+"""The one small interface every output implements, and what writers share.
+
+A writer says what it writes for a release in one language (`release_files`, rendered but not
+yet written, so a language that fails to render writes nothing anywhere), what it rewrites for a
+language (`language`) and across languages (`everything`), and what it removes when a release
+is withdrawn (`withdraw`). Adding an output format is one new writer and its template.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from ..config import Settings
+from ..files import Staging
+from ..render import Renderer, markdown_to_html
+from .model import Entry, Image, Item, PublishReport
+from .site import Site
+
+
+class Catalog(Protocol):
+    """What is published, as the per-language and across-language outputs list it."""
+
+    def languages(self) -> list[str]: ...
+
+    def newest(self, lang: str | None, limit: int) -> list[Entry]:
+        """The newest `limit` entries of `lang` (None: every language), newest first."""
+
+    def count(self, lang: str) -> int: ...
+
+    def last_updated(self, lang: str) -> dt.datetime:
+        """When the newest change to an entry of `lang` was published."""
+
+    def page(self, lang: str, offset: int, limit: int) -> list[Entry]:
+        """Entries `offset` to `offset + limit` of `lang`, newest first."""
+
+    def releases(self) -> list[list[Entry]]:
+        """Every published release (its entries in every language), in a stable order."""
+
+
+class Output:
+    """What a publish run's writers share: settings, layout, templates, staged files, report."""
+
+    def __init__(self, settings: Settings, report: PublishReport):
+        self.settings, self.report = settings, report
+        self.site = Site(settings)
+        self.renderer = Renderer(settings)
+        self.staging = Staging(settings.out_dir)
+        self._images: dict[str, Image | None] = {}  # slug -> its image, copied once per run
+
+    def write(self, path: Path, data: str | bytes) -> Path:
+        self.report.count(self.staging.write(path, data))
+        return path
+
+    def entry(self, item: Item) -> Entry:
+        """What lists of releases show of `item`."""
+        return Entry(item.slug, item.lang, item.title, item.summary, str(markdown_to_html(item.markdown)), item.date,
+                     item.published, item.updated, tuple(item.tags), self.image(item))
+
+    def image(self, item: Item) -> Image | None:
+        """The release's image for pages and enclosures (a local file is copied once per run)."""
+        if item.image is None:
+            return None
+        if item.slug not in self._images:
+            self._images[item.slug] = (_remote_image(item.image, item.image_alt or "") if isinstance(item.image, str)
+                                       else self._copy_image(item.slug, item.image, item.image_alt or ""))
+        return self._images[item.slug]
+
+    def _copy_image(self, slug: str, source: Path, alt: str) -> Image:
+        name = f"{slug}-{source.name}"
+        target = self.site.media_path(name)
+        data = source.read_bytes()
+        self.write(target, data)
+        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return Image(self.site.media_url(name), mime, len(data), alt, target)
+
+
+def _remote_image(url: str, alt: str) -> Image:
+    """An image on the web is linked as it is: publishing never fetches it, so its size is
+    unknown, and its type is what its name suggests, if anything."""
+    return Image(url, mimetypes.guess_type(urlsplit(url).path)[0], None, alt)
+
+
+class Writer:
+    """One kind of output. Each method does nothing unless the output has something to do then."""
+
+    def __init__(self, output: Output):
+        self.output, self.site, self.settings = output, output.site, output.settings
+        self.renderer = output.renderer
+
+    def write(self, path: Path, data: str | bytes) -> Path:
+        return self.output.write(path, data)
+
+    def release_files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
+        """The files of `item` (rendered, not written); `siblings`: its release's published languages."""
+        return {}
+
+    def language(self, lang: str, catalog: Catalog) -> None:
+        """Rewrite what lists one language's releases."""
+
+    def everything(self, catalog: Catalog) -> None:
+        """Rewrite what lists every language's releases."""
+
+    def withdraw(self, slug: str) -> list[Path]:
+        """Files of a withdrawn release to remove (after everything listing it was rewritten)."""
+        return []
