@@ -153,22 +153,6 @@ def test_markup_in_every_field_is_shown_as_text_never_run(batch, tmp_path):
         assert post.read_text().strip()  # plain text files: markup stays as the author typed it
 
 
-def test_an_image_symlinked_out_of_the_record_folder_is_not_published(tmp_path):
-    records = tmp_path / "records"
-    records.mkdir()
-    secret = tmp_path / "secret.png"
-    secret.write_bytes(b"\x89PNG secret")
-    (records / "poster.png").symlink_to(secret)
-    (records / "event.yaml").write_text("id: linked\ntitle: Linked image\ndate: 2021-06-21\nsummary: S.\n"
-                                        "languages: []\nimage: {url: poster.png, alt: Poster}\n")
-    settings = Settings(out_dir=tmp_path / "out")
-    pipeline.prepare(load_records([records]).events, settings)
-    publish(settings)
-    assert (settings.out_dir / "site" / "en" / "linked.html").exists()
-    assert not (settings.out_dir / "site" / "media").exists()
-    assert b"secret" not in (settings.out_dir / "feeds" / "en" / "rss.xml").read_bytes()
-
-
 @pytest.mark.parametrize("parts", [("..", "escape.txt"), ("/etc", "passwd"), ("site", "..", "..", "x")])
 def test_paths_outside_the_output_folder_are_refused(tmp_path, parts):
     with pytest.raises(PublishError, match="outside the output folder"):

@@ -8,6 +8,7 @@ sees at the CLI.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import unicodedata
 from pathlib import Path
@@ -158,6 +159,59 @@ def test_bad_country_code_in_countries(tmp_path, code):
 def test_bad_country_code_in_location(tmp_path, code):
     path = write_yaml(tmp_path, record(location={"city": "Beijing", "country": code}))
     assert_located(only_error(path), path, "location.country", says="ISO 3166")
+
+
+@pytest.mark.parametrize("given, hint", [("China", "CN (China)"), ("china", "CN (China)"), ("CHN", "CN (China)"),
+                                         ("Brasil", "BR (Brazil)"), ("Viet Nam", "VN (Viet Nam)")])
+def test_a_country_given_by_name_suggests_its_code(tmp_path, given, hint):
+    path = write_yaml(tmp_path, record(countries=[given]))
+    error = only_error(path)
+    assert_located(error, path, "countries.0", says="ISO 3166")
+    assert error.message.endswith(f"; did you mean {hint}?"), error.message
+
+
+def test_a_code_like_nothing_suggests_nothing(tmp_path):
+    path = write_yaml(tmp_path, record(location={"country": "XX"}))
+    assert only_error(path).message == "'XX' is not an ISO 3166-1 alpha-2 country code"
+
+
+@pytest.mark.parametrize("fields, where, hint", [
+    ({"sumary": "S"}, "sumary", "summary"),
+    ({"organisers": ["ANSO"]}, "organisers", "organizers"),
+    ({"location": {"venue": "V", "contry": "CN"}}, "location.contry", "country"),
+    ({"quotes": [{"speaker": "S", "text": "T", "speeker": "x"}]}, "quotes.0.speeker", "speaker"),
+    ({"image": {"url": "https://example.org/a.png", "alt": "A", "atl": "A"}}, "image.atl", "alt"),
+])
+def test_a_misspelt_field_suggests_the_nearest_one_and_links_the_field_list(tmp_path, fields, where, hint):
+    path = write_yaml(tmp_path, {**BASE, **fields})
+    error = only_error(path)
+    assert_located(error, path, where, says="unknown field")
+    assert f"did you mean '{hint}'?" in error.message
+    assert "docs/records.md" in error.message and "DESIGN" not in error.message
+    assert (Path(__file__).resolve().parents[1] / "docs" / "records.md").is_file()
+
+
+def test_an_unknown_field_like_no_other_gets_no_suggestion(tmp_path):
+    path = write_yaml(tmp_path, record(zzzzqqq=1))
+    assert "did you mean" not in only_error(path).message
+
+
+def test_duplicate_keys_in_yaml_name_the_key_and_the_lines(tmp_path):
+    path = write(tmp_path / "record.yaml", "id: test-event\ntitle: One\ndate: 2021-08-30\nsummary: S\ntitle: Two\n")
+    error = only_error(path)
+    assert_located(error, path, None, None, says="duplicate key 'title' on line 5 (the first is on line 2)")
+
+
+def test_duplicate_keys_in_a_nested_yaml_mapping_are_found_too(tmp_path):
+    path = write(tmp_path / "record.yaml", "id: test-event\ntitle: T\ndate: 2021-08-30\nsummary: S\n"
+                                           "location:\n  city: Beijing\n  city: Shanghai\n")
+    assert "duplicate key 'city' on line 7 (the first is on line 6)" in only_error(path).message
+
+
+def test_duplicate_keys_in_json_name_the_key(tmp_path):
+    path = write(tmp_path / "record.json", '{"id": "test-event", "title": "One", "date": "2021-08-30", '
+                                           '"summary": "S", "title": "Two"}')
+    assert_located(only_error(path), path, None, None, says="duplicate key 'title'")
 
 
 def test_unquoted_norway_country_code(tmp_path):
@@ -422,6 +476,7 @@ contact: {name: ANSO Secretariat Communications, email: anso@cashq.ac.cn}
 @pytest.mark.parametrize("source", BUNDLED, ids=lambda p: p.stem)
 def test_bundled_example_as_json_gives_an_equal_event(tmp_path, source):
     raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    shutil.copytree(EVENTS / "images", tmp_path / "images")  # a record's image is checked where it points
     json_path = write(tmp_path / f"{source.stem}.json", json.dumps(raw, default=lambda v: v.isoformat()))
     [(_, from_yaml)] = load_records([source]).events
     [(_, from_json)] = load_records([json_path]).events

@@ -5,6 +5,27 @@ The CLI renders any `PressflowError` as one readable line; tracebacks only with 
 
 from __future__ import annotations
 
+import os
+import unicodedata
+
+
+def printable(name: str | os.PathLike) -> str:
+    """A file or field name as it can appear inside a one-line message.
+
+    Names are shown as they are, unless they hold a line break, a control or another invisible
+    format character: then they are quoted with Python's escapes (`'x\\nprepared y.yaml'`), so a
+    crafted file name can never start a second line that reads like another message.
+    """
+    text = os.fsdecode(name)
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in text):
+        return repr(text)
+    return text
+
+
+def one_line(message: str) -> str:
+    """A whole message made one line, for the CLI edge: escapes whatever a caller did not."""
+    return "".join(c if unicodedata.category(c) not in ("Cc", "Zl", "Zp") else repr(c)[1:-1] for c in message)
+
 
 class PressflowError(Exception):
     """Base class: a failure a user can act on."""
@@ -15,11 +36,12 @@ class RecordError(PressflowError):
 
     def __init__(self, file: str, message: str, *, record: str | None = None, field: str | None = None):
         self.file, self.record, self.field, self.message = file, record, field, message
-        where = file
+        where = printable(file)
         if record:
             where += f": record {record}"
         if field:
-            where += f": field '{field}'"
+            shown = printable(field)
+            where += f": field {shown if shown != field else repr(field)}"
         super().__init__(f"{where}: {message}")
 
 

@@ -6,10 +6,11 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
-from .errors import PublishError
+from .errors import PressflowError, PublishError
 
 
 def inside(root: Path, *parts: str) -> Path:
@@ -179,3 +180,42 @@ def remove_stale_temp_files(root: Path) -> int:
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def resolve_inside(root: Path, relative: str) -> Path | None:
+    """`root/relative` with every symlink followed, or None when it leads out of `root`."""
+    root = root.resolve()
+    path = (root / relative).resolve()
+    return path if path == root or root in path.parents else None
+
+
+class FileKindError(PressflowError):
+    """A file to read is not a regular file, or is larger than allowed (the message says which)."""
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (or a link to one), refusing anything over `limit` bytes.
+
+    `st_size` is 0 for a FIFO and for /dev/zero, so the check is on the file's type and the read
+    is bounded as well. O_NONBLOCK keeps opening a FIFO from waiting for a writer forever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileKindError(f"not a regular file ({_file_kind(mode)}); only plain files are read")
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FileKindError(f"file is over {limit:,} bytes, the limit")
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a folder"}
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")

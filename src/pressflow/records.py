@@ -8,7 +8,10 @@ batch keeps going past bad records so that the good ones still publish.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import json
+import typing
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -33,7 +36,9 @@ from pydantic import (
 )
 from slugify import slugify
 
-from .errors import RecordError
+from .errors import RecordError, printable
+from .files import FileKindError, read_regular, resolve_inside
+from .images import ImageError, read_image
 
 MAX_FILE_BYTES = 2_000_000
 # Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
@@ -64,11 +69,34 @@ Text = Annotated[
 ]
 
 
-def _country(code: str) -> str:
-    code = code.strip().upper()
+def _country(value: str) -> str:
+    code = value.strip().upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+        hint = _country_hint(value.strip())
+        raise ValueError(f"'{_one_line(code)[:60]}' is not an ISO 3166-1 alpha-2 country code{hint}")
     return code
+
+
+def _country_hint(value: str) -> str:
+    """`; did you mean CN (China)?` for a country given by name, alpha-3 code or a near spelling."""
+    try:
+        country = pycountry.countries.lookup(value)  # names, official names, alpha-3, numeric
+    except LookupError:
+        close = difflib.get_close_matches(value.casefold(), _country_names(), n=1, cutoff=0.75)
+        if not close:
+            return ""
+        country = pycountry.countries.get(alpha_2=_country_names()[close[0]])
+    return f"; did you mean {country.alpha_2} ({country.name})?"
+
+
+@functools.cache
+def _country_names() -> dict[str, str]:
+    names = {}
+    for country in pycountry.countries:
+        for attr in ("name", "common_name", "official_name"):
+            if name := getattr(country, attr, None):
+                names[name.casefold()] = country.alpha_2
+    return names
 
 
 def _language(tag: str) -> str:
@@ -150,7 +178,7 @@ class Contact(_Strict):
 
 
 class Event(_Strict):
-    """A validated event record (the contract in DESIGN.md)."""
+    """A validated event record (the contract in docs/records.md)."""
 
     # The descriptions are what the Prefect UI's form shows under each field: they say what a
     # value must look like, in the words a communications officer would use.
@@ -240,6 +268,21 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise yaml.YAMLError(f"aliases are not allowed in records (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        # PyYAML lets the last of two equal keys win silently; a record with two `title:` lines
+        # is a mistake its author wants to hear about.
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{_one_line(str(key))[:60]}' on line {line} "
+                                f"(the first is on line {seen[key]}); keep one of them")
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
 
 _NoAliasLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -256,17 +299,26 @@ def _one_line(text: str) -> str:
     return " ".join(_CONTROL.sub("?", text).split())
 
 
+def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"duplicate key '{_one_line(key)[:60]}'")
+    return dict(pairs)
+
+
 def _parse_file(path: Path) -> Any:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise RecordError(str(path), f"file is {size:,} bytes; records are limited to {MAX_FILE_BYTES:,}")
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = read_regular(path, MAX_FILE_BYTES)
+    except FileKindError as exc:
+        raise RecordError(str(path), str(exc)) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_reject_duplicate_json_keys)
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
     except RecursionError:
         raise RecordError(str(path), "nested too deeply to be an event record") from None
@@ -282,10 +334,35 @@ def _field_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "(record)"
 
 
+FIELDS_DOC = "docs/records.md"
+
+
 def _message(error: dict) -> str:
     if error["type"] == "extra_forbidden":
-        return "unknown field (see the record fields in DESIGN.md)"
+        hint = _nearest_field(error["loc"])
+        return f"unknown field{hint} (the record fields are listed in {FIELDS_DOC})"
     return error["msg"].removeprefix("Value error, ")
+
+
+def _nearest_field(loc: tuple) -> str:
+    """`; did you mean 'summary'?` for a misspelt field, from the fields allowed where it stands."""
+    model: type[BaseModel] | None = Event
+    for part in loc[:-1]:
+        if model is None:
+            return ""
+        if isinstance(part, str) and part in model.model_fields:
+            model = _model_in(model.model_fields[part].annotation)
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1].casefold(), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The record model inside a field's type (`Location | None`, `list[Quote]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for arg in typing.get_args(annotation) if (m := _model_in(arg))), None)
 
 
 def _record_name(raw: Any, index: int, count: int) -> str | None:
@@ -306,7 +383,7 @@ def validate_record(raw: Any, *, file: str = "<record>", index: int = 0, count: 
     except ValidationError as exc:
         problems = [(_field_path(e["loc"]), _message(e)) for e in exc.errors()]
         first_field, first_message = problems[0]
-        others = "".join(f"; field '{f}': {m}" for f, m in problems[1:])
+        others = "".join(f"; field '{printable(f)}': {m}" for f, m in problems[1:])
         raise RecordError(file, first_message + others, record=record, field=first_field) from None
     except RecursionError:
         raise RecordError(file, "nested too deeply", record=record) from None
@@ -329,18 +406,46 @@ def load_records(paths: list[Path]) -> LoadResult:
         for index, item in enumerate(items):
             try:
                 event = validate_record(item, file=str(path), index=index, count=len(items))
+                check_local_image(event, path, record=_record_name(item, index, len(items)))
             except RecordError as exc:
                 result.errors.append(exc)
                 continue
             if event.slug in seen:
                 result.errors.append(
-                    RecordError(str(path), f"duplicate id '{event.slug}' (also in {seen[event.slug]})",
+                    RecordError(str(path), f"duplicate id '{event.slug}' (also in {printable(seen[event.slug])})",
                                 record=_record_name(item, index, len(items)), field="id")
                 )
                 continue
             seen[event.slug] = path
             result.events.append((path, event))
     return result
+
+
+def check_local_image(event: Event, path: Path, *, record: str | None = None) -> None:
+    """A record's image file must be there, inside the record's folder, and a real image.
+
+    Checked when the record is loaded, so the author hears of it at prepare time rather than
+    finding the release published without its image. Publishing checks the content again.
+    """
+    if event.image is None or re.match(r"^https?://", event.image.url):
+        return
+    url = event.image.url
+
+    def error(message: str) -> RecordError:
+        return RecordError(str(path), message, record=record, field="image.url")
+
+    image = resolve_inside(path.parent, url)
+    if image is None:
+        raise error(f"'{printable(url)}' leads outside the record's folder (through a symbolic link); "
+                    "put the image itself next to the record")
+    if not image.exists():
+        raise error(f"no image file '{printable(url)}' next to the record")
+    try:
+        read_image(image)
+    except ImageError as exc:
+        raise error(f"'{printable(url)}': {exc}") from None
+    except OSError as exc:
+        raise error(f"'{printable(url)}': cannot read: {exc.strerror}") from None
 
 
 def _expand(paths: list[Path]) -> list[Path]:

@@ -9,6 +9,7 @@ is withdrawn (`withdraw`). Adding an output format is one new writer and its tem
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import mimetypes
 from pathlib import Path
 from typing import Protocol
@@ -16,9 +17,12 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..files import Staging
+from ..images import ImageError, read_image
 from ..render import Renderer, markdown_to_html
 from .model import Entry, Image, Item, PublishReport
 from .site import Site
+
+log = logging.getLogger(__name__)
 
 
 class Catalog(Protocol):
@@ -69,13 +73,18 @@ class Output:
                                        else self._copy_image(item.slug, item.image, item.image_alt or ""))
         return self._images[item.slug]
 
-    def _copy_image(self, slug: str, source: Path, alt: str) -> Image:
-        name = f"{slug}-{source.name}"
+    def _copy_image(self, slug: str, source: Path, alt: str) -> Image | None:
+        """Copy a local image next to the pages: only a real image, checked by its content (an
+        SVG as sanitized), named with the extension of what it is."""
+        try:
+            image = read_image(source)
+        except (ImageError, OSError) as exc:  # prepare checked it; the file changed since
+            log.error("%s: the image %s is left out: %s", slug, source, exc)
+            return None
+        name = f"{slug}-{source.stem}.{image.extension}"
         target = self.site.media_path(name)
-        data = source.read_bytes()
-        self.write(target, data)
-        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return Image(self.site.media_url(name), mime, len(data), alt, target)
+        self.write(target, image.data)
+        return Image(self.site.media_url(name), image.mime, len(image.data), alt, target)
 
 
 def _remote_image(url: str, alt: str) -> Image:
