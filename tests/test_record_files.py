@@ -259,10 +259,15 @@ def test_an_evil_svg_is_published_sanitized_with_its_content_type(tmp_path):
     assert 'type="image/svg+xml"' in rss and 'type="image/png"' in rss
 
 
-def test_the_bundled_example_image_is_an_svg_that_passes_the_sanitizer_unchanged_in_substance():
+def test_the_bundled_example_image_is_an_svg_the_allowlist_leaves_byte_for_byte():
     source = (EVENTS / "images" / "beauty-of-life.svg").read_bytes()
     image = check_image(source)
-    assert image.mime == "image/svg+xml"
-    original, cleaned = etree.fromstring(source), etree.fromstring(image.data)
-    assert [e.tag for e in original.iter()] == [e.tag for e in cleaned.iter()]
-    assert [dict(e.attrib) for e in original.iter()] == [dict(e.attrib) for e in cleaned.iter()]
+    assert image.mime == "image/svg+xml" and image.data == source
+
+
+def test_an_svg_stylesheet_instruction_and_doctype_are_dropped():
+    svg = (b'<?xml version="1.0"?><?xml-stylesheet type="text/xsl" href="https://evil.example/x.xsl"?>'
+           b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">'
+           b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>')
+    cleaned = check_image(svg).data
+    assert b"xml-stylesheet" not in cleaned and b"DOCTYPE" not in cleaned and b"<rect" in cleaned

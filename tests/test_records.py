@@ -355,6 +355,16 @@ def test_record_nested_1000_levels_deep(tmp_path, suffix):
     assert_one_readable_line(error)
 
 
+def test_nesting_is_refused_by_depth_not_by_the_recursion_limit(tmp_path):
+    # 100 levels parse within any recursion limit (torch, imported by translation, raises it to
+    # 2000, and 1000 levels then parse too): the loader counts the depth itself.
+    deep = '{"a": ' * 100 + "1" + "}" * 100
+    text = '{"id": "x", "title": "T", "date": "2021-08-30", "summary": "S", "location": ' + deep + "}"
+    for suffix in (".json", ".yaml"):
+        path = write(tmp_path / f"deep{suffix}", text)
+        assert "nested too deeply" in only_error(path).message
+
+
 def test_validate_record_refuses_deep_nesting_in_memory():
     raw = dict(BASE)
     node: dict = raw

@@ -97,32 +97,48 @@ def check_image(data: bytes) -> CheckedImage:
 
 
 def sanitize_svg(data: bytes) -> bytes | None:
-    """The SVG rebuilt from allowed elements and attributes only; None when `data` is no SVG."""
+    """The SVG rebuilt from allowed elements and attributes only; None when `data` is no SVG.
+
+    A file the allowlist leaves untouched is returned byte for byte (its size and hash stay
+    what the author sees on disk).
+    """
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_comments=True, remove_pis=True)
+                             remove_comments=False, remove_pis=False)
     try:
         root = etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError):
         return None
     if root.tag != f"{{{SVG_NS}}}svg":
         return None
-    if root.getroottree().docinfo.internalDTD is not None:
+    docinfo = root.getroottree().docinfo
+    if (dtd := docinfo.internalDTD) is not None and any(True for _ in dtd.iterentities()):
         # An internal DTD subset declares entities: nothing an image needs, and the way XML bombs work.
-        raise ImageError("an SVG with a DOCTYPE declaring entities is not accepted; save it without one")
-    _clean(root)
+        raise ImageError("an SVG whose DOCTYPE declares entities is not accepted; save it without one")
+    # Processing instructions before the root (<?xml-stylesheet ...?>) and a DOCTYPE are dropped.
+    outside = bool(docinfo.doctype) or any(isinstance(n, etree._ProcessingInstruction)
+                                           for n in (*root.itersiblings(preceding=True), *root.itersiblings()))
+    if not _clean(root) and not outside:
+        return data
     etree.cleanup_namespaces(root)
     return etree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _clean(element: etree._Element) -> None:
+def _clean(element: etree._Element) -> bool:
+    """Remove what the allowlist does not know from `element`; returns whether anything went."""
+    removed = False
     for child in list(element):
+        if isinstance(child, etree._Comment):
+            continue
         if not isinstance(child.tag, str) or not _allowed_element(child.tag):
             _remove_keeping_tail(child)
+            removed = True
         else:
-            _clean(child)
+            removed |= _clean(child)
     for name, value in list(element.attrib.items()):
         if not _allowed_attribute(name, value):
             del element.attrib[name]
+            removed = True
+    return removed
 
 
 def _allowed_element(tag: str) -> bool:

@@ -307,6 +307,20 @@ def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict:
     return dict(pairs)
 
 
+MAX_DEPTH = 64  # a record is 4 levels deep; the interpreter's recursion limit varies (torch raises it)
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return False
+
+
 def _parse_file(path: Path) -> Any:
     try:
         data = read_regular(path, MAX_FILE_BYTES)
@@ -318,8 +332,12 @@ def _parse_file(path: Path) -> Any:
         raise RecordError(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text, object_pairs_hook=_reject_duplicate_json_keys)
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+            raw = json.loads(text, object_pairs_hook=_reject_duplicate_json_keys)
+        else:
+            raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+        if _too_deep(raw):
+            raise RecursionError
+        return raw
     except RecursionError:
         raise RecordError(str(path), "nested too deeply to be an event record") from None
     except yaml.MarkedYAMLError as exc:
