@@ -28,24 +28,10 @@ from .config import Settings
 from .errors import TemplateError
 from .platforms import PLATFORMS
 from .records import Event
+from .translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
 
-KEEP_OPEN, KEEP_CLOSE = "\ue000", "\ue001"  # private-use characters: never in user text
 RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
-
-
-def keep(value: Any) -> str:
-    """Mark `value` as text the translation stage must leave as it is."""
-    return f"{KEEP_OPEN}{value}{KEEP_CLOSE}"
-
-
-def strip_keep(text: str) -> str:
-    """Remove `keep` marks, leaving their content.
-
-    Every mark goes, paired or not: a nested `keep` or a mark inside record text would
-    otherwise reach readers as an invisible private-use character.
-    """
-    return text.replace(KEEP_OPEN, "").replace(KEEP_CLOSE, "")
 
 
 def babel_locale(lang: str) -> Locale:

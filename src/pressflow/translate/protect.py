@@ -19,12 +19,9 @@ from typing import Iterable
 
 import yaml
 
-from ..render import KEEP_CLOSE, KEEP_OPEN
-
-PLACEHOLDER = "⟦{}⟧"
-_PLACEHOLDER = re.compile(r"⟦\s*(\d+)\s*⟧")
-# A whole placeholder, or half of one ("⟧", "⟦3") as a model may emit: readers must never see one.
-_PLACEHOLDER_OR_PART = re.compile(r"⟦\s*(\d+)\s*⟧|⟦\s*\d*|⟧")
+from .marks import KEEP_CLOSE, KEEP_OPEN, PLACEHOLDER
+from .marks import PLACEHOLDER_OR_PART as _PLACEHOLDER_OR_PART
+from .marks import PLACEHOLDER_PATTERN as _PLACEHOLDER
 DEFAULT_GLOSSARY = Path(__file__).resolve().parents[1] / "data" / "glossary.yaml"
 
 _UNITS = r"(?:%|°C|km²|km|kg|mm|cm|m|t|MW|GW|kW|kWh|ha|billion|million|people|participants|scientists)"

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pysbd
 
-from ..render import KEEP_CLOSE, KEEP_OPEN
+from .marks import KEEP_CLOSE, KEEP_OPEN
 
 # Runs a sentence boundary must not cut: `keep` spans, URLs, e-mail addresses.
 _UNSPLITTABLE = re.compile(rf"{KEEP_OPEN}.*?{KEEP_CLOSE}|\b(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.S)
