@@ -92,7 +92,7 @@ def test_a_dropped_placeholder_is_restored_and_flagged(argos_models, settings):
     assert kinds["protected_missing"]["items"] == ["https://example.org/a"]
     memory.save("en", "es", "human", {"Read ⟦0⟧ about the ⟦1⟧.": "Lea ⟦0⟧."})
     [result] = translate_documents([sentence], "en", "es", glossary=glossary, memory=memory)
-    assert {f["kind"] for f in result.qa} == {"protected_missing", "glossary_term_missing"}
+    assert {f["kind"] for f in result.qa} == {"protected_missing", "glossary_term_missing", "end_punctuation"}
     assert "Iniciativa Mar de Aral Verde" in result.text  # put back, for the reviewer to place
 
 

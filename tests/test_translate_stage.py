@@ -93,7 +93,10 @@ def test_dropped_items_are_restored_and_flagged(argos_models, memory, target):
     memory.save("en", target, HUMAN, {"Write to ⟦0⟧ or follow ⟦1⟧ today.": "Escriba a ⟦0⟧ hoy."})
     [result] = translate_documents([sentence], "en", target, memory=memory)
     assert result.text == f"Escriba a {EMAIL} hoy. {HANDLE}"  # the dropped item put back, at the end
-    assert result.qa == [{"kind": "protected_missing", "segment": 0, "items": [HANDLE]}]
+    # Put back at the end, the item also leaves the sentence without its full stop: both are said.
+    assert result.qa == [{"kind": "protected_missing", "segment": 0, "items": [HANDLE]},
+                         {"kind": "end_punctuation", "segment": 0,
+                          "items": ["full stop in the source, none in the translation"]}]
 
 
 def test_text_without_words_skips_the_model(argos_models):

@@ -34,6 +34,7 @@ from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event
 from .render import Rendered, Renderer, choose_post, strip_keep
+from .translate import checks
 from .translate.engine import MODELS
 from .translate.protect import Glossary
 from .translate.stage import StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
@@ -77,9 +78,7 @@ def _store_draft(session, event: Event, rendered: Rendered, text_variants: list[
     qa = list(qa or [])
     if rendered.channel in PLATFORMS:
         text, variant = choose_post(rendered.channel, tuple(text_variants))
-        platform = PLATFORMS[rendered.channel]
-        if not platform.fits(text):
-            qa.append({"kind": "over_limit", "length": platform.count(text), "limit": platform.limit})
+        qa += checks.over_limit(rendered.channel, text)
     else:
         text, variant = text_variants[0], None
     store.add_draft(session, slug=event.slug, lang=rendered.lang, channel=rendered.channel,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
 from ..errors import ModelLoadError, TranslationError
+from . import checks
 from .engine import MODELS, LoadedModel, ModelCache
 from .models import Model, find_route
 from .protect import Glossary, Protected, Protector, needs_model, restore
@@ -195,7 +196,8 @@ class StagePlan:
             raise RuntimeError("StagePlan.finish called before every unit was translated")
         translated = {**self.current, **self.done}
         checked: dict[tuple[Protected, str], _Checked] = {}
-        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced, checked)
+        return [self._failed_document(plan) or _assemble(plan, translated, self.engines, self.forced, checked,
+                                                         (self.source, self.target))
                 for plan in self.plans]
 
     def _failed_document(self, plan: list[str | Protected]) -> Translation | None:
@@ -323,7 +325,8 @@ def translate_documents(
 
 
 def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: list[str],
-              forced: dict[str, str], checked: dict[tuple[Protected, str], "_Checked"]) -> Translation:
+              forced: dict[str, str], checked: dict[tuple[Protected, str], "_Checked"],
+              pair: tuple[str, str]) -> Translation:
     out = Translation(text="", engines=engines)
     parts: list[str] = []
     for piece in plan:
@@ -332,7 +335,7 @@ def _assemble(plan: list[str | Protected], translated: dict[str, str], engines: 
             continue
         raw = translated.get(piece.text, piece.text)
         if (piece, raw) not in checked:  # boilerplate recurs: each distinct sentence is checked once
-            checked[piece, raw] = _check(piece, raw, forced)
+            checked[piece, raw] = _check(piece, raw, forced, *pair)
         check = checked[piece, raw]
         index = len(out.segments)
         out.segments.append({"key": piece.text, "values": list(piece.values), "source": piece.original,
@@ -351,16 +354,9 @@ class _Checked:
     flags: tuple[dict, ...]  # QA flags, without the segment's index in its document
 
 
-def _check(piece: Protected, raw: str, forced: dict[str, str]) -> _Checked:
+def _check(piece: Protected, raw: str, forced: dict[str, str], source: str, target: str) -> _Checked:
     text, dropped = restore(raw, piece.values)
-    flags: list[dict] = []
-    if dropped:
-        flags.append({"kind": "protected_missing", "items": dropped})
-    elif needs_model(piece.text) and raw.strip() == piece.text.strip():
-        flags.append({"kind": "identical_to_source"})
-    misplaced = [term for term, official in forced.items()
-                 if official in dropped or (term in piece.original and official not in text)]
-    if misplaced:
-        # The official wording is missing or was re-appended out of place: a reviewer decides.
-        flags.append({"kind": "glossary_term_missing", "items": [forced[t] for t in misplaced]})
+    flags = checks.check_sentence(checks.Sentence(
+        source=piece.original, target=text, source_lang=source, target_lang=target, values=piece.values,
+        misplaced=tuple(dropped), forced=forced, key=piece.text))
     return _Checked(text, tuple(flags))
