@@ -37,7 +37,7 @@ for variable in ("PRESSFLOW_OUT", "PRESSFLOW_DATABASE_URL", "PRESSFLOW_COUNTRIES
 
 # Built packages are reused across runs (the builder fingerprints its parameters).
 MODEL_CACHE = ROOT / "build" / "test-models"
-TEST_PAIRS = (("en", "es"), ("en", "zh"))
+TEST_PAIRS = (("en", "es"), ("en", "zh"), ("en", "ar"))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -46,7 +46,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def argos_models() -> list[tuple[str, str]]:
-    """Tiny genuine Argos packages for en->es and en->zh, installed with argostranslate's installer."""
+    """Tiny genuine Argos packages for en->es, en->zh and en->ar, installed with argostranslate's installer."""
     from pressflow.translate import testmodel
     from pressflow.translate.models import installed_models
 

@@ -20,7 +20,7 @@ from pressflow import review, store, users
 from pressflow.errors import ReviewError
 from pressflow.platforms import PLATFORMS
 from pressflow.review_app import create_app
-from pressflow.review_app.layout import changed_segments, current_layout, first_layout, follow
+from pressflow.translate.layout import changed_segments, current_layout, first_layout, follow
 from pressflow.review_app.publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher
 
 PUBLISH_WAIT = 180  # seconds: the first in-process flow run waits for Prefect's server to start
@@ -189,7 +189,7 @@ def test_segments_shown_side_by_side_with_qa_flag_at_the_segment(app, settings):
     assert "It opened on 12 September 2021." in flagged and "Same as the source" in flagged
     assert 'class="flagged"' not in re.search(r'<tr id="segment-2".*?>', html).group(0)
     first = re.search(r'<tr id="segment-1" class="flagged">(.*?)</tr>', html, re.S).group(1)
-    assert "Glossary term not used: ANSO" in first
+    assert "Glossary term not followed: ANSO" in first
 
 
 def test_segment_edit_is_a_new_revision_and_feeds_the_memory(app, settings):
@@ -623,7 +623,7 @@ def test_concurrent_saves_in_the_store_leave_unique_revision_numbers(settings):
     def save(i):
         start.wait()
         try:
-            outcomes.append(review.edit(settings, ids["es"], f"Texto {i}.\n", author=f"r{i}", expected_revision=1))
+            outcomes.append(review.edit(settings, ids["es"], f"Texto {i}.\n", author=f"r{i}", expected_revision=1).revision)
         except ReviewError as exc:
             outcomes.append(str(exc))
 

@@ -218,13 +218,15 @@ def review_list(out: Optional[Path] = OutOption,
                 status: Optional[str] = typer.Option("draft", help="draft, approved, rejected, published, superseded, or 'all'."),
                 lang: Optional[str] = typer.Option(None, help="Only this language."),
                 channel: Optional[str] = typer.Option(None, help="Only this channel (release, x, mastodon, ...)."),
-                release: Optional[str] = typer.Option(None, help="Only this release (slug).")) -> None:
+                release: Optional[str] = typer.Option(None, help="Only this release (slug)."),
+                flag: Optional[str] = typer.Option(None, help="Only drafts with this QA check (e.g. numbers_differ; "
+                                                   "'any' or 'none'); `review show N` explains each.")) -> None:
     """List drafts, oldest first."""
     from . import review
 
     with errors_as_lines():
         rows = review.list_rows(settings_for(out), status=None if status == "all" else status, lang=lang,
-                                channel=channel, slug=release)
+                                channel=channel, slug=release, flag=flag)
         if not rows:
             echo("no drafts match")
         for row in rows:
@@ -293,8 +295,13 @@ def review_edit(draft_id: int,
             if new_text is None:
                 echo("no change")
                 return
-        revision = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"])
-        echo(f"saved draft {draft_id} revision {revision}")
+        saved = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"])
+        if saved.revision is None:
+            echo("no change")
+            return
+        learned = f"; {saved.learned} edited sentence(s) learned" if saved.learned else ""
+        flags = ", ".join(dict.fromkeys(flag["kind"] for flag in saved.qa)) or "none"
+        echo(f"saved draft {draft_id} revision {saved.revision}{learned}; QA now: {flags}")
 
 
 # --- models --------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from . import store
 from .config import Settings
 from .errors import ReviewError
 from .platforms import PLATFORMS
-from .translate.segment import split_document
+from .translate import checks
+from .translate import layout as layouts
+from .translate.protect import Glossary, restore
 from .translate.stage import HUMAN
 
 
@@ -22,9 +24,24 @@ def _row(draft: store.Draft) -> str:
             f"  (rev {draft.revision}){flags}")
 
 
-def list_rows(settings: Settings, **filters) -> list[str]:
+def list_rows(settings: Settings, *, flag: str | None = None, **filters) -> list[str]:
+    """One line per draft; `flag` keeps the drafts carrying that QA check ("any": any check,
+    "none": no check)."""
+    if flag not in (None, "any", "none") and flag not in checks.CHECKS:
+        raise ReviewError(f"{flag!r} is not a QA check; use one of: any, none, {', '.join(checks.CHECKS)}")
     with store.session_scope(settings.db_url) as session:
-        return [_row(d) for d in store.list_drafts(session, **filters)]
+        return [_row(d) for d in store.list_drafts(session, **filters) if has_flag(d.qa, flag)]
+
+
+def has_flag(qa: list[dict] | None, flag: str | None) -> bool:
+    """Whether a draft's flags match a queue filter (None or "": every draft)."""
+    if not flag:
+        return True
+    if flag == "any":
+        return bool(qa)
+    if flag == "none":
+        return not qa
+    return any(f.get("kind") == flag for f in qa or [])
 
 
 def show(settings: Settings, draft_id: int) -> str:
@@ -35,7 +52,11 @@ def show(settings: Settings, draft_id: int) -> str:
             platform = PLATFORMS[draft.channel]
             lines.append(f"length {platform.count(draft.text)} of {platform.limit} ({platform.title} counting)")
         for flag in draft.qa:
-            lines.append(f"QA {flag['kind']}: {flag.get('items') or flag.get('length') or ''}")
+            where = f" (sentence {flag['segment'] + 1})" if isinstance(flag.get("segment"), int) else ""
+            lines.append(f"QA {flag['kind']}{where}: {checks.describe(flag)}")
+        kinds = list(dict.fromkeys(flag["kind"] for flag in draft.qa))
+        if kinds:
+            lines += ["", "what the QA checks mean:"] + [f"  {kind}: {checks.explanation(kind)}" for kind in kinds]
         if draft.meta.get("pivot"):
             lines.append(f"translated through English: {' then '.join(draft.meta['engines'])}")
         lines += ["", "--- source ---", draft.source_text.rstrip(), "", f"--- {draft.lang} ---", draft.text.rstrip()]
@@ -105,36 +126,141 @@ def _note_flags(kinds: dict[str, list[str]], draft: store.Draft) -> None:
             channels.append(draft.channel)
 
 
+# A draft is a press release or a post: a few thousand characters. An edit is aligned with the
+# draft's sentences and checked; far past any real release, that work would only serve an attack
+# (a text pasted ten times over), so it is refused (the page's request body may be 1 MB).
+MAX_DRAFT_CHARS = 50_000
+
+
+@dataclass
+class Edit:
+    """What an edit did: the new revision (None: nothing changed), the sentences the memory
+    learned, and the draft's QA flags recomputed on the new text."""
+
+    revision: int | None
+    learned: int
+    qa: list[dict]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One translated sentence of a draft as it stands now."""
+
+    index: int  # position in meta["segments"]: stable for the draft's life
+    source: str
+    text: str
+    key: str  # the protected source (⟦n⟧ placeholders): the memory's key
+    values: tuple[str, ...]
+    flags: list[dict]
+
+
 def edit(settings: Settings, draft_id: int, text: str, *, author: str, expected_revision: int | None = None,
-         note: str | None = None) -> int:
-    """Save a reviewer's text; learn the sentences they changed. Returns the new revision number."""
+         note: str | None = None) -> Edit:
+    """Save a reviewer's whole new text; learn the sentences they changed.
+
+    The text is aligned with the draft's sentences by the one rule of `translate.layout.align`
+    (the glue of the previous revision followed through the edit, else the target language's
+    own sentence rules), whichever way the edit came (CLI, page, XLIFF).
+    """
     if not text.strip():
         raise ReviewError("the new text is empty; reject the draft instead")
+    _check_size(text)
+    return _save(settings, draft_id, lambda draft, before: (text, _aligned(draft, before, text)),
+                 author=author, expected_revision=expected_revision, note=note)
+
+
+def edit_segments(settings: Settings, draft_id: int, sentences: dict[int, str], *, author: str,
+                  expected_revision: int | None = None, note: str | None = None) -> Edit:
+    """Save new translations of some sentences of a draft, by segment index."""
+    def rewrite(draft: store.Draft, before: layouts.Layout | None):
+        if before is None:
+            raise ReviewError(f"draft {draft.id}'s text no longer lines up with its sentences; "
+                              "edit its whole text instead")
+        texts = list(before.segments)
+        for index, sentence in sentences.items():
+            if not 0 <= index < len(texts):
+                raise ReviewError(f"draft {draft.id} has no sentence {index + 1} (it has {len(texts)})")
+            if sentence.strip() != texts[index].strip():
+                # A sentence sits inside one Markdown line: a line break would break the document.
+                texts[index] = " ".join(sentence.split())
+        after = before.with_segments(texts)
+        return after.text(), after
+
+    return _save(settings, draft_id, rewrite, author=author, expected_revision=expected_revision, note=note)
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_DRAFT_CHARS:
+        raise ReviewError(f"the new text has {len(text):,} characters; a draft may have at most "
+                          f"{MAX_DRAFT_CHARS:,}: split the release, or shorten the text")
+
+
+def _aligned(draft: store.Draft, before: layouts.Layout | None, text: str) -> layouts.Layout | None:
+    return layouts.align(before, text, draft.lang, len(draft.meta.get("segments") or []))
+
+
+def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_revision: int | None,
+          note: str | None) -> Edit:
+    forced = Glossary.load(settings.glossary_file).translations
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
-        revision = store.edit_draft(session, draft, text, author=author, expected_revision=expected_revision, note=note)
-        learned = learned_segments(draft.meta.get("segments") or [], text, draft.lang)
-        number, source, lang = revision.number, settings.source_language, draft.lang
+        if expected_revision is not None and expected_revision != draft.revision:
+            # Someone saved since the caller read the draft: this raises DraftChanged, saying who.
+            store.edit_draft(session, draft, draft.text, author=author, expected_revision=expected_revision)
+        before = layouts.current_layout(draft)
+        text, after = rewrite(draft, before)
+        if not text.strip():
+            raise ReviewError("the new text is empty; reject the draft instead")
+        _check_size(text)
+        if text == draft.text:
+            return Edit(None, 0, list(draft.qa))
+        segments = draft.meta.get("segments") or []
+        qa = recheck(draft, after, text, source=settings.source_language, forced=forced.get(draft.lang, {}))
+        meta = {**draft.meta, "layout": layouts.stored(after, draft.revision + 1)}
+        revision = store.edit_draft(session, draft, text, author=author, expected_revision=expected_revision,
+                                    note=note, qa=qa, meta=meta)
+        learned = layouts.changed_segments(segments, before, after)
+        number, lang = revision.number, draft.lang
     if learned:
-        store.SqlMemory(settings.db_url, author=author).save(source, lang, HUMAN, learned)
-    return number
+        store.SqlMemory(settings.db_url, author=author).save(settings.source_language, lang, HUMAN, learned)
+    return Edit(number, len(learned), qa)
 
 
-def learned_segments(segments: list[dict], text: str, lang: str) -> dict[str, str]:
-    """Pair the edited text's sentences with the draft's source segments, where they line up.
+def recheck(draft: store.Draft, layout: layouts.Layout | None, text: str, *, source: str,
+            forced: dict[str, str]) -> list[dict]:
+    """The draft's QA flags for `text`: every check on each sentence where the sentences line up,
+    else on the whole text against the whole source; plus the platform's limit for a post."""
+    segments = draft.meta.get("segments") or []
+    flags: list[dict] = []
+    if layout is not None and len(layout.segments) == len(segments):
+        for index, (segment, now) in enumerate(zip(segments, layout.segments)):
+            values = tuple(segment.get("values") or ())
+            # An item the model dropped stays misplaced until someone edits its sentence.
+            misplaced = tuple(restore(segment["target"], values)[1]) if now == segment.get("text") else ()
+            sentence = checks.Sentence(source=segment["source"], target=now, source_lang=source,
+                                       target_lang=draft.lang, values=values, misplaced=misplaced,
+                                       forced=forced, key=segment["key"])
+            flags += [{**flag, "segment": index} for flag in checks.check_sentence(sentence)]
+    elif draft.lang != source:
+        values = tuple(v for segment in segments if segment["source"] in draft.source_text
+                       for v in segment.get("values") or ())
+        flags += checks.check_sentence(checks.Sentence(source=draft.source_text, target=text, source_lang=source,
+                                                       target_lang=draft.lang, values=values, forced=forced))
+    return flags + checks.over_limit(draft.channel, text)
 
-    Returns {protected source segment: human translation with placeholders}. Protected values
-    are turned back into placeholders so the entry fits every release that uses the sentence.
-    """
-    edited = [p.text for p in split_document(text, "en") if p.translate]
-    if len(edited) != len(segments):
-        return {}  # sentences were merged or split: no safe alignment, learn nothing
-    learned = {}
-    for segment, new in zip(segments, edited):
-        if new.strip() == segment["text"].strip():
-            continue
-        with_placeholders = new
-        for index, value in enumerate(segment["values"]):
-            with_placeholders = with_placeholders.replace(value, f"⟦{index}⟧", 1)
-        learned[segment["key"]] = with_placeholders
-    return learned
+
+def current_segments(settings: Settings, draft_id: int) -> list[Sentence]:
+    """The draft's sentences as they stand now ([] when its text no longer lines up with them)."""
+    with store.session_scope(settings.db_url) as session:
+        draft = store.get_draft(session, draft_id)
+        layout = layouts.current_layout(draft)
+        segments = draft.meta.get("segments") or []
+        if layout is None or len(layout.segments) != len(segments):
+            return []
+        by_segment: dict[int, list[dict]] = {}
+        for flag in draft.qa:
+            if isinstance(flag.get("segment"), int):
+                by_segment.setdefault(flag["segment"], []).append(flag)
+        return [Sentence(i, segment["source"], now, segment["key"], tuple(segment.get("values") or ()),
+                         by_segment.get(i, []))
+                for i, (segment, now) in enumerate(zip(segments, layout.segments))]

@@ -546,7 +546,7 @@ def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, re
 
 
 def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
-               note: str | None = None) -> Revision:
+               note: str | None = None, qa: list | None = None, meta: dict | None = None) -> Revision:
     """Save a reviewer's text as a new revision; refuse it if someone saved in between.
 
     An approved or published draft can be corrected: the edit makes it approved by its author
@@ -557,11 +557,19 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
     approved_again = {"status": APPROVED, "reviewer": author} if draft.status in (APPROVED, PUBLISHED) else {}
-    if not _claim(session, draft, seen, revision=seen + 1, text=text, **approved_again):
+    checked = {key: value for key, value in (("qa", qa), ("meta", meta)) if value is not None}
+    if not _claim(session, draft, seen, revision=seen + 1, text=text, **approved_again, **checked):
         raise _changed(session, draft.id, seen, "apply your edit again")
     revision = Revision(number=seen + 1, text=text, author=author, note=note)
     draft.revisions.append(revision)
     return revision
+
+
+def keep_meta(session: Session, draft: Draft, meta: dict) -> None:
+    """Store what was derived from the draft's current revision (its sentence layout), unless
+    the draft moved on meanwhile: a cache, so losing the race loses nothing."""
+    session.execute(update(Draft).where(Draft.id == draft.id, Draft.revision == draft.revision).values(meta=meta),
+                    execution_options={"synchronize_session": False})
 
 
 def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Draft]]:

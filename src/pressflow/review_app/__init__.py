@@ -36,8 +36,8 @@ from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
 from ..publish.site import SERVED_FOLDERS, files as layout_files
-from ..translate.stage import HUMAN
-from . import layout as layouts
+from ..translate import checks
+from ..translate import layout as layouts
 from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment
 from .security import (MAX_BODY, BodyLimit, Reviewer, SignInThrottle, csrf_ok, csrf_token, current_reviewer,
                        secret_key, shared_token, sign_in)
@@ -47,12 +47,6 @@ SHUTDOWN_WAIT_SECONDS = 30
 # The live length count sends the text being typed; posts are at most 3,000 characters, and
 # counting is pure-Python regular expressions, so longer texts are refused, not counted.
 MAX_COUNTED_CHARS = 20_000
-QA_LABELS = {
-    "protected_missing": "Protected item missing",
-    "over_limit": "Over the platform's length limit",
-    "identical_to_source": "Same as the source (left untranslated?)",
-    "glossary_term_missing": "Glossary term not used",
-}
 STATUS_LABELS = {store.PENDING: "pending", store.APPROVED: "approved", store.REJECTED: "rejected",
                  store.PUBLISHED: "published", store.SUPERSEDED: "superseded"}
 
@@ -130,6 +124,7 @@ def _template_env(settings: Settings) -> Environment:
                            FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
+                       qa_explanation=checks.explanation,
                        status_label=lambda s: STATUS_LABELS.get(s, s))
     return env
 
@@ -175,13 +170,7 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 
 def qa_label(flag: dict) -> str:
-    label = QA_LABELS.get(flag.get("kind", ""), str(flag.get("kind", "check")).replace("_", " ").capitalize())
-    if flag.get("kind") == "over_limit":
-        return f"{label}: {flag.get('length')} of {flag.get('limit')}"
-    detail = flag.get("items") or flag.get("terms") or flag.get("term")
-    if detail:
-        return f"{label}: {', '.join(map(str, detail)) if isinstance(detail, list) else detail}"
-    return label
+    return checks.describe(flag)
 
 
 # --- dependencies ----------------------------------------------------------------------------
@@ -340,8 +329,7 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
             groups.append({"slug": slug, "title": drafts[0].release.title, "lang": code, "drafts": drafts,
                            "pending": sum(d.status == store.PENDING for d in drafts)})
     all_langs = [code for code in store.draft_languages(session) if reviewer.may_review(code)]
-    kinds = sorted({f.get("kind", "") for r in rows for f in r.qa or []} | {
-        "protected_missing", "over_limit", "identical_to_source", "glossary_term_missing"})
+    kinds = list(checks.CHECKS) + sorted({f.get("kind", "") for r in rows for f in r.qa or []} - set(checks.CHECKS))
     return {"groups": groups, "counts": counts,
             "statuses": store.STATUSES, "groups_total": len(shown_groups),
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
@@ -349,13 +337,7 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
 
 
 def _qa_matches(draft, qa: str) -> bool:  # a Draft, or a row of store.draft_summaries
-    if not qa:
-        return True
-    if qa == "any":
-        return bool(draft.qa)
-    if qa == "none":
-        return not draft.qa
-    return any(flag.get("kind") == qa for flag in draft.qa or [])
+    return review.has_flag(draft.qa, qa)
 
 
 # --- one draft -------------------------------------------------------------------------------
@@ -379,6 +361,9 @@ def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_co
 def draft_context(session, draft: store.Draft) -> dict:
     """Everything the review view shows: segments side by side, QA flags, length, history."""
     layout = layouts.current_layout(draft)
+    if (draft.meta or {}).get("layout", {}).get("revision") != draft.revision and draft.revision > 1:
+        # A draft edited before layouts were kept: align it once, not on every view.
+        store.keep_meta(session, draft, {**draft.meta, "layout": layouts.stored(layout, draft.revision)})
     segments = draft.meta.get("segments") or []
     flags_by_segment: dict[int, list[dict]] = {}
     general_flags = []
@@ -419,16 +404,13 @@ def _history(draft: store.Draft) -> list[dict]:
 SENTENCES_CHANGED = "The draft's sentences changed since you opened it; reload it and edit again."
 
 
-def edited_text(before: layouts.Layout | None, segment_texts: list[str] | None,
-                whole_text: str | None) -> tuple[str, layouts.Layout | None] | None:
-    """The text a save of these form fields stores, with its layout; None if the sentences no longer line up."""
+def edited_text(before: layouts.Layout | None, segment_texts: list[str] | None, whole_text: str | None) -> str | None:
+    """The text a save of these form fields would store; None if the sentences no longer line up."""
     if segment_texts is not None:
         if before is None or len(segment_texts) != len(before.segments):
             return None
-        after = before.with_segments([_one_line(t) for t in segment_texts])
-        return after.text(), after
-    new_text = (whole_text or "").replace("\r\n", "\n")
-    return new_text, layouts.follow(before, new_text) if before else None
+        return before.with_segments([_one_line(t) for t in segment_texts]).text()
+    return (whole_text or "").replace("\r\n", "\n")
 
 
 def post_length(request: Request, draft_id: int, reviewer: Reviewer, segment_texts: list[str] | None,
@@ -446,12 +428,12 @@ def post_length(request: Request, draft_id: int, reviewer: Reviewer, segment_tex
     edited = edited_text(before, segment_texts, whole_text)
     if edited is None:
         return JSONResponse({"error": SENTENCES_CHANGED}, status_code=409)
-    if len(edited[0]) > MAX_COUNTED_CHARS:
+    if len(edited) > MAX_COUNTED_CHARS:
         return JSONResponse({"error": f"longer than {MAX_COUNTED_CHARS} characters: not counted"}, status_code=413)
     # The platform's own counting function without its memo: every keystroke is a new text, and
     # remembering them all would only fill the server's memory.
     count = getattr(platform.count, "__wrapped__", platform.count)
-    length = count(edited[0])
+    length = count(edited)
     return JSONResponse({"length": length, "limit": platform.limit, "over": length > platform.limit,
                          "text": f"{length} of {platform.limit}"}, headers={"Cache-Control": "no-store"})
 
@@ -463,37 +445,38 @@ def _one_line(text: str) -> str:
 
 def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revision: int,
               segment_texts: list[str] | None, whole_text: str | None, note: str | None) -> Response:
-    """Save an edit as a new revision and teach the memory the segments it changed."""
+    """Save an edit as a new revision (`review.edit`: one alignment, flags recomputed, the
+    changed sentences learned once)."""
     settings: Settings = request.app.state.settings
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
-        before, current_text, revision = layouts.current_layout(draft), draft.text, draft.revision
-        segments, lang, status = draft.meta.get("segments") or [], draft.lang, draft.status
-    edited = edited_text(before, segment_texts, whole_text)
-    if edited is None:
+        revision, status, before = draft.revision, draft.status, layouts.current_layout(draft)
+    yours = edited_text(before, segment_texts, whole_text)
+    if yours is None:
         flash(request, SENTENCES_CHANGED, "error")
         return redirect(f"/drafts/{draft_id}")
-    new_text, after = edited
     if revision != expected_revision:
-        return _conflict(request, draft_id, reviewer, new_text)
-    if new_text == current_text:
-        flash(request, "Nothing changed, so nothing was saved.")
-        return redirect(f"/drafts/{draft_id}")
+        return _conflict(request, draft_id, reviewer, yours)
     try:
-        number = review.edit(settings, draft_id, new_text, author=reviewer.name, expected_revision=expected_revision,
-                             note=note)
+        if segment_texts is not None:
+            saved = review.edit_segments(settings, draft_id, dict(enumerate(segment_texts)), author=reviewer.name,
+                                         expected_revision=expected_revision, note=note)
+        else:
+            saved = review.edit(settings, draft_id, yours, author=reviewer.name, expected_revision=expected_revision,
+                                note=note)
     except ReviewError as exc:
         # Another save got in between our check above and the store's atomic one.
         if isinstance(exc, store.DraftChanged) and exc.revision != expected_revision:
-            return _conflict(request, draft_id, reviewer, new_text)
+            return _conflict(request, draft_id, reviewer, yours)
         flash(request, str(exc), "error")
         return redirect(f"/drafts/{draft_id}")
-    learned = layouts.changed_segments(segments, before, after)
-    if learned:
-        store.SqlMemory(settings.db_url, author=reviewer.name).save(settings.source_language, lang, HUMAN, learned)
-    flash(request, f"Saved as revision {number}." + (
-        f" {len(learned)} edited sentence(s) will be reused by the next translation." if learned else "") + (
+    if saved.revision is None:
+        flash(request, "Nothing changed, so nothing was saved.")
+        return redirect(f"/drafts/{draft_id}")
+    flash(request, f"Saved as revision {saved.revision}." + (
+        f" {saved.learned} edited sentence(s) will be reused by the next translation." if saved.learned else "") + (
+        f" Checks now: {len(saved.qa)} flag(s)." if saved.qa else " No check flags it.") + (
         " It was approved, so it now stands approved by you." if status in (store.APPROVED, store.PUBLISHED) else ""))
     return redirect(f"/drafts/{draft_id}")
 
