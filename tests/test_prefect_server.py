@@ -118,6 +118,21 @@ def prefect_cli(*args: str, env: dict[str, str]) -> str:
     return result.stdout
 
 
+def without_pressflow_env(env: dict[str, str]) -> dict[str, str]:
+    """A worker's environment with nothing of pressflow's: deployments' job variables bring it."""
+    return {k: v for k, v in env.items() if not k.startswith("PRESSFLOW_") and k != "ARGOS_PACKAGES_DIR"}
+
+
+SHIPPED_JOB_ENV = ('          PRESSFLOW_OUT: "{{ $PWD }}/outputs"\n'
+                   '          ARGOS_PACKAGES_DIR: "{{ $HOME }}/.local/share/argos-translate/packages"\n')
+
+
+def with_job_env(project: str, *, out: Path, models: Path) -> str:
+    """prefect.yaml's text with its work pool's flow-run environment pointed at test folders."""
+    assert SHIPPED_JOB_ENV in project
+    return project.replace(SHIPPED_JOB_ENV, f'          PRESSFLOW_OUT: "{out}"\n          ARGOS_PACKAGES_DIR: "{models}"\n')
+
+
 def wait_healthy(server: Service, api_url: str) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
@@ -182,7 +197,9 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     deployed = prefect_cli("deploy", "--all", env=server)
     assert "pressflow-prepare/prepare" in deployed, deployed
 
-    worker_env = {**server, "PRESSFLOW_OUT": str(out), "PREFECT_WORKER_QUERY_SECONDS": "1"}
+    # Nothing pressflow needs is in the worker's own environment: the flow run gets its output
+    # folder and the models' folder from the deployment's job variables alone.
+    worker_env = {**without_pressflow_env(server), "PREFECT_WORKER_QUERY_SECONDS": "1"}
     worker = Service("worker", [PREFECT, "worker", "start", "--pool", "pressflow", "--type", "process"],
                      worker_env, tmp_path)
     services.append(worker)
@@ -199,9 +216,17 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
         assert {"title", "date", "summary", "location", "quotes"} <= set(form["definitions"]["Event"]["properties"])
         schedule = deployments["publish-scheduled"].schedules[0].schedule
         assert schedule.interval.total_seconds() == 300
+        # prefect.yaml's work pool definition gives every deployment the flow runs' environment.
+        for deployment in deployments.values():
+            assert deployment.job_variables == {"env": {
+                "PRESSFLOW_OUT": f"{ROOT}/outputs",
+                "ARGOS_PACKAGES_DIR": f"{Path.home()}/.local/share/argos-translate/packages"}}
 
         # What the UI form submits: the record as JSON, dates as strings.
+        # This run's output and models go to the test's folders, as a user points one run elsewhere.
         run = run_deployment("pressflow-prepare/prepare", parameters={"events": [record]},
+                             job_variables={"env": {"PRESSFLOW_OUT": str(out),
+                                                    "ARGOS_PACKAGES_DIR": os.environ["ARGOS_PACKAGES_DIR"]}},
                              timeout=RUN_TIMEOUT, poll_interval=1, as_subflow=False)
     worker.check_alive()
     assert run.state is not None and run.state.is_completed(), f"flow run ended {run.state!r}"
@@ -242,10 +267,11 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     shipped = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
     assert "      - interval: 300\n" in shipped
     project_file = tmp_path / "prefect.yaml"
-    project_file.write_text(shipped.replace("      - interval: 300\n", f"      - interval: {interval}\n"))
+    out = tmp_path / "out"
+    project_file.write_text(with_job_env(shipped.replace("      - interval: 300\n", f"      - interval: {interval}\n"),
+                                         out=out, models=Path(os.environ["ARGOS_PACKAGES_DIR"])))
 
     env = start_server(tmp_path, services, scheduler=True)
-    out = tmp_path / "out"
     settings = Settings(out_dir=out)
     records = tmp_path / "records"
     records.mkdir()
@@ -280,7 +306,7 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     prefect_cli("work-pool", "create", "pressflow", "--type", "process", env=env)
     prefect_cli("deploy", "--prefect-file", str(project_file), "--name", "publish-scheduled", env=env)
     worker = Service("worker", [PREFECT, "worker", "start", "--pool", "pressflow", "--type", "process"],
-                     {**env, "PRESSFLOW_OUT": str(out), "PREFECT_WORKER_QUERY_SECONDS": "1"}, tmp_path)
+                     {**without_pressflow_env(env), "PREFECT_WORKER_QUERY_SECONDS": "1"}, tmp_path)
     services.append(worker)
     wait_for("already-due", RUN_TIMEOUT)  # the schedule runs, the worker starts flows, they publish
 

@@ -128,11 +128,16 @@ def test_requests_without_sign_in_are_refused(app, settings):
     assert draft_row(settings, ids["es"])["status"] == store.PENDING
 
 
-def test_wrong_password_and_wrong_token_are_refused(app, monkeypatch):
+def use_token(app, token: str) -> None:
+    """The review page restarted with this shared token configured (PRESSFLOW_REVIEW_TOKEN)."""
+    app.state.settings = app.state.settings.model_copy(update={"review_token": token})
+
+
+def test_wrong_password_and_wrong_token_are_refused(app):
     client = TestClient(app, follow_redirects=False)
     token = csrf_of(client.get("/signin").text)
     assert client.post("/signin", data={"name": "alice", "password": "nope-nope", "csrf_token": token}).status_code == 401
-    monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "team-secret-token")
+    use_token(app, "team-secret-token")
     assert client.post("/signin", data={"name": "guest", "password": "other", "csrf_token": token}).status_code == 401
     # the shared token never signs anyone in under a named account
     assert client.post("/signin", data={"name": "alice", "password": "team-secret-token",
@@ -152,14 +157,14 @@ def test_repeated_failed_sign_ins_are_throttled(app):
     signed_in(app, "esther")  # another account from the same address still signs in
 
 
-def test_shared_token_signs_in_and_changing_it_signs_out(app, monkeypatch):
-    monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "team-secret-token")
+def test_shared_token_signs_in_and_changing_it_signs_out(app):
+    use_token(app, "team-secret-token")
     client = TestClient(app, follow_redirects=False)
     token = csrf_of(client.get("/signin").text)
     assert client.post("/signin", data={"name": "guest", "password": "team-secret-token",
                                         "csrf_token": token}).status_code == 303
     assert client.get("/").status_code == 200
-    monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "a-new-token")
+    use_token(app, "a-new-token")
     assert client.get("/").status_code == 303
 
 

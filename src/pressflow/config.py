@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .errors import ConfigError
+
 # The repository checkout (editable install): where `templates/` and `events/` live.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +25,15 @@ class Settings(BaseModel):
     """Where things are and who publishes them."""
 
     out_dir: Path = Field(default_factory=lambda: Path(_env("OUT", "outputs")))
-    database_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DATABASE_URL"))
+    database_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DATABASE_URL"), repr=False)
+    # Secrets a Prefect team keeps in Secret blocks rather than in each machine's environment:
+    # these name the block (`prefect block ls`), read from the Prefect server on first use only,
+    # so a command that needs neither never imports Prefect. The plain variable wins when both
+    # are set.
+    database_url_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DATABASE_URL_BLOCK") or None)
+    # The shared sign-in token of the review page (instead of, or besides, accounts).
+    review_token: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN") or None, repr=False)
+    review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
     templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(PROJECT_ROOT / "templates"))))
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
@@ -33,6 +43,9 @@ class Settings(BaseModel):
     )
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
     site_url: str = Field(default_factory=lambda: _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/"))
+    # Where reviewers open the review page (`pressflow serve`), for the link in the events that
+    # tell them drafts wait. Unset: the site's address, which `pressflow serve` also serves.
+    review_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_URL") or None)
     organization: str = Field(default_factory=lambda: _env("ORGANIZATION", "ANSO"))
     # tag URI authority for feed entry ids (RFC 4151): a domain the publisher owns, and a date
     # it owned it on. Changing either changes every entry id, so subscribers see duplicates.
@@ -47,11 +60,48 @@ class Settings(BaseModel):
     chunk_releases: int = Field(default_factory=lambda: int(_env("CHUNK_RELEASES", "200")), ge=1)
 
     @property
+    def review_page_url(self) -> str:
+        return (self.review_url or self.site_url).rstrip("/")
+
+    @property
     def db_url(self) -> str:
-        """The draft store: SQLite inside the output folder unless a URL is configured."""
+        """The draft store: SQLite inside the output folder unless a URL (or its Secret block) is configured."""
         if self.database_url:
             return self.database_url
+        if self.database_url_block:
+            return secret_block_value(self.database_url_block, setting="PRESSFLOW_DATABASE_URL_BLOCK")
         return f"sqlite:///{(self.out_dir / 'state' / 'pressflow.db').resolve()}"
+
+    def shared_review_token(self) -> str | None:
+        """The review page's shared sign-in token, from PRESSFLOW_REVIEW_TOKEN or its Secret block."""
+        if self.review_token:
+            return self.review_token
+        if self.review_token_block:
+            return secret_block_value(self.review_token_block, setting="PRESSFLOW_REVIEW_TOKEN_BLOCK") or None
+        return None
 
     def with_out(self, out_dir: Path | str | None) -> "Settings":
         return self if out_dir is None else self.model_copy(update={"out_dir": Path(out_dir)})
+
+
+_secrets: dict[str, str] = {}
+
+
+def secret_block_value(name: str, *, setting: str) -> str:
+    """The value of the Prefect Secret block `name`, read from the Prefect server once per process.
+
+    Once: the review page asks for its token on every request. A changed secret takes effect
+    when the process (`pressflow serve`, a worker's flow run) starts again.
+    """
+    if name not in _secrets:
+        try:
+            from prefect.blocks.system import Secret
+
+            value = Secret.load(name, _sync=True).get()
+        except Exception as exc:  # no server, no such block, not a Secret: one line that says which
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise ConfigError(f"{setting}={name}: cannot read that Prefect Secret block ({detail}); "
+                              f"create it with `prefect block create secret` or in the Prefect UI, "
+                              f"and check PREFECT_API_URL") from exc
+        _secrets[name] = value if isinstance(value, str) else str(value)
+    return _secrets[name]

@@ -45,6 +45,10 @@ class RecordError(PressflowError):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigError(PressflowError):
+    """A setting cannot be used: names the setting and what to do about it."""
+
+
 class ModelMissingError(PressflowError):
     """No installed translation model covers a language pair."""
 

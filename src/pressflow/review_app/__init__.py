@@ -93,7 +93,7 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
 
     import uvicorn
 
-    if not shared_token() and users.count_users(settings.db_url) == 0:
+    if not shared_token(settings) and users.count_users(settings.db_url) == 0:
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN to a shared token for a small team)")
@@ -218,7 +218,7 @@ def _routes():
     @router.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request, next: str = "/"):
         return render(request, "signin.html.j2", next=_safe_next(next), error=None,
-                      token_enabled=bool(shared_token()))
+                      token_enabled=bool(shared_token(request.app.state.settings)))
 
     @router.post("/signin", dependencies=[Depends(checked_form)])
     def signin(request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")):
@@ -227,13 +227,13 @@ def _routes():
         if wait := max(by_name.wait(account), by_client.wait(client)):
             return render(request, "signin.html.j2", status_code=429, next=_safe_next(next),
                           error=f"Too many failed sign-ins. Try again in {wait} seconds.",
-                          token_enabled=bool(shared_token()))
+                          token_enabled=bool(shared_token(request.app.state.settings)))
         if sign_in(request, request.app.state.settings.db_url, name, password) is None:
             by_name.failed(account)
             by_client.failed(client)
             return render(request, "signin.html.j2", status_code=401, next=_safe_next(next),
                           error="That name and password (or team token) did not match.",
-                          token_enabled=bool(shared_token()))
+                          token_enabled=bool(shared_token(request.app.state.settings)))
         by_name.succeeded(account)
         return redirect(_safe_next(next))
 

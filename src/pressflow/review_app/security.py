@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import users
+from ..config import Settings
 from ..files import inside, private_dir
 
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
@@ -47,9 +48,9 @@ def secret_key(out_dir: Path) -> str:
     return key
 
 
-def shared_token() -> str | None:
-    """The team's shared sign-in token (PRESSFLOW_REVIEW_TOKEN), if one is configured."""
-    return os.environ.get("PRESSFLOW_REVIEW_TOKEN") or None
+def shared_token(settings: Settings) -> str | None:
+    """The team's shared sign-in token (PRESSFLOW_REVIEW_TOKEN, or its Secret block), if one is configured."""
+    return settings.shared_review_token()
 
 
 def _token_tag(token: str) -> str:
@@ -107,7 +108,7 @@ def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer
     languages = users.authenticate(db_url, name, password)
     kind = "account"
     if languages is None:
-        token = shared_token()
+        token = shared_token(request.app.state.settings)
         if not token or not hmac.compare_digest(password.encode("utf-8"), token.encode("utf-8")):
             return None
         if users.languages_of(db_url, name) is not None:
@@ -127,7 +128,7 @@ def current_reviewer(request: Request, db_url: str) -> Reviewer | None:
     if kind == "account":
         languages = users.languages_of(db_url, name)
         return None if languages is None else Reviewer(name, languages)
-    token = shared_token()
+    token = shared_token(request.app.state.settings)
     if token and kind == _token_tag(token):
         return Reviewer(name, [])
     return None
