@@ -111,15 +111,23 @@ def test_all_languages_feed_marks_each_entry_with_its_language(site):
     assert set(langs) == set(LANGS)
 
 
-def test_times_are_utc_in_both_formats(site):
+def test_times_are_utc_in_both_formats_and_each_release_keeps_its_own(site):
+    """Published at 08:00 in Beijing, approved earlier: each entry says, in UTC, when its own text
+    was approved (never the run's one instant, which would give every entry the same time)."""
     settings, _, _ = site
-    published = NOW.astimezone(UTC)
-    atom = feed_path(settings, "en", "atom").read_text()
-    rss = feed_path(settings, "en", "rss").read_text()
-    assert f"<published>{published.isoformat()}</published>" in atom
-    assert "<pubDate>Tue, 01 Jan 2030 00:00:00 +0000</pubDate>" in rss
-    for entry in parsed(settings, "en", "atom").entries:
-        assert dt.datetime(*entry.published_parsed[:6], tzinfo=UTC) == published
+    atom = parsed(settings, "en", "atom").entries
+    rss = {e.id: e for e in parsed(settings, "en", "rss").entries}
+    text = feed_path(settings, "en", "atom").read_text()
+    for entry in atom:
+        published = dt.datetime.fromisoformat(entry.published)
+        assert published.utcoffset() == dt.timedelta(0) and f"<published>{entry.published}</published>" in text
+        # approved while the fixture ran (now-ish), long before NOW
+        assert dt.timedelta(0) <= dt.datetime.now(UTC) - published < dt.timedelta(hours=1)
+        assert rss[entry.id].published_parsed == entry.published_parsed  # RFC 822 in RSS, same instant
+        assert rss[entry.id].published.endswith("+0000")
+    for name in FEEDS:
+        updated = [e.updated for e in parsed(settings, name, "atom").entries]
+        assert len(set(updated)) == len(updated), name
 
 
 def test_local_image_is_an_enclosure_with_real_type_and_length(site):
@@ -161,7 +169,8 @@ def test_pages_link_translations_and_carry_open_graph(site):
             assert meta["og:url"] == f"{settings.site_url}/site/{lang}/{event.slug}.html"
             assert meta["og:title"] and meta["og:description"] and meta["og:type"] == "article"
             assert meta["og:locale"] == {"en": "en_US", "es": "es_ES", "zh": "zh_CN"}[lang]
-            assert meta["article:published_time"] == NOW.astimezone(UTC).isoformat()
+            [entry] = [e for e in parsed(settings, lang, "atom").entries if e.link.endswith(f"/{event.slug}.html")]
+            assert meta["article:published_time"] == entry.published
             if event.image:  # the bundled image is local: its copy next to the pages, by absolute URL
                 copy = f"{settings.site_url}/site/media/{event.slug}-{Path(event.image.url).name}"
                 assert meta["og:image"] == copy and meta["og:image:alt"] == event.image.alt
@@ -189,7 +198,14 @@ def test_sitemap_lists_every_page_with_its_alternates(site):
     for _, event in events:
         url = urls[f"{settings.site_url}/site/es/{event.slug}.html"]
         alternates = {a.get("hreflang"): a.get("href") for a in url.findall("x:link", ns)}
-        assert alternates == {lang: f"{settings.site_url}/site/{lang}/{event.slug}.html" for lang in LANGS}
+        assert alternates == {**{lang: f"{settings.site_url}/site/{lang}/{event.slug}.html" for lang in LANGS},
+                              "x-default": f"{settings.site_url}/site/en/{event.slug}.html"}
+    # Every page (releases and indexes) declares exactly the alternates the sitemap gives it.
+    for loc, url in urls.items():
+        page = html.parse(str(settings.out_dir / loc.removeprefix(f"{settings.site_url}/"))).getroot()
+        declared = {(link.get("hreflang"), link.get("href"))
+                    for link in page.xpath("//head/link[@rel='alternate'][@hreflang]")}
+        assert declared == {(a.get("hreflang"), a.get("href")) for a in url.findall("x:link", ns)}, loc
 
 
 def test_embargoed_release_appears_nowhere_until_its_time(site, tmp_path):
@@ -230,20 +246,26 @@ def test_a_release_under_embargo_again_is_withdrawn_with_its_image(site, tmp_pat
 
 
 def test_an_edited_release_keeps_its_id_and_moves_updated(tmp_path):
+    """`published` is when the first text was approved (here: by prepare, the source language's
+    text approves itself), `updated` when the corrected one was."""
     settings = Settings(out_dir=tmp_path / "out")
     record = {"id": "forum", "title": "Forum on water", "date": "2021-06-11", "summary": "First text.", "languages": []}
+    before_first = dt.datetime.now(UTC)
     pipeline.prepare([(None, validate_record(record))], settings)
+    after_first = dt.datetime.now(UTC)
     publish(settings, now=NOW)
-    edited_at = NOW + dt.timedelta(days=2)
     pipeline.prepare([(None, validate_record({**record, "summary": "Corrected text."}))], settings)
-    publish(settings, now=edited_at)
+    after_second = dt.datetime.now(UTC)
+    publish(settings, now=NOW + dt.timedelta(days=2))
     for kind in ("atom", "rss"):
         [entry] = parsed(settings, "en", kind).entries
         assert entry.id == f"tag:{settings.tag_authority}:forum/en"
         assert "Corrected text." in entry.content[0].value
-        assert dt.datetime(*entry.published_parsed[:6], tzinfo=UTC) == NOW.astimezone(UTC)
-        if kind == "atom":
-            assert dt.datetime(*entry.updated_parsed[:6], tzinfo=UTC) == edited_at.astimezone(UTC)
+        published = dt.datetime(*entry.published_parsed[:6], tzinfo=UTC)
+        assert before_first.replace(microsecond=0) <= published <= after_first
+        if kind == "atom":  # to the microsecond: both may fall in one second
+            published, updated = dt.datetime.fromisoformat(entry.published), dt.datetime.fromisoformat(entry.updated)
+            assert before_first <= published <= after_first <= updated <= after_second
 
 
 def test_feeds_hold_at_most_feed_limit_entries_newest_first(tmp_path):

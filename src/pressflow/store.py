@@ -581,7 +581,7 @@ def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Draft
     result: dict[str, dict[str, Draft]] = {}
     query = (select(Draft).where(Draft.release_slug == slug, Draft.status.in_((APPROVED, PUBLISHED)))
              .options(load_only(Draft.id, Draft.release_slug, Draft.lang, Draft.channel, Draft.text,
-                                Draft.status, Draft.revision, Draft.created_at))
+                                Draft.status, Draft.revision, Draft.created_at, Draft.updated_at))
              .order_by(Draft.created_at.desc(), Draft.id.desc()))
     for draft in session.scalars(query):
         result.setdefault(draft.lang, {}).setdefault(draft.channel, draft)

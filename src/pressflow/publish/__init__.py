@@ -92,11 +92,26 @@ def collect(session, settings: Settings, now: dt.datetime, report: PublishReport
             posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
             content = markdown + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
             publication = store.record_publication(session, release.slug, lang, content,
-                                                   max(now, release.publish_at or now))
+                                                   _release_time(drafts.values(), release.publish_at, now))
             items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
                               release.date, publication.published_at, publication.updated_at, image, alt,
                               [d.id for d in drafts.values()], list(event.tags if event else []), before.get((release.slug, lang))))
     return items
+
+
+def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """When a release's text in one language went out: when its newest approved text was
+    approved, or its embargo lifted if that was later, and never later than this run.
+
+    Each release's own time, not the run's: releases published together in one run keep apart
+    in feeds (and in the order readers show them) instead of all sharing the run's instant.
+    Used only for a first publication and for changed text (see `store.record_publication`).
+    """
+    approved = [d.updated_at for d in drafts if d.status == store.APPROVED and d.updated_at is not None]
+    when = max(approved, default=now)
+    if publish_at is not None:
+        when = max(when, publish_at)
+    return min(when, now)
 
 
 def _publications(session) -> dict[tuple[str, str], Published]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -29,10 +30,12 @@ class Feeds(Writer):
         feed = self.feed(entries, name)
         atom = self._finish_atom(feed.atom_str(pretty=True), entries, mixed=name == ALL_LANGUAGES)
         self.write(self.site.feed_path(name, "atom"), atom)
+        # feedgen makes the last link given the RSS channel's <link>: that must be the site (the
+        # index page), not the feed itself, so the self link goes first.
+        feed.link(href=self.site.feed_url(name, "rss"), rel="self", replace=True)
         feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
-                  rel="alternate", replace=True)  # RSS's channel <link> is the first alternate
-        feed.link(href=self.site.feed_url(name, "rss"), rel="self")
-        self.write(self.site.feed_path(name, "rss"), feed.rss_str(pretty=True))
+                  rel="alternate")
+        self.write(self.site.feed_path(name, "rss"), self._finish_rss(feed.rss_str(pretty=True), entries))
 
     def feed(self, entries: list[Entry], name: str) -> FeedGenerator:
         mixed = name == ALL_LANGUAGES
@@ -60,6 +63,8 @@ class Feeds(Writer):
         fe.id(entry_id)
         fe.guid(entry_id, permalink=False)
         fe.title(entry.title)
+        # Atom requires an author on every entry (RFC 4287, 4.1.2): the organization publishes it.
+        fe.author(name=self.settings.organization, uri=self.site.url(""))
         fe.link(href=self.site.page_url(entry.lang, entry.slug), rel="alternate", hreflang=entry.lang)
         fe.summary(entry.summary)
         # Escaped HTML rather than CDATA: valid Atom, and safe when the text itself contains "]]>".
@@ -72,6 +77,19 @@ class Feeds(Writer):
             fe.enclosure(entry.image.url, entry.image.length, entry.image.type)
         if mixed:
             fe.dc.dc_language(entry.lang)
+
+    def _finish_rss(self, rss: bytes, entries: list[Entry]) -> bytes:
+        """Each item's <description> as plain text escaped for HTML.
+
+        RSS readers treat a description as HTML, so the summary is escaped once more than XML
+        needs: a summary reading "<script>" or "R&D" shows as that text, never as markup (Atom's
+        `type="text"` summary says the same thing in its own way).
+        """
+        summaries = {self.site.entry_id(e.slug, e.lang): e.summary for e in entries}
+        root = etree.fromstring(rss)
+        for item in root.iter("item"):
+            item.find("description").text = html.escape(summaries[item.findtext("guid")], quote=False)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
     def _finish_atom(self, atom: bytes, entries: list[Entry], *, mixed: bool) -> bytes:
         """What feedgen 1.0 cannot write: entry links with rel, type, hreflang and length (it drops

@@ -23,7 +23,8 @@ class Pages(Writer):
         return self.renderer.html(
             "page.html.j2", lang=item.lang, dir=text_direction(item.lang), title=item.title, summary=item.summary,
             url=self.site.page_url(item.lang, item.slug), alternates=alternates,
-            default_url=self._default_page(item, siblings),
+            # hreflang links, as the sitemap gives them: none for a page in one language
+            hreflang_links=self.site.alternates({s.lang: self.site.page_url(s.lang, s.slug) for s in siblings}),
             feed_url=self.site.feed_url(item.lang, "atom"), rss_url=self.site.feed_url(item.lang, "rss"),
             og_locale=og_locale(item.lang),
             og_alternate_locales=[og_locale(s.lang) for s in siblings if s.lang != item.lang],
@@ -34,17 +35,15 @@ class Pages(Writer):
             tags=item.tags,
         )
 
-    def _default_page(self, item: Item, siblings: list[Item]) -> str | None:
-        """The source-language page is `x-default`: what a reader with no matching language gets."""
-        source = self.settings.source_language
-        return self.site.page_url(source, item.slug) if any(s.lang == source for s in siblings) else None
-
     def language(self, lang: str, catalog: Catalog) -> None:
         """The language's index page: every release, newest first."""
         entries = catalog.page(lang, 0, catalog.count(lang))
         index = self.renderer.html(
             "index.html.j2", lang=lang, dir=text_direction(lang), language_name=language_name(lang, lang),
             url=self.site.index_url(lang),
+            # its translations, as the sitemap lists them (a language left empty has none)
+            alternates=self.site.alternates({other: self.site.index_url(other) for other in catalog.languages()})
+            if catalog.count(lang) else [],
             feed_url=self.site.feed_url(lang, "atom"), rss_url=self.site.feed_url(lang, "rss"),
             releases=[{"file": f"{e.slug}.html", "title": e.title, "date_iso": e.date.isoformat(),
                        "date_text": localized_date(e.date, lang)} for e in entries],

@@ -84,6 +84,17 @@ class Site:
     def sitemap_url(self, number: int | None = None) -> str:
         return self.url(files.sitemap(number))
 
+    def alternates(self, urls: dict[str, str]) -> list[dict[str, str]]:
+        """A page's translations ({lang: url}) as its `hreflang` links and the sitemap give them:
+        none for a page in one language, else each language plus `x-default`, the source
+        language's page, when there is one."""
+        if len(urls) < 2:
+            return []
+        links = [{"lang": lang, "url": url} for lang, url in sorted(urls.items())]
+        if (source := urls.get(self.settings.source_language)) is not None:
+            links.append({"lang": "x-default", "url": source})
+        return links
+
     def entry_id(self, slug: str, lang: str) -> str:
         # A tag URI (RFC 4151) never changes when the site moves, so readers never see duplicates.
         return f"tag:{self.settings.tag_authority}:{slug}/{lang}"
