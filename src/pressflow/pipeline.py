@@ -37,7 +37,7 @@ from .render import Rendered, Renderer, choose_post, strip_keep
 from .translate import checks
 from .translate.engine import MODELS
 from .translate.protect import Glossary
-from .translate.stage import StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
+from .translate.stage import Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
 
 log = logging.getLogger("pressflow")
 
@@ -150,14 +150,14 @@ class LanguageWork:
     report: PrepareReport
 
 
-def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWork:
+def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine | None = None) -> LanguageWork:
     """Render every release that needs `lang` and plan one batched translation pass for them all."""
     report = PrepareReport()
     jobs = [job for job in jobs if lang in job.languages]
     if not jobs:
         return LanguageWork(lang, [], None, report)
     try:
-        rendered, plan = _plan(lang, jobs, settings, report)
+        rendered, plan = _plan(lang, jobs, settings, report, engine)
     except ModelMissingError as exc:
         reason = str(exc)
         log.warning("%s: %s", lang, reason)
@@ -169,8 +169,10 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings) -> LanguageWor
     return LanguageWork(lang, rendered, plan, report)
 
 
-def plan_languages(languages: list[str], jobs: list[Job], settings: Settings) -> list[LanguageWork]:
-    return [plan_language(lang, jobs, settings) for lang in languages]
+def plan_languages(languages: list[str], jobs: list[Job], settings: Settings,
+                   engine: Engine | None = None) -> list[LanguageWork]:
+    """`engine` translates (default: the installed Argos packages)."""
+    return [plan_language(lang, jobs, settings, engine) for lang in languages]
 
 
 def store_languages(works: list[LanguageWork], settings: Settings) -> PrepareReport:
@@ -238,7 +240,7 @@ def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseExce
     _record_skips(settings, jobs, lang, reason, report.failed)
 
 
-def _plan(lang, jobs, settings, report) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
+def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
     """Render every job's drafts in `lang` and plan all their texts as one translation pass."""
     renderer = Renderer(settings)
     rendered = []
@@ -256,7 +258,7 @@ def _plan(lang, jobs, settings, report) -> tuple[list[tuple[Job, list[Rendered]]
     organizers = [name for job in jobs for name in job.event.organizers]
     glossary = Glossary.load(settings.glossary_file).with_names(speakers).with_names(organizers, titled_only=True)
     plan = plan_documents(documents, settings.source_language, lang, glossary=glossary,
-                          memory=store.SqlMemory(settings.db_url), stats=report.stats)
+                          memory=store.SqlMemory(settings.db_url), stats=report.stats, engine=engine)
     return rendered, plan
 
 
@@ -270,11 +272,12 @@ def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, i
 
 
 def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
-            progress: Callable[[str, int], None] | None = None) -> PrepareReport:
-    """Register the releases and translate them into every language they need."""
+            progress: Callable[[str, int], None] | None = None, engine: Engine | None = None) -> PrepareReport:
+    """Register the releases and translate them into every language they need (with `engine`,
+    default: the installed Argos packages)."""
     jobs, report = register(events, settings)
     for chunk in chunks(jobs, settings):
-        works = plan_languages(languages_of(chunk), chunk, settings)
+        works = plan_languages(languages_of(chunk), chunk, settings, engine)
         run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
         report.merge(store_languages(works, settings))
     return report

@@ -18,7 +18,7 @@ import ctranslate2
 import sentencepiece
 
 from ..errors import ModelLoadError
-from .models import Model
+from .models import Model, find_route
 
 BEAM_SIZE = 4  # argostranslate's default
 LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
@@ -157,3 +157,32 @@ class ModelCache:
 
 # One cache per process: flows, tasks and the CLI share loaded models.
 MODELS = ModelCache(int(os.environ.get("PRESSFLOW_MODEL_CACHE", "2")))
+
+
+class ArgosEngine:
+    """The default `stage.Engine`: installed Argos Translate packages, run by CTranslate2.
+
+    Routes are direct or through English (`models.find_route`); each model is loaded once per
+    process into a bounded cache. It pickles without its cache (a worker uses its own process's).
+    """
+
+    def __init__(self, models: list[Model] | None = None, cache: ModelCache | None = None):
+        self.models = models  # None: the packages installed now
+        self.cache = cache or MODELS
+
+    def route(self, source: str, target: str) -> list[Model]:
+        return find_route(source, target, self.models)
+
+    def translate(self, leg: Model, sentences: list[str],
+                  progress: Callable[[int], None] | None = None) -> list[str]:
+        try:
+            loaded = self.cache.get(leg)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot open the {leg.engine_id} model at {leg.path}: {exc}") from exc
+        return loaded.translate(sentences, progress=progress)
+
+    def __getstate__(self) -> dict:
+        return {"models": self.models}
+
+    def __setstate__(self, state: dict) -> None:
+        self.models, self.cache = state["models"], MODELS

@@ -22,8 +22,8 @@ from typing import Callable, Iterable, Protocol
 
 from ..errors import ModelLoadError, TranslationError
 from . import checks
-from .engine import MODELS, LoadedModel, ModelCache
-from .models import Model, find_route
+from .engine import MODELS, ArgosEngine, ModelCache
+from .models import Model
 from .protect import Glossary, Protected, Protector, needs_model, restore
 from .segment import line_spans, remember_spans, split_document, unsplit_lines
 
@@ -54,6 +54,35 @@ class Memory(Protocol):
     def save_spans(self, language: str, spans: dict[str, tuple[tuple[int, int], ...]]) -> None: ...
 
 
+class Leg(Protocol):
+    """One model's step of a route: its languages, and the name the memory keeps its output under
+    (a new model version is a new name, so it translates afresh). Hashable (a frozen dataclass):
+    units are grouped by leg."""
+
+    source: str
+    target: str
+
+    @property
+    def engine_id(self) -> str: ...
+
+
+class Engine(Protocol):
+    """What the stage needs from a translation engine: a route between two languages (one leg,
+    or two through English), and a leg's sentences translated, in order.
+
+    `route` raises ModelMissingError when nothing covers the pair; `translate` raises
+    ModelLoadError when it cannot start at all (the unit fails), anything else when a sentence
+    fails (the stage isolates it). An engine rides inside the units to task-runner workers, so
+    it must pickle. `engine.ArgosEngine` is the default; another engine is one class with these
+    two methods.
+    """
+
+    def route(self, source: str, target: str) -> list[Leg]: ...
+
+    def translate(self, leg: Leg, sentences: list[str],
+                  progress: Callable[[int], None] | None = None) -> list[str]: ...
+
+
 @dataclass
 class Translation:
     """One translated document, with what a reviewer needs to check it."""
@@ -79,11 +108,12 @@ class StageStats:
 
 @dataclass(frozen=True)
 class Unit:
-    """One batch of model work: picklable, so any worker that can open `model.path` runs it."""
+    """One batch of model work: picklable, so any worker that can run its engine runs it."""
 
-    model: Model
+    model: Leg
     segments: tuple[str, ...]
     target: str  # the plan's final target language (for progress), not necessarily model.target
+    engine: Engine | None = None  # None: Argos, with the running process's model cache
 
 
 @dataclass
@@ -96,26 +126,27 @@ class UnitResult:
 
 def run_unit(unit: Unit, cache: ModelCache = MODELS,
              progress: Callable[[int], None] | None = None) -> UnitResult:
-    """Translate one unit with the process's cached model.
+    """Translate one unit with its engine (Argos with `cache` unless the unit names another).
 
-    Raises ModelLoadError when the model cannot be opened, and the engine's error when more
-    than MAX_FAILED_SENTENCES sentences fail on their own; either fails the unit's language.
+    Raises ModelLoadError when the engine cannot start, and the engine's error when more than
+    MAX_FAILED_SENTENCES sentences fail on their own; either fails the unit's language.
     """
-    try:
-        loaded = cache.get(unit.model)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot open the {unit.model.engine_id} model at {unit.model.path}: {exc}") from exc
+    engine = unit.engine or ArgosEngine(cache=cache)
     result = UnitResult()
-    _translate_isolating(loaded, list(unit.segments), result, progress)
+    _translate_isolating(lambda batch, step: engine.translate(unit.model, batch, step), list(unit.segments),
+                         result, progress)
     return result
 
 
-def _translate_isolating(loaded: LoadedModel, sentences: list[str], result: UnitResult,
+def _translate_isolating(translate: Callable[[list[str], Callable[[int], None] | None], list[str]],
+                         sentences: list[str], result: UnitResult,
                          progress: Callable[[int], None] | None) -> None:
     """Translate sentences; when the engine raises, halve the batch until the culprits stand alone."""
     try:
-        result.translations.update(zip(sentences, loaded.translate(sentences, progress=progress)))
+        result.translations.update(zip(sentences, translate(sentences, progress), strict=True))
         return
+    except ModelLoadError:
+        raise  # not a sentence's fault: no bisecting
     except Exception as exc:
         if len(sentences) == 1:
             result.failed[sentences[0]] = f"{type(exc).__name__}: {exc}"
@@ -123,16 +154,16 @@ def _translate_isolating(loaded: LoadedModel, sentences: list[str], result: Unit
                 raise
             return
     half = len(sentences) // 2  # no progress from retries: those sentences were counted already
-    _translate_isolating(loaded, sentences[:half], result, None)
-    _translate_isolating(loaded, sentences[half:], result, None)
+    _translate_isolating(translate, sentences[:half], result, None)
+    _translate_isolating(translate, sentences[half:], result, None)
 
 
 class StagePlan:
     """The state of one language pair's translation between units of work."""
 
-    def __init__(self, plans: list[list[str | Protected]], route: list[Model], source: str, target: str,
-                 forced: dict[str, str], memory: Memory | None, stats: StageStats):
-        self.plans, self.route, self.source, self.target = plans, route, source, target
+    def __init__(self, plans: list[list[str | Protected]], route: list[Leg], source: str, target: str,
+                 forced: dict[str, str], memory: Memory | None, stats: StageStats, engine: Engine | None = None):
+        self.plans, self.route, self.source, self.target, self.engine = plans, route, source, target, engine
         self.forced, self.memory, self.stats = forced, memory, stats
         wanted = list(dict.fromkeys(p.text for plan in plans for p in plan
                                     if isinstance(p, Protected) and needs_model(p.text)))
@@ -165,7 +196,7 @@ class StagePlan:
             missing = sorted((t for t in texts if t not in self.known), key=len)
             if missing:
                 # Length-sorted before cutting, so each unit's batches carry little padding.
-                return [Unit(model, tuple(missing[i:i + unit_size]), self.target)
+                return [Unit(model, tuple(missing[i:i + unit_size]), self.target, self.engine)
                         for i in range(0, len(missing), unit_size)]
             self.current = {s: self.known[t] for s, t in self.current.items()}
             self.leg += 1
@@ -210,13 +241,13 @@ class StagePlan:
 
 def plan_documents(documents: list[str], source: str, target: str, *, glossary: Glossary | None = None,
                    memory: Memory | None = None, models: list[Model] | None = None,
-                   stats: StageStats | None = None) -> StagePlan:
+                   stats: StageStats | None = None, engine: Engine | None = None) -> StagePlan:
     """Segment, protect and deduplicate documents, and look them up in the memory.
 
-    Raises ModelMissingError before any work when no installed model (or English pivot) covers
-    the pair.
+    `engine` translates (default: the installed Argos packages, or `models` if given). Raises
+    ModelMissingError before any work when the engine has no route for the pair.
     """
-    route = find_route(source, target, models)
+    route = (engine or ArgosEngine(models)).route(source, target)
     glossary = glossary or Glossary()
     if memory:
         _split_with_memory(documents, source, memory)
@@ -224,7 +255,7 @@ def plan_documents(documents: list[str], source: str, target: str, *, glossary: 
     plans = [[protect(p.text) if p.translate else p.text for p in split_document(document, source)]
              for document in documents]
     return StagePlan(plans, route, source, target, glossary.translations.get(target, {}), memory,
-                     stats if stats is not None else StageStats())
+                     stats if stats is not None else StageStats(), engine)
 
 
 def _split_with_memory(documents: list[str], language: str, memory: Memory) -> None:
@@ -286,9 +317,9 @@ def interleave(work: list[tuple[StagePlan, Unit]], lanes: int) -> list[tuple[Sta
     `lanes` models taken in turn keep every worker busy while no more models are in use than
     the cache holds. Each model's units go to the lane with the least work so far.
     """
-    by_model: dict[str, list[tuple[StagePlan, Unit]]] = {}
+    by_model: dict[Leg, list[tuple[StagePlan, Unit]]] = {}
     for item in work:
-        by_model.setdefault(str(item[1].model.path), []).append(item)
+        by_model.setdefault(item[1].model, []).append(item)  # legs are frozen dataclasses: hashable
     queues: list[list[tuple[StagePlan, Unit]]] = [[] for _ in range(max(1, lanes))]
     for items in by_model.values():
         min(queues, key=lambda q: sum(len(unit.segments) for _, unit in q)).extend(items)
@@ -309,13 +340,15 @@ def translate_documents(
     cache: ModelCache = MODELS,
     progress: Callable[[int], None] | None = None,
     stats: StageStats | None = None,
+    engine: Engine | None = None,
 ) -> list[Translation]:
     """Translate documents (rendered drafts, with `keep` marks) from `source` to `target`, here.
 
     Raises ModelMissingError before any work when no installed model (or English pivot) covers
     the pair, and TranslationError when the model failed on a sentence of any document.
     """
-    plan = plan_documents(documents, source, target, glossary=glossary, memory=memory, models=models, stats=stats)
+    plan = plan_documents(documents, source, target, glossary=glossary, memory=memory, models=models, stats=stats,
+                          engine=engine)
     run_plans([plan], lambda units: [run_unit(unit, cache, progress) for unit in units])
     translations = plan.finish()
     for translation in translations:
