@@ -112,7 +112,7 @@ def approve_all_forms(html: str) -> list[dict]:
 def draft_row(settings, draft_id):
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
-        return {"status": draft.status, "text": draft.text, "revision": draft.revision,
+        return {"status": draft.status, "text": draft.text, "revision": draft.revision, "qa": draft.qa,
                 "revisions": [(r.number, r.author, r.text) for r in draft.revisions]}
 
 
@@ -214,6 +214,29 @@ def test_segment_edit_is_a_new_revision_and_feeds_the_memory(app, settings):
     # the page shows the new text at its segments after the edit
     html = client.get(f"/drafts/{ids['es']}").text
     assert ">La oficina servirá a Asia Central.</textarea>" in html
+
+
+def test_a_web_edit_recomputes_the_flags_the_page_and_the_queue_show(app, settings):
+    ids = add_release(settings)
+    client = signed_in(app)
+    assert "identical_to_source" in {f["kind"] for f in draft_row(settings, ids["es"])["qa"]}
+    fields = form(client, f"/drafts/{ids['es']}")
+    # Sentence 1 loses ANSO, sentence 3 gets its number wrong; sentence 2 is now a translation.
+    new = ["Abre una oficina", "La oficina servirá a Asia Central.", "Abrió el 13 September 2021."]
+    response = client.post(f"/drafts/{ids['es']}/save", data={**fields, "segment": new})
+    assert response.status_code == 303
+    qa = draft_row(settings, ids["es"])["qa"]
+    assert {(f["kind"], f["segment"]) for f in qa} >= {("protected_missing", 0), ("numbers_differ", 2)}
+    assert "identical_to_source" not in {f["kind"] for f in qa}  # gone with the text that earned it
+    html = client.get(f"/drafts/{ids['es']}").text
+    first = re.search(r'<tr id="segment-1" class="flagged">(.*?)</tr>', html, re.S).group(1)
+    assert "Protected item missing: ANSO" in first and "must come through translation unchanged" in first
+    third = re.search(r'<tr id="segment-3" class="flagged">(.*?)</tr>', html, re.S).group(1)
+    assert "Numbers differ: 12, 13" in third
+    assert "Saved as revision 2. 3 edited sentence(s) will be reused" in html
+    queue = client.get("/?qa=numbers_differ").text
+    assert "ANSO opens an office" in queue and '<option value="numbers_differ" selected>' in queue
+    assert "No drafts match" in client.get("/?qa=doubled_word").text
 
 
 def test_conflicting_saves_are_detected(app, settings):
