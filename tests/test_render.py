@@ -18,7 +18,8 @@ from pressflow.platforms import PLATFORMS
 from pressflow.publish import Item, PublishReport
 from pressflow.publish.catalog import MemoryCatalog
 from pressflow.publish.pages import Pages
-from pressflow.publish.sitemap import Sitemap
+from pressflow.publish.model import Changes
+from pressflow.publish.sitemap import release_lines
 from pressflow.publish.writer import Output
 from pressflow.records import Event
 from pressflow.render import (
@@ -40,7 +41,7 @@ AUGUST_30 = dt.date(2021, 8, 30)
 NOW = dt.datetime(2021, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
 # Every template a release goes through; a new template must be added here (and so get tested).
 TEMPLATES = {
-    "base.html.j2", "index.html.j2", "page.html.j2", "release.md.j2", "sitemap.xml.j2",
+    "base.html.j2", "index.html.j2", "page.html.j2", "release.md.j2",
     "partials/about.md.j2", "partials/contact.md.j2",
     *(f"posts/{channel}.txt.j2" for channel in PLATFORMS),
 }
@@ -65,12 +66,11 @@ def page_html(settings: Settings, item: Item) -> str:
 def index_and_sitemap(settings: Settings, items: list[Item], lang: str) -> tuple[str, str]:
     """The language index and the sitemap, written by the publisher's own writers."""
     output = Output(settings, PublishReport())
-    catalog = MemoryCatalog([output.entry(item) for item in items])
-    Pages(output).language(lang, catalog)
-    Sitemap(output).everything(catalog)
+    entries = [output.entry(item) for item in items]
+    Pages(output).language(lang, MemoryCatalog(entries), Changes(everything=True))
     output.staging.commit()
-    out = settings.out_dir
-    return (out / "site" / lang / "index.html").read_text(), (out / "sitemap.xml").read_text()
+    sitemap = "".join(release_lines(output.site, [entry]) for entry in entries)
+    return (settings.out_dir / "site" / lang / "index.html").read_text(), sitemap
 
 
 @pytest.fixture

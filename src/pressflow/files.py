@@ -96,6 +96,7 @@ class Staging:
         self.folder = self.out / "state" / "staging" / secrets.token_hex(4)
         self.staged: dict[Path, Path] = {}  # target -> staged file (dicts keep the staging order)
         self.digests: dict[Path, tuple[str, int]] = {}  # target -> sha256 and size of its new content
+        self.removals: list[Path] = []  # files that go once every staged file is in place
 
     def write(self, path: Path, data: str | bytes) -> bool:
         """Stage `data` as the new content of `path`; returns whether the file changes."""
@@ -114,8 +115,20 @@ class Staging:
         self.staged[path] = tmp
         return True
 
+    def remove(self, path: Path) -> None:
+        """Remove `path` at commit, after every staged file is in place (nothing links to it then)."""
+        self.removals.append(path)
+
     def commit(self) -> None:
         """Put every staged file in place: a crash part-way leaves each file old or new, whole."""
+        for path in self.removals:
+            self.staged.pop(path, None)
+        self._rename_all()
+        for path in self.removals:
+            path.unlink(missing_ok=True)
+        self.removals.clear()
+
+    def _rename_all(self) -> None:
         if not self.staged:
             return
         os.sync()  # every new file on disk before the first rename points readers at it
@@ -157,8 +170,9 @@ def remove_tree(folder: Path) -> None:
 
 
 def remove_stale_temp_files(root: Path) -> int:
-    """Delete the temporary files `write_atomic` and folders `remove_tree` leave behind when
-    their process is killed.
+    """Delete what a publisher killed mid-run leaves behind: its staging folder, the folders
+    `remove_tree` was deleting, and temporary files `write_atomic` wrote beside their targets in
+    the output folder's top two levels (never a walk of the whole archive: it grows).
 
     Only call this while holding the publish lock: then no other writer owns a temp file.
     """
@@ -167,14 +181,16 @@ def remove_stale_temp_files(root: Path) -> int:
     if staging.is_dir():  # what a killed publisher staged and never put in place
         shutil.rmtree(staging)
         removed += 1
-    for tmp in sorted(root.rglob(".*.tmp")):  # a folder before what is inside it
-        if tmp.is_symlink() or not tmp.exists():  # gone with a folder removed just before
-            continue
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-        else:
-            tmp.unlink(missing_ok=True)
-        removed += 1
+    folders = [root] + [d for d in root.iterdir() if d.is_dir() and not d.is_symlink()] if root.is_dir() else []
+    for folder in folders:
+        for tmp in sorted(folder.glob(".*.tmp")):
+            if tmp.is_symlink() or not tmp.exists():
+                continue
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

@@ -89,6 +89,7 @@ class Release(Base):
     """One event, under its stable slug; `record` is the latest validated record."""
 
     __tablename__ = "releases"
+    __table_args__ = (Index("ix_releases_publish_at", "publish_at"),)  # publishing asks for embargoed releases
     slug: Mapped[str] = mapped_column(String(100), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     date: Mapped[dt.date]
@@ -598,6 +599,213 @@ def record_publication(session: Session, slug: str, lang: str, content: str, whe
     elif publication.content_hash != digest:
         publication.content_hash, publication.updated_at = digest, when
     return publication
+
+
+# --- publication bookkeeping ---------------------------------------------------------------
+#
+# What publishing keeps so that a run costs what changed, not the archive: each published
+# release-language as lists of releases show it (feeds, index pages), each published release's
+# sitemap lines and the sitemap part they are in, and the fingerprint of what every page
+# depends on (templates, site URL, ...). Publishing reads and writes these only through the
+# functions below.
+
+
+class PublishedEntry(Base):
+    """A release published in one language, as feeds and index pages list it."""
+
+    __tablename__ = "published_entries"
+    __table_args__ = (UniqueConstraint("release_slug", "lang"),
+                      Index("ix_published_entries_order", "lang", "published_at", "release_date", "release_slug"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_slug: Mapped[str] = mapped_column(String(100))
+    lang: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    release_date: Mapped[dt.date]
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    image: Mapped[dict | None] = mapped_column(JSON)  # url, type, length, alt
+
+
+class PublishedRelease(Base):
+    """A published release's lines in the sitemap, and which sitemap part holds them."""
+
+    __tablename__ = "published_releases"
+    __table_args__ = (Index("ix_published_releases_part", "sitemap_part", "position"),)
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # order of first publication: new releases go last
+    sitemap_part: Mapped[int] = mapped_column(Integer)
+    urls: Mapped[int] = mapped_column(Integer)
+    sitemap_xml: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PublishState(Base):
+    """Named values publishing keeps between runs (the fingerprint of what every page depends on)."""
+
+    __tablename__ = "publish_state"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+def publish_state(session: Session, name: str) -> str | None:
+    return session.scalar(select(PublishState.value).where(PublishState.name == name))
+
+
+def set_publish_state(session: Session, name: str, value: str) -> None:
+    row = session.get(PublishState, name)
+    if row is None:
+        session.add(PublishState(name=name, value=value))
+    else:
+        row.value = value
+
+
+def embargoed_releases(session: Session, now: dt.datetime) -> list[str]:
+    return list(session.scalars(select(Release.slug).where(Release.publish_at > now).order_by(Release.slug)))
+
+
+def releases_to_publish(session: Session, now: dt.datetime, *, everything: bool) -> list[str]:
+    """Releases past their embargo with approved text not yet published (`everything`: with any
+    approved or published text), in date order."""
+    statuses = (APPROVED, PUBLISHED) if everything else (APPROVED,)
+    has_text = select(Draft.id).where(Draft.release_slug == Release.slug, Draft.status.in_(statuses)).exists()
+    query = (select(Release.slug).where(has_text, (Release.publish_at.is_(None)) | (Release.publish_at <= now))
+             .order_by(Release.date, Release.slug))
+    return list(session.scalars(query))
+
+
+def release_rows(session: Session, slugs: list[str]) -> list[Release]:
+    rows: list[Release] = []
+    for chunk in in_batches(slugs):
+        rows += session.scalars(select(Release).where(Release.slug.in_(chunk)))
+    order = {slug: i for i, slug in enumerate(slugs)}
+    return sorted(rows, key=lambda r: order[r.slug])
+
+
+def publications(session: Session, slugs: list[str]) -> dict[tuple[str, str], tuple]:
+    """(content_hash, published_at, updated_at) per (slug, lang) of these releases."""
+    P = Publication
+    found: dict[tuple[str, str], tuple] = {}
+    for chunk in in_batches(slugs):
+        rows = session.execute(select(P.release_slug, P.lang, P.content_hash, P.published_at, P.updated_at)
+                               .where(P.release_slug.in_(chunk)))
+        found.update(((slug, lang), tuple(rest)) for slug, lang, *rest in rows)
+    return found
+
+
+def entry_languages(session: Session, slugs: list[str] | None = None) -> set[str]:
+    """Languages with published entries (of these releases, or of any)."""
+    query = select(PublishedEntry.lang).distinct()
+    if slugs is None:
+        return set(session.scalars(query))
+    found: set[str] = set()
+    for chunk in in_batches(slugs):
+        found |= set(session.scalars(query.where(PublishedEntry.release_slug.in_(chunk))))
+    return found
+
+
+def _newest_order():
+    E = PublishedEntry
+    return (E.published_at.desc(), E.release_date.desc(), E.release_slug.desc(), E.lang.desc())
+
+
+def newest_entries(session: Session, lang: str | None, limit: int, offset: int = 0) -> list[PublishedEntry]:
+    """Published entries of `lang` (None: every language), newest first."""
+    query = select(PublishedEntry).order_by(*_newest_order()).offset(offset).limit(limit)
+    if lang is not None:
+        query = query.where(PublishedEntry.lang == lang)
+    return list(session.scalars(query))
+
+
+def oldest_entries(session: Session, lang: str, offset: int, limit: int) -> list[PublishedEntry]:
+    """Published entries of `lang` in order of publication, oldest first, from `offset`."""
+    E = PublishedEntry
+    order = (E.published_at, E.release_date, E.release_slug)
+    return list(session.scalars(select(E).where(E.lang == lang).order_by(*order).offset(offset).limit(limit)))
+
+
+def count_entries(session: Session, lang: str) -> int:
+    return session.scalar(select(func.count()).select_from(PublishedEntry).where(PublishedEntry.lang == lang))
+
+
+def last_updated(session: Session, lang: str) -> dt.datetime | None:
+    return session.scalar(select(func.max(PublishedEntry.updated_at)).where(PublishedEntry.lang == lang))
+
+
+def entry_positions(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Each entry's place in its language, oldest first (0-based): where index pages show it."""
+    E = PublishedEntry
+    found: dict[tuple[str, str], int] = {}
+    for slug, lang in keys:
+        row = session.execute(select(E.published_at, E.release_date).where(E.release_slug == slug, E.lang == lang)).first()
+        if row is None:
+            continue
+        before = ((E.published_at < row.published_at)
+                  | ((E.published_at == row.published_at) & (E.release_date < row.release_date))
+                  | ((E.published_at == row.published_at) & (E.release_date == row.release_date)
+                     & (E.release_slug < slug)))
+        found[(slug, lang)] = session.scalar(select(func.count()).select_from(E).where(E.lang == lang, before))
+    return found
+
+
+def entries_of(session: Session, slugs: list[str]) -> list[PublishedEntry]:
+    rows: list[PublishedEntry] = []
+    for chunk in in_batches(slugs):
+        rows += session.scalars(select(PublishedEntry).where(PublishedEntry.release_slug.in_(chunk)))
+    return rows
+
+
+def save_entries(session: Session, slug: str, entries: list[dict[str, Any]]) -> None:
+    """Make `entries` (column values) the release's published entries, replacing the earlier ones."""
+    session.execute(delete(PublishedEntry).where(PublishedEntry.release_slug == slug))
+    if entries:
+        session.execute(insert(PublishedEntry), [{"release_slug": slug, **entry} for entry in entries])
+
+
+def remove_entries(session: Session, slugs: list[str]) -> None:
+    for chunk in in_batches(slugs):
+        session.execute(delete(PublishedEntry).where(PublishedEntry.release_slug.in_(chunk)))
+        session.execute(delete(PublishedRelease).where(PublishedRelease.slug.in_(chunk)))
+
+
+def sitemap_parts(session: Session) -> dict[int, tuple[int, int]]:
+    """Each sitemap part's number of URLs and bytes of lines."""
+    rows = session.execute(select(PublishedRelease.sitemap_part, func.sum(PublishedRelease.urls),
+                                  func.sum(func.length(PublishedRelease.sitemap_xml)))
+                           .group_by(PublishedRelease.sitemap_part))
+    return {part: (int(urls), int(size or 0)) for part, urls, size in rows}
+
+
+def published_release(session: Session, slug: str) -> PublishedRelease | None:
+    return session.get(PublishedRelease, slug)
+
+
+def save_published_release(session: Session, slug: str, *, part: int, urls: int, sitemap_xml: str,
+                           updated_at: dt.datetime) -> None:
+    row = session.get(PublishedRelease, slug)
+    if row is None:
+        position = (session.scalar(select(func.max(PublishedRelease.position))) or 0) + 1
+        session.add(PublishedRelease(slug=slug, position=position, sitemap_part=part, urls=urls,
+                                     sitemap_xml=sitemap_xml, updated_at=updated_at))
+    else:
+        row.sitemap_part, row.urls, row.sitemap_xml, row.updated_at = part, urls, sitemap_xml, updated_at
+    session.flush()
+
+
+def sitemap_lines(session: Session, part: int | None) -> Iterator[str]:
+    """The sitemap lines of the releases in one part (None: all), in order of first publication."""
+    query = select(PublishedRelease.sitemap_xml).order_by(PublishedRelease.position)
+    if part is not None:
+        query = query.where(PublishedRelease.sitemap_part == part)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def sitemap_part_updated(session: Session) -> dict[int, dt.datetime]:
+    rows = session.execute(select(PublishedRelease.sitemap_part, func.max(PublishedRelease.updated_at))
+                           .group_by(PublishedRelease.sitemap_part))
+    return {part: updated for part, updated in rows}
 
 
 class SqlMemory:

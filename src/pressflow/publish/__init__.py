@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from filelock import FileLock
 from pydantic import ValidationError
@@ -29,14 +30,17 @@ from ..files import inside, remove_stale_temp_files, remove_tree
 from ..platforms import PLATFORMS
 from ..records import Event
 from ..render import RELEASE, summary_of, title_of
-from .catalog import MemoryCatalog
+from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
-from .model import Entry, Image, Item, Published, PublishReport, is_failure, newest_first
+from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
 from .outbox import Outbox
 from .pages import Pages
 from .site import ALL_LANGUAGES, Site
 from .sitemap import Sitemap
 from .writer import Output, Writer
+
+# Bumped when the code changes what pages, feeds or lists hold: every output is republished once.
+LAYOUT_VERSION = "2"
 
 __all__ = ["publish", "on_progress", "PublishReport", "Item", "Entry", "Site", "is_failure", "as_utc"]
 
@@ -75,28 +79,30 @@ def _release_image(release: store.Release, event: Event | None) -> tuple[Path | 
     return (path if path.is_file() else None), image.alt
 
 
-def collect(session, settings: Settings, now: dt.datetime, report: PublishReport) -> list[Item]:
-    """Everything publishable now: approved release text per language, embargo lifted."""
-    items: list[Item] = []
-    before = _publications(session)
-    for release in session.scalars(store.select(store.Release).order_by(store.Release.date, store.Release.slug)):
-        if release.publish_at and release.publish_at > now:
-            report.embargoed.append(release.slug)
-            continue
-        event = _event(release)
-        image, alt = _release_image(release, event)
-        for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
-            if RELEASE not in drafts:
-                continue
-            markdown = drafts[RELEASE].text
-            posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
-            content = markdown + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
-            publication = store.record_publication(session, release.slug, lang, content,
-                                                   _release_time(drafts.values(), release.publish_at, now))
-            items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
-                              release.date, publication.published_at, publication.updated_at, image, alt,
-                              [d.id for d in drafts.values()], list(event.tags if event else []), before.get((release.slug, lang))))
-    return items
+def collect(session, settings: Settings, now: dt.datetime, slugs: list[str]) -> Iterator[list[Item]]:
+    """The publishable text of these releases (embargo lifted), one release at a time: its
+    approved or published text per language."""
+    for chunk in store.in_batches(slugs, 200):
+        before = {key: Published(*value) for key, value in store.publications(session, chunk).items()}
+        for release in store.release_rows(session, chunk):
+            event = _event(release)
+            image, alt = _release_image(release, event)
+            items = []
+            for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
+                if RELEASE not in drafts:
+                    continue
+                markdown = drafts[RELEASE].text
+                posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
+                content = markdown + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
+                publication = store.record_publication(session, release.slug, lang, content,
+                                                       _release_time(drafts.values(), release.publish_at, now))
+                items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
+                                  release.date, publication.published_at, publication.updated_at, image, alt,
+                                  [d.id for d in drafts.values()], list(event.tags if event else []),
+                                  before.get((release.slug, lang))))
+            if items:
+                yield items
+        session.flush()  # the publications recorded so far: the session need not hold them
 
 
 def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -114,11 +120,19 @@ def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> d
     return min(when, now)
 
 
-def _publications(session) -> dict[tuple[str, str], Published]:
-    """Every publication as it stands before this run (plain values: `collect` then updates the rows)."""
-    P = store.Publication
-    rows = session.execute(store.select(P.release_slug, P.lang, P.content_hash, P.published_at, P.updated_at))
-    return {(slug, lang): Published(*rest) for slug, lang, *rest in rows}
+def site_fingerprint(settings: Settings) -> str:
+    """What every page depends on besides its release: templates, site URL, organization, the
+    glossary, the feed settings, and the layout's version. A change republishes everything, once."""
+    digest = hashlib.sha256(f"{LAYOUT_VERSION}\0{settings.site_url}\0{settings.organization}\0"
+                            f"{settings.tag_authority}\0{settings.source_language}\0{settings.feed_limit}\0"
+                            f"{getattr(settings, 'websub_hub', None)}".encode())
+    templates = settings.templates_dir
+    for path in sorted(p for p in templates.rglob("*") if p.is_file() and "review" not in p.relative_to(templates).parts):
+        digest.update(f"\0{path.relative_to(templates)}\0".encode() + path.read_bytes())
+    glossary = settings.glossary_file or Path(__file__).resolve().parents[1] / "data" / "glossary.yaml"
+    if glossary.is_file():
+        digest.update(b"\0glossary\0" + glossary.read_bytes())
+    return digest.hexdigest()
 
 
 # The CLI registers a listener to draw a progress bar; flows log instead.
@@ -156,11 +170,23 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
 
 def _publish(session, settings: Settings, now: dt.datetime, report: PublishReport, output: Output,
              progress: Callable[[str], None] | None) -> None:
-    items = collect(session, settings, now, report)
+    """Render and write what changed since the last run, known from the store: releases with
+    approved text not yet published, releases under embargo again, and, when the fingerprint of
+    what every page depends on changed, everything, once. The store's bookkeeping changes in
+    this run's transaction, committed only after every file is in place: a run killed at any
+    point leaves the store as it was, and the next run does the same work again."""
+    fingerprint = site_fingerprint(settings)
+    changes = Changes(everything=store.publish_state(session, "fingerprint") != fingerprint)
+    report.embargoed = store.embargoed_releases(session, now)
+    todo = store.releases_to_publish(session, now, everything=changes.everything)
     outputs = writers(output)
     releases = Releases(output, outputs)
-    published: list[Item] = []
-    for slug, group in _by_release(items).items():
+    sitemap = next(w for w in outputs if isinstance(w, Sitemap))
+    languages_before = store.entry_languages(session)
+    changes.counts_before = {lang: store.count_entries(session, lang) for lang in languages_before}
+    published_ids: list[int] = []
+    for group in collect(session, settings, now, todo):
+        slug = group[0].slug
         for listener in ([progress] if progress else []) + _progress_listeners:
             listener(slug)
         release = session.get(store.Release, slug)
@@ -169,7 +195,9 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
         for item in group:
             if not any(item is w for w in written):
                 _restore_publication(session, item)
-        published += written + kept
+        published_ids += [draft_id for item in written for draft_id in item.draft_ids]
+        _record_entries(session, slug, [output.entry(i) for i in sorted(written + kept, key=lambda i: i.lang)],
+                        changes, sitemap)
         report.releases[slug] = [i.lang for i in written]
         if kept:
             report.kept[slug] = [i.lang for i in kept]
@@ -180,20 +208,63 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
             report.skipped[slug] = previous
         if failed:
             report.failed[slug] = failed
-    catalog = MemoryCatalog([output.entry(item) for item in published])
-    # Languages that had feeds before are rewritten even when nothing is left in them, so a
-    # withdrawn or failed release also leaves a feed it was the only entry of.
-    for lang in sorted({i.lang for i in published} | output.site.feed_languages()):
+    _remove_entries(session, report.embargoed, changes, sitemap)
+    session.flush()
+    _place_changes(session, changes)
+    languages_after = store.entry_languages(session)
+    if languages_after != languages_before:  # every front index page names the other languages
+        changes.languages |= languages_after | languages_before
+    if changes.everything:
+        # Languages that had feeds before are rewritten even when nothing is left in them.
+        changes.languages |= languages_after | output.site.feed_languages() | languages_before
+    catalog = StoreCatalog(session)
+    for lang in sorted(changes.languages):
         for writer in outputs:
-            writer.language(lang, catalog)
-    for writer in outputs:
-        writer.everything(catalog)
+            writer.language(lang, catalog, changes)
+    if changes.languages or changes.slugs or changes.removed:
+        for writer in outputs:
+            writer.everything(catalog, changes)
     output.staging.commit()
     # Only now that no feed, index or sitemap lists them: a crash between the two leaves
     # pages nobody links to, which the next run removes (it looks on disk, not in the store).
     _withdraw(outputs, report)
     _unpublish_embargoed(session, report.embargoed, now)
-    _mark_published(session, published, now)
+    _mark_published(session, published_ids, now)
+    store.set_publish_state(session, "fingerprint", fingerprint)
+
+
+def _record_entries(session, slug: str, entries: list[Entry], changes: Changes, sitemap: Sitemap) -> None:
+    """Keep the release's entries as lists show them, noting which languages' lists change."""
+    before = {row.lang: row for row in store.entries_of(session, [slug])}
+    after = {entry.lang: entry for entry in entries}
+    changes.slugs.add(slug)
+    for lang in before.keys() - after.keys():  # no longer listed in that language: later ones move up
+        changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62),
+                                         store.entry_positions(session, [(slug, lang)])[(slug, lang)])
+    changes.languages |= before.keys() | after.keys()
+    store.save_entries(session, slug, [entry_columns(entry) for entry in entries])
+    sitemap.release(session, slug, entries, changes)
+
+
+def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitemap) -> None:
+    """Releases under embargo again leave every list."""
+    for row in store.entries_of(session, slugs):
+        position = store.entry_positions(session, [(row.release_slug, row.lang)])[(row.release_slug, row.lang)]
+        changes.removed_from[row.lang] = min(changes.removed_from.get(row.lang, 1 << 62), position)
+        changes.languages.add(row.lang)
+        changes.removed.add(row.release_slug)
+    for slug in sorted(changes.removed):
+        sitemap.release(session, slug, [], changes)
+    store.remove_entries(session, sorted(changes.removed))
+
+
+def _place_changes(session, changes: Changes) -> None:
+    """Where the entries this run published now stand in their language (oldest first)."""
+    if changes.everything:
+        return
+    keys = [(row.release_slug, row.lang) for row in store.entries_of(session, sorted(changes.slugs))]
+    for (slug, lang), position in store.entry_positions(session, keys).items():
+        changes.positions.setdefault(lang, set()).add(position)
 
 
 class Releases:
@@ -283,13 +354,6 @@ def _withdraw(outputs: list[Writer], report: PublishReport) -> None:
             report.withdrawn.append(slug)
 
 
-def _by_release(items: list[Item]) -> dict[str, list[Item]]:
-    by_slug: dict[str, list[Item]] = {}
-    for item in items:
-        by_slug.setdefault(item.slug, []).append(item)
-    return by_slug
-
-
 def _restore_publication(session, item: Item) -> None:
     """A language that failed to render was not published in this run: its publication goes back
     to what the last published version left (so the next success moves `updated`), or away if
@@ -316,8 +380,7 @@ def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
         )
 
 
-def _mark_published(session, items: list[Item], now: dt.datetime) -> None:
-    ids = [draft_id for item in items for draft_id in item.draft_ids]
+def _mark_published(session, ids: list[int], now: dt.datetime) -> None:
     for batch in store.in_batches(ids):  # one UPDATE per 500 drafts
         session.execute(
             store.update(store.Draft)

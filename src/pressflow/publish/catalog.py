@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .model import Entry, newest_first
+from .. import store
+from .model import Entry, Image, newest_first
 
 
 class MemoryCatalog:
@@ -31,8 +32,47 @@ class MemoryCatalog:
     def page(self, lang: str, offset: int, limit: int) -> list[Entry]:
         return self._of(lang)[offset:offset + limit]
 
-    def releases(self) -> list[list[Entry]]:
-        by_slug: dict[str, list[Entry]] = {}
-        for entry in sorted(self.entries, key=lambda e: (e.slug, e.lang)):
-            by_slug.setdefault(entry.slug, []).append(entry)
-        return [by_slug[slug] for slug in sorted(by_slug)]
+    def oldest(self, lang: str, offset: int, limit: int) -> list[Entry]:
+        return list(reversed(self._of(lang)))[offset:offset + limit]
+
+
+class StoreCatalog:
+    """The catalog in the store (`store.PublishedEntry`): feeds and index pages are rebuilt from
+    it without rendering a release, whatever the archive's size."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def languages(self) -> list[str]:
+        return sorted(store.entry_languages(self.session))
+
+    def newest(self, lang: str | None, limit: int) -> list[Entry]:
+        return [entry_of(row) for row in store.newest_entries(self.session, lang, limit)]
+
+    def count(self, lang: str) -> int:
+        return store.count_entries(self.session, lang)
+
+    def last_updated(self, lang: str) -> dt.datetime:
+        return store.last_updated(self.session, lang)
+
+    def page(self, lang: str, offset: int, limit: int) -> list[Entry]:
+        return [entry_of(row) for row in store.newest_entries(self.session, lang, limit, offset)]
+
+    def oldest(self, lang: str, offset: int, limit: int) -> list[Entry]:
+        """Entries `offset`.. of `lang` in order of publication (where archive index pages keep them)."""
+        return [entry_of(row) for row in store.oldest_entries(self.session, lang, offset, limit)]
+
+
+def entry_of(row: store.PublishedEntry) -> Entry:
+    image = Image(**row.image) if row.image else None
+    return Entry(row.release_slug, row.lang, row.title, row.summary, row.content_html, row.release_date,
+                 row.published_at, row.updated_at, tuple(row.tags or ()), image)
+
+
+def entry_columns(entry: Entry) -> dict:
+    """`entry` as `store.PublishedEntry` column values."""
+    image = entry.image
+    return {"lang": entry.lang, "title": entry.title, "summary": entry.summary, "content_html": entry.content_html,
+            "release_date": entry.date, "published_at": entry.published, "updated_at": entry.updated,
+            "tags": list(entry.tags),
+            "image": {"url": image.url, "type": image.type, "length": image.length, "alt": image.alt} if image else None}

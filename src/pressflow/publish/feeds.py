@@ -9,7 +9,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..languages import language_name
-from .model import Entry
+from .model import Changes, Entry
 from .site import ALL_LANGUAGES
 from .writer import Catalog, Writer
 
@@ -19,10 +19,10 @@ EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class Feeds(Writer):
-    def language(self, lang: str, catalog: Catalog) -> None:
+    def language(self, lang: str, catalog: Catalog, changes: Changes) -> None:
         self.feeds(catalog.newest(lang, self.settings.feed_limit), lang)
 
-    def everything(self, catalog: Catalog) -> None:
+    def everything(self, catalog: Catalog, changes: Changes) -> None:
         """One feed with every language, for readers and outlets that want everything."""
         self.feeds(catalog.newest(None, self.settings.feed_limit), ALL_LANGUAGES)
 

@@ -85,6 +85,19 @@ class Entry:
 
 
 @dataclass
+class Changes:
+    """What a run changed, for the writers that list releases to rewrite only what shows it."""
+
+    everything: bool = False  # a full republish: every list is rewritten
+    slugs: set[str] = field(default_factory=set)  # releases published (again) in this run
+    removed: set[str] = field(default_factory=set)  # releases no longer published (withdrawn)
+    languages: set[str] = field(default_factory=set)  # languages whose lists changed
+    positions: dict[str, set[int]] = field(default_factory=dict)  # lang -> places (oldest first) of changed entries
+    removed_from: dict[str, int] = field(default_factory=dict)  # lang -> first place an entry was removed from
+    counts_before: dict[str, int] = field(default_factory=dict)  # lang -> entries before this run
+
+
+@dataclass
 class PublishReport:
     releases: dict[str, list[str]] = field(default_factory=dict)  # slug -> languages published
     embargoed: list[str] = field(default_factory=list)

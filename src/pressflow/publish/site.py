@@ -54,6 +54,11 @@ def index_name(number: int) -> str:
     return "index.html" if number == 1 else f"index-{number}.html"
 
 
+def index_href(slug: str) -> str:
+    """A page's link from an index page of its language (they share a folder)."""
+    return f"{slug}.html"
+
+
 class Site:
     """Absolute URLs and output paths of one configured site."""
 

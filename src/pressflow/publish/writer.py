@@ -19,7 +19,7 @@ from ..config import Settings
 from ..files import Staging
 from ..images import ImageError, read_image
 from ..render import Renderer, markdown_to_html
-from .model import Entry, Image, Item, PublishReport
+from .model import Changes, Entry, Image, Item, PublishReport
 from .site import Site
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class Catalog(Protocol):
     def page(self, lang: str, offset: int, limit: int) -> list[Entry]:
         """Entries `offset` to `offset + limit` of `lang`, newest first."""
 
-    def releases(self) -> list[list[Entry]]:
-        """Every published release (its entries in every language), in a stable order."""
+    def oldest(self, lang: str, offset: int, limit: int) -> list[Entry]:
+        """Entries `offset` to `offset + limit` of `lang` in order of publication, oldest first."""
 
 
 class Output:
@@ -107,11 +107,11 @@ class Writer:
         """The files of `item` (rendered, not written); `siblings`: its release's published languages."""
         return {}
 
-    def language(self, lang: str, catalog: Catalog) -> None:
-        """Rewrite what lists one language's releases."""
+    def language(self, lang: str, catalog: Catalog, changes: Changes) -> None:
+        """Rewrite what lists one language's releases (called for the languages `changes` touched)."""
 
-    def everything(self, catalog: Catalog) -> None:
-        """Rewrite what lists every language's releases."""
+    def everything(self, catalog: Catalog, changes: Changes) -> None:
+        """Rewrite what lists every language's releases (called when anything changed)."""
 
     def withdraw(self, slug: str) -> list[Path]:
         """Files of a withdrawn release to remove (after everything listing it was rewritten)."""
