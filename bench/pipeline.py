@@ -155,8 +155,8 @@ def child_run(mode: str, records: Path, out: Path) -> None:
         harness.__enter__()
         warm_up()
         server_start = time.perf_counter() - started
-        from flows.prepare import prepare_flow
-        from flows.publish import publish_flow
+        from pressflow.flows.prepare import prepare_flow
+        from pressflow.flows.publish import publish_flow
     started = time.perf_counter()
     if mode == "plain":
         loaded = load_records([records])
@@ -166,9 +166,9 @@ def child_run(mode: str, records: Path, out: Path) -> None:
         published = publish(settings).releases
     else:
         prepared = prepare_flow(paths=[str(records)], out_dir=str(out))
-        failed = prepared["failed"]
+        failed = prepared.failed
         middle = approve_everything(settings)
-        published = publish_flow(out_dir=str(out))["releases"]
+        published = publish_flow(out_dir=str(out)).releases
     end = time.perf_counter() - review
     # Flows only: the time no task was running. It is what Prefect adds (flow runs starting and
     # ending, task runs being scheduled) plus the flow code between tasks and the import of the

@@ -11,22 +11,22 @@ from pressflow.translate.runners import RunnerError, task_runner
 
 @pytest.mark.slow
 def test_prepare_flow_on_a_local_dask_cluster(prefect_harness, argos_models, settings, events, monkeypatch):
-    from flows.prepare import prepare_flow
+    from pressflow.flows.prepare import prepare_flow
     from pressflow.translate.runners import dask_runner
 
     monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "8")  # inherited by the worker processes
     batch = [event.model_copy(update={"languages": ["es", "zh", "fr"]}) for _, event in events[:2]]
     flow = prepare_flow.with_options(task_runner=dask_runner(workers=2, processes=True))
     summary = flow(events=batch, out_dir=str(settings.out_dir))
-    assert not summary["failed"], summary["failed"]
-    assert set(summary["skipped"][batch[0].slug]) == {"fr"}  # no model: skipped, others went ahead
-    assert summary["segments"]["translated"] > 0
+    assert not summary.failed, summary.failed
+    assert set(summary.skipped[batch[0].slug]) == {"fr"}  # no model: skipped, others went ahead
+    assert summary.stats.translated > 0
     with store.session_scope(settings.db_url) as session:
         for event in batch:
             langs = {d.lang for d in store.list_drafts(session, slug=event.slug)}
             assert langs == {"en", "es", "zh"}
     again = flow(events=[batch[0].model_copy(update={"tags": ["rerun"]})], out_dir=str(settings.out_dir))
-    assert again["segments"]["translated"] == 0 and again["drafts_added"] > 0  # all from memory
+    assert again.stats.translated == 0 and again.drafts_added > 0  # all from memory
 
 
 def test_task_runner_is_chosen_by_environment(monkeypatch):

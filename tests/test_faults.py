@@ -243,7 +243,7 @@ def test_a_failing_language_fails_only_that_release_and_is_reported(tmp_path, ar
 
 def test_publish_flow_summary_names_failed_languages(tmp_path, argos_models, broken_templates, prefect_harness,
                                                      monkeypatch):
-    from flows.publish import publish_flow
+    from pressflow.flows.publish import publish_flow
 
     monkeypatch.setenv("PRESSFLOW_TEMPLATES", str(broken_templates))
     settings = Settings(out_dir=tmp_path / "out")
@@ -251,9 +251,9 @@ def test_publish_flow_summary_names_failed_languages(tmp_path, argos_models, bro
         pipeline.prepare([(None, validate_record(record(1, id=BROKEN)))], settings)
     approve_all(settings)
     summary = publish_flow(out_dir=str(settings.out_dir))
-    assert summary["releases"] == {BROKEN: ["en"]}
-    assert list(summary["failed"][BROKEN]) == ["es"]
-    assert summary["failed"][BROKEN]["es"].startswith("rendering failed: template")
+    assert summary.releases == {BROKEN: ["en"]}
+    assert list(summary.failed[BROKEN]) == ["es"]
+    assert summary.failed[BROKEN]["es"].startswith("rendering failed: template")
 
 
 def test_a_language_published_before_that_fails_later_stays_as_published(tmp_path, argos_models, broken_templates):
@@ -341,7 +341,7 @@ def test_a_sentence_the_model_fails_on_fails_only_the_release_holding_it(tmp_pat
     monkeypatch.setattr(LoadedModel, "translate", real)  # the engine is fixed: a re-run completes the release
     with decoding_capped():
         again = pipeline.prepare([(None, validate_record(r)) for r in records], settings)
-    assert not again.failed and again.releases[BROKEN]["languages"] == ["en", "es"]
+    assert not again.failed and again.releases[BROKEN].languages == ["en", "es"]
     assert again.stats.translated < prepared.stats.translated  # only what failed went to the model again
 
 
@@ -367,4 +367,4 @@ def test_an_engine_failing_on_everything_fails_the_language_without_bisecting_fo
     assert {slug: set(langs) for slug, langs in prepared.failed.items()} == {r["id"]: {"es"} for r in records}
     assert all("engine broken" in langs["es"] for langs in prepared.failed.values())
     assert sum(n == 1 for n in calls) == stage.MAX_FAILED_SENTENCES + 1  # gave up after that many lone failures
-    assert prepared.releases[records[0]["id"]]["languages"] == ["en", "zh"]
+    assert prepared.releases[records[0]["id"]].languages == ["en", "zh"]

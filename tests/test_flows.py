@@ -56,18 +56,18 @@ def drafts_of(settings: Settings, slug: str) -> list[store.Draft]:
 
 
 def test_prepare_flow_with_events_as_parameter(prefect_harness, argos_models, tmp_path):
-    from flows.prepare import prepare_flow
+    from pressflow.flows.prepare import prepare_flow
 
     event = Event(id="flow-param", title="Flow forum", date=dt.date(2021, 9, 1),
                   summary="Records can come from the Prefect form.", languages=["es", "pt"])
     out = tmp_path / "out"
     summary = prepare_flow(events=[event], out_dir=str(out))
-    assert summary["errors"] == []
-    assert summary["releases"]["flow-param"]["languages"] == ["en", "es"]
-    assert set(summary["skipped"]["flow-param"]) == {"pt"}
-    assert summary["failed"] == {}
-    assert summary["drafts_added"] == 2 * CHANNELS
-    assert summary["segments"]["translated"] > 0
+    assert summary.errors == []
+    assert summary.releases["flow-param"].languages == ["en", "es"]
+    assert set(summary.skipped["flow-param"]) == {"pt"}
+    assert summary.failed == {}
+    assert summary.drafts_added == 2 * CHANNELS
+    assert summary.stats.translated > 0
     drafts = drafts_of(Settings(out_dir=out), "flow-param")
     assert sorted((d.lang, d.status) for d in drafts) == \
         sorted([("en", store.APPROVED)] * CHANNELS + [("es", store.PENDING)] * CHANNELS)
@@ -78,8 +78,8 @@ def test_prepare_flow_with_events_as_parameter(prefect_harness, argos_models, tm
 
 
 def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models, tmp_path):
-    from flows.prepare import prepare_flow
-    from flows.publish import publish_flow
+    from pressflow.flows.prepare import prepare_flow
+    from pressflow.flows.publish import publish_flow
 
     records = tmp_path / "records"
     records.mkdir()
@@ -89,8 +89,8 @@ def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models
     (records / "bad.yaml").write_text("title: Missing everything else\n", encoding="utf-8")
     out = tmp_path / "out"
     summary = prepare_flow(paths=[str(records)], out_dir=str(out))
-    assert len(summary["errors"]) == 1 and "bad.yaml" in summary["errors"][0]
-    assert summary["releases"]["flow-paths"]["languages"] == ["en", "zh"]
+    assert len(summary.errors) == 1 and "bad.yaml" in summary.errors[0]
+    assert summary.releases["flow-paths"].languages == ["en", "zh"]
     settings = Settings(out_dir=out)
     assert {d.lang for d in drafts_of(settings, "flow-paths")} == {"en", "zh"}
     [table, *_] = artifact_tables("prepare-summary")
@@ -98,23 +98,23 @@ def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models
 
     # A second run of the same records changes nothing.
     again = prepare_flow(paths=[str(records / "good.yaml")], out_dir=str(out))
-    assert again["drafts_added"] == 0 and again["releases"]["flow-paths"]["status"] == "unchanged"
+    assert again.drafts_added == 0 and again.releases["flow-paths"].status == "unchanged"
 
     review.approve_all(settings, reviewer="ana")
     published = publish_flow(out_dir=str(out))
-    assert published["releases"] == {"flow-paths": ["en", "zh"]}
-    assert published["files_written"] > 0
+    assert published.releases == {"flow-paths": ["en", "zh"]}
+    assert published.files_written > 0
     assert (out / "feeds" / "zh" / "atom.xml").is_file()
     assert {d.status for d in drafts_of(settings, "flow-paths")} == {store.PUBLISHED}
     [table, *_] = artifact_tables("publish-summary")
     assert [row["release"] for row in table] == ["flow-paths"]
-    assert publish_flow(out_dir=str(out))["files_written"] == 0
+    assert publish_flow(out_dir=str(out)).files_written == 0
 
 
 def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
     """Its parameters are the form the Prefect UI shows: a time there would lift every embargo."""
-    from flows.prepare import prepare_flow
-    from flows.publish import publish_flow
+    from pressflow.flows.prepare import prepare_flow
+    from pressflow.flows.publish import publish_flow
 
     assert set(publish_flow.parameters.properties) == {"out_dir"}
     embargoed = Event(id="flow-embargo", title="Not yet", date=dt.date(2021, 9, 3), summary="Later.", languages=[],
@@ -122,5 +122,5 @@ def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
     out = tmp_path / "out"
     prepare_flow(events=[embargoed], out_dir=str(out))
     summary = publish_flow(out_dir=str(out))
-    assert summary["embargoed"] == ["flow-embargo"] and summary["releases"] == {}
+    assert summary.embargoed == ["flow-embargo"] and summary.releases == {}
     assert not (out / "site" / "en" / "flow-embargo.html").exists()

@@ -20,7 +20,7 @@ MODELS = ("Event", "Location", "Quote", "Link", "Image", "Contact")
 
 def form_schema() -> dict:
     """The `parameter_openapi_schema` a deployment of the prepare flow carries (what the form is built from)."""
-    from flows.prepare import prepare_flow
+    from pressflow.flows.prepare import prepare_flow
 
     return prepare_flow.parameters.model_dump_for_openapi()
 
@@ -98,7 +98,7 @@ def test_the_form_flags_a_date_without_its_format_and_an_embargo_without_time_zo
 def test_a_good_record_passes_and_the_flow_gets_events():
     from prefect.utilities.schema_tools.validation import validate
 
-    from flows.prepare import prepare_flow
+    from pressflow.flows.prepare import prepare_flow
 
     assert validate({"events": [GOOD]}, form_schema(), raise_on_error=True) == []
     parameters = prepare_flow.validate_parameters({"events": [GOOD]})
@@ -114,7 +114,7 @@ def test_a_real_server_refuses_a_bad_run_and_its_form_names_the_field(prefect_se
     from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError
 
-    from flows.prepare import prepare_flow
+    from pressflow.flows.prepare import prepare_flow
 
     deployment_id = prepare_flow.to_deployment(name="form-check").apply()
     with get_client(sync_client=True) as client:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from pressflow import review, store, users
+from pressflow.config import Settings
 from pressflow.errors import ReviewError
 from pressflow.platforms import PLATFORMS
 from pressflow.review_app import create_app
@@ -79,6 +80,15 @@ def app(settings):
     app = create_app(settings, PublishMode(on_approve=True, via_prefect=False))
     yield app
     assert app.state.publisher.wait(PUBLISH_WAIT), "a publish run outlived its test"
+
+
+@pytest.fixture
+def quiet_app(settings):
+    """The app with approving not publishing: for tests about decisions, where a publish run
+    (a tenth of a second in process) would move approved drafts on to published mid-test."""
+    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    users.add_user(settings.db_url, "esther", PASSWORD, ["es", "ar"])
+    return create_app(settings, PublishMode(on_approve=False, via_prefect=False))
 
 
 def csrf_of(html: str) -> str:
@@ -333,8 +343,9 @@ def test_reject_needs_a_reason_and_records_it(app, settings):
     assert "Rejected because: wrong terminology" in client.get(f"/drafts/{ids['es']}").text
 
 
-def test_a_stale_decision_does_not_replace_one_made_in_an_earlier_request(app, settings):
+def test_a_stale_decision_does_not_replace_one_made_in_an_earlier_request(quiet_app, settings):
     """Esther loaded the page while the draft was pending; Alice approved it; Esther's reject is refused."""
+    app = quiet_app
     ids = add_release(settings)
     alice, esther = signed_in(app, "alice"), signed_in(app, "esther")
     alice_form, esther_form = form(alice, f"/drafts/{ids['es']}"), form(esther, f"/drafts/{ids['es']}")
@@ -555,7 +566,7 @@ def test_publish_through_prefect_starts_a_run_of_the_publish_deployment(prefect_
     from prefect.client.orchestration import get_client
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from flows.publish import publish_flow
+    from pressflow.flows.publish import publish_flow
     from pressflow.review_app.publishing import mode_from_environment
 
     assert mode_from_environment().via_prefect  # the harness configures a Prefect API
@@ -739,7 +750,8 @@ def test_draft_page_asks_the_server_for_the_live_count(app, settings):
 def test_scheduled_mode_approving_does_not_publish_and_says_who_will(settings, monkeypatch):
     monkeypatch.setenv("PRESSFLOW_PUBLISH_ON_APPROVE", "0")
     users.add_user(settings.db_url, "alice", PASSWORD, [])
-    app = create_app(settings)  # the mode from the environment, as `pressflow serve` does
+    # the mode from the environment's settings, as `pressflow serve` makes them
+    app = create_app(Settings(out_dir=settings.out_dir))
     ids = add_release(settings)
     client = signed_in(app)
     html = client.get(f"/drafts/{ids['es']}").text

@@ -96,7 +96,7 @@ def test_unchanged_record_adds_no_drafts(prepared):
     before = [(d.id, d.status, d.text) for d in drafts(prepared)]
     report = pipeline.prepare([(None, event())], prepared)
     assert report.drafts_added == 0
-    assert report.releases["water-forum"]["status"] == "unchanged"
+    assert report.releases["water-forum"].status == "unchanged"
     assert report.stats.translated == 0
     assert [(d.id, d.status, d.text) for d in drafts(prepared)] == before
 
@@ -110,7 +110,7 @@ def test_changed_record_adds_drafts_and_supersedes_pending_ones(prepared):
 
     changed = event(summary="Scientists from five countries met to restore the Aral Sea and its delta.")
     report = pipeline.prepare([(None, changed)], prepared)
-    assert report.releases["water-forum"]["status"] in ("changed", "translated")
+    assert report.releases["water-forum"].status in ("changed", "translated")
     assert report.drafts_added == 2 * len(CHANNELS)
 
     now = {d.id: d for d in drafts(prepared)}

@@ -1,4 +1,4 @@
-"""The `pressflow` command: a thin CLI over the flows and the store.
+"""The `pressflow` command: a thin CLI over the library, the flows and the store.
 
 Errors are printed once, as one line a non-programmer can act on; `--debug` shows tracebacks.
 """
@@ -28,7 +28,7 @@ users_app = typer.Typer(help="Reviewer accounts for the review page (`pressflow 
 app.add_typer(users_app, name="users")
 
 OutOption = typer.Option(None, "--out", help="Output folder (default: outputs/, or PRESSFLOW_OUT).")
-_state = {"debug": False}
+_state: dict = {"debug": False, "countries": None}
 
 
 def echo(message: str = "", err: bool = False) -> None:
@@ -66,42 +66,91 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
                  countries: Optional[Path] = typer.Option(None, "--countries", help="Country-to-language registry (YAML).")
                  ) -> None:
     _state["debug"] = debug
-    if countries:
-        os.environ["PRESSFLOW_COUNTRIES"] = str(countries)
-    # Prefect's own INFO logs drown the summary a user wants; --debug brings them back.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline machines: no telemetry noise
-    # The first start of Prefect's temporary server migrates its database: on a busy 2-core
-    # machine that takes longer than Prefect's 20 s default.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if debug else "CRITICAL")
-    # The summary printed at the end says what was skipped; per-task warnings only with --debug.
-    logging.getLogger("pressflow").setLevel(logging.INFO if debug else logging.ERROR)
+    _state["countries"] = countries
+    # pressflow's log lines: the summary printed at the end says what was skipped and failed;
+    # the lines themselves (with tracebacks) on the terminal only with --debug. In a Prefect run
+    # they go to the run's logs whatever this says (pressflow.flows).
+    logger = logging.getLogger("pressflow")
+    if debug:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    else:
+        logger.addHandler(logging.NullHandler())  # not Python's last-resort printing of warnings
+    # Prefect's own settings, for commands that run through a Prefect server: no telemetry, and
+    # its console lines only with --debug (its logs still reach the server).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not debug:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def settings_for(out: Optional[Path]) -> Settings:
+    """The command's settings: the environment's, with its --out and --countries."""
+    settings = Settings().with_out(out)
+    if _state.get("countries"):
+        settings = settings.model_copy(update={"countries_file": _state["countries"]})
+    return settings
 
 
 # --- prepare / publish / run ------------------------------------------------------------------
+#
+# With a Prefect server configured (PREFECT_API_URL, or the active Prefect profile), these run
+# the flows, so every run, its logs and its artifacts are in that server. Without one they run
+# the same driver directly in this process: Prefect is not even imported, and the command costs
+# what its work costs (bench/cli.py). Nothing is started that could outlive the command.
 
 
-def _run_prepare(paths: list[Path], settings: Settings) -> tuple[bool, dict]:
-    """Prepare and print the summary; returns whether everything went through, and the summary."""
-    from flows.prepare import prepare_flow
+def _through_prefect() -> str | None:
+    from .config import prefect_api_url
 
+    return prefect_api_url()
+
+
+def _recorded(state, api_url: str) -> None:
+    """Say where the run is recorded: its name, final state and page in the Prefect UI."""
+    run_id = state.state_details.flow_run_id
+    ui = api_url.rstrip("/").removesuffix("/api")
+    echo(f"recorded in Prefect ({state.name}): {ui}/runs/flow-run/{run_id}", err=True)
+
+
+NOT_RECORDED = ("runs are not recorded in Prefect (no server configured); set PREFECT_API_URL to see them, "
+                "with their logs, in the Prefect UI")
+
+
+def _prepare_report(paths: list[Path], settings: Settings, progress):
     from . import pipeline
 
-    missing = [p for p in paths if not p.exists()]
-    for path in missing:
-        echo(f"error: {path}: no such file or folder", err=True)
+    api_url = _through_prefect()
+    if not api_url:
+        return pipeline.prepare_sources(settings, paths=paths, steps=pipeline.Steps(progress)), False
+    from .flows import using_settings
+    from .flows.prepare import prepare_flow
+    from .translate.runners import task_runner
+
+    pipeline.on_progress(progress)
+    with using_settings(settings):
+        flow = prepare_flow.with_options(task_runner=task_runner(settings))
+        state = flow(paths=[str(p.absolute()) for p in paths], out_dir=str(settings.out_dir), return_state=True)
+    _recorded(state, api_url)
+    return state.result(), True
+
+
+def _run_prepare(paths: list[Path], settings: Settings):
+    """Prepare and print the summary; returns the report (`report.ok`: everything went through)."""
     with _progress_bar() as bar:
-        pipeline.on_progress(bar)
-        summary = prepare_flow(paths=[str(p) for p in paths if p.exists()], out_dir=str(settings.out_dir))
-    for error in summary["errors"]:
+        report, recorded = _prepare_report(paths, settings, bar)
+    for error in report.errors:
         echo(f"error: {error}", err=True)
-    for slug, info in sorted(summary["releases"].items()):
-        echo(f"prepared {slug}: {', '.join(info['languages'])} ({info['status']})")
-    _explain_skips(summary["skipped"], summary["failed"])
-    stats = summary["segments"]
-    echo(f"{summary['drafts_added']} drafts stored; {stats['segments']} segments, {stats['unique']} unique, "
-         f"{stats['from_memory']} from memory, {stats['translated']} machine-translated")
-    return not (missing or summary["errors"] or summary["failed"]), summary
+    for slug, info in sorted(report.releases.items()):
+        echo(f"prepared {slug}: {', '.join(info.languages)} ({info.status})")
+    _explain_skips(report.skipped, report.failed)
+    stats = report.stats
+    echo(f"{report.drafts_added} drafts stored; {stats.segments} segments, {stats.unique} unique, "
+         f"{stats.from_memory} from memory, {stats.translated} machine-translated")
+    if not (report.ok or recorded):
+        echo(NOT_RECORDED, err=True)
+    return report
 
 
 def _explain_skips(skipped: dict[str, dict[str, str]], failed: dict[str, dict[str, str]]) -> None:
@@ -136,33 +185,48 @@ def _progress_bar():
         yield advance
 
 
+def _publish_report(settings: Settings):
+    from . import publish as publishing
+
+    api_url = _through_prefect()
+    if not api_url:
+        return publishing.publish(settings), False
+    from .flows import using_settings
+    from .flows.publish import publish_flow
+
+    with using_settings(settings):
+        state = publish_flow(out_dir=str(settings.out_dir), return_state=True)
+    _recorded(state, api_url)
+    return state.result(), True
+
+
 def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | None = None) -> bool:
     """Publish and print the summary; returns whether every approved language was published.
 
     `already_said`: failures this run's prepare printed, not repeated (publish reports them too).
     """
-    from flows.publish import publish_flow
-
     from . import publish as publishing
 
     said = already_said or {}
     with _progress_bar() as bar:
         publishing.on_progress(lambda slug: bar("releases", 1, verb="publishing"))
-        summary = publish_flow(out_dir=str(settings.out_dir))
-    for slug, langs in sorted(summary["releases"].items()):
+        report, recorded = _publish_report(settings)
+    for slug, langs in sorted(report.releases.items()):
         echo(f"published {slug}: {', '.join(langs)}")
-    for slug in summary["embargoed"]:
+    for slug in report.embargoed:
         echo(f"embargoed {slug}: its publish_at is still in the future")
-    for slug in summary["withdrawn"]:
+    for slug in report.withdrawn:
         echo(f"withdrawn {slug}: under embargo again; its pages and outbound files were removed")
-    for slug, langs in sorted(summary["failed"].items()):
+    for slug, langs in sorted(report.failed.items()):
         for lang, reason in sorted(langs.items()):
             if reason != said.get(slug, {}).get(lang):
                 echo(f"error: {slug}: {lang}: not published: {reason}", err=True)
-    for slug, langs in sorted(summary["kept"].items()):
+    for slug, langs in sorted(report.kept.items()):
         echo(f"kept {slug}: {', '.join(langs)}: the version published before stays online", err=True)
-    echo(f"{summary['files_written']} files written, {summary['files_unchanged']} unchanged in {settings.out_dir}")
-    return not summary["failed"]
+    echo(f"{report.files_written} files written, {report.files_unchanged} unchanged in {settings.out_dir}")
+    if report.failed and not recorded and not said:
+        echo(NOT_RECORDED, err=True)
+    return not report.failed
 
 
 def _auto_approve(settings: Settings, slugs: list[str]) -> None:
@@ -181,8 +245,7 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
             out: Optional[Path] = OutOption) -> None:
     """Validate records, render releases and posts, translate them, and store drafts for review."""
     with errors_as_lines():
-        ok, _ = _run_prepare(paths, settings_for(out))
-        if not ok:
+        if not _run_prepare(paths, settings_for(out)).ok:
             raise typer.Exit(1)
 
 
@@ -202,11 +265,11 @@ def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON f
     """Prepare, then publish, in one go."""
     with errors_as_lines():
         settings = settings_for(out)
-        prepared, summary = _run_prepare(paths, settings)
+        prepared = _run_prepare(paths, settings)
         if auto_approve:
-            _auto_approve(settings, sorted(summary["releases"]))
-        published = _run_publish(settings, already_said=summary["failed"])
-        if not (prepared and published):
+            _auto_approve(settings, sorted(prepared.releases))
+        published = _run_publish(settings, already_said=prepared.failed)
+        if not (prepared.ok and published):
             raise typer.Exit(1)
 
 

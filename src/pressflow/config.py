@@ -1,7 +1,14 @@
 """Settings in one place, read from the environment (PRESSFLOW_*) with sensible defaults.
 
-Flows, the CLI and the review app all take a `Settings`, so a test or a deployment can point
-the whole pipeline somewhere else without touching globals.
+Every PRESSFLOW_* variable is a field here, read once when a `Settings` is made. Flows, the CLI
+and the review app take a `Settings` and pass it on as an object: nothing downstream reads the
+environment, and nothing writes it to carry a value along (the CLI's `--countries` becomes
+`countries_file` of the settings it passes).
+
+Exception by design: the translation engine's knobs (`batch_size`, `max_decoding_length`,
+`threads`, `model_cache`) belong to the process that runs the model, which on a Dask cluster
+is a worker on another machine, so the engine reads them from a `Settings()` of its own
+process (`engine_settings()`), not from the flow's.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PRESSFLOW_{name}", default)
+
+
+def _flag(name: str, default: str) -> bool:
+    return _env(name, default).strip().lower() not in ("0", "false", "no", "off", "")
 
 
 class Settings(BaseModel):
@@ -50,14 +61,26 @@ class Settings(BaseModel):
     # tag URI authority for feed entry ids (RFC 4151): a domain the publisher owns, and a date
     # it owned it on. Changing either changes every entry id, so subscribers see duplicates.
     tag_authority: str = Field(default_factory=lambda: _env("TAG_AUTHORITY", "anso.org.cn,2021"))
-    auto_approve_source: bool = Field(
-        default_factory=lambda: _env("AUTO_APPROVE_SOURCE", "1") not in ("0", "false", "no")
-    )
+    auto_approve_source: bool = Field(default_factory=lambda: _flag("AUTO_APPROVE_SOURCE", "1"))
     feed_limit: int = Field(default_factory=lambda: int(_env("FEED_LIMIT", "50")))
     # Releases translated together. Each chunk is planned, translated and stored before the
     # next, so prepare's memory follows the chunk (~0.5 MB a release in 8 languages), not the
     # batch; 200 releases still fill hundreds of model batches, so batching loses nothing.
     chunk_releases: int = Field(default_factory=lambda: int(_env("CHUNK_RELEASES", "200")), ge=1)
+    # Where the prepare flow's model work runs: "threads" (default), or "dask" (a local cluster
+    # of `dask_workers` processes, or the running cluster at `dask_address`).
+    task_runner: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_TASK_RUNNER") or None)
+    dask_address: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DASK_ADDRESS") or None)
+    dask_workers: int = Field(default_factory=lambda: int(_env("DASK_WORKERS", "2")), ge=1)
+    # The review page: publish as soon as a reviewer approves (else the scheduled deployment does),
+    # and mark its session cookie Secure (behind HTTPS).
+    publish_on_approve: bool = Field(default_factory=lambda: _flag("PUBLISH_ON_APPROVE", "1"))
+    cookie_secure: bool = Field(default_factory=lambda: _flag("COOKIE_SECURE", "0"))
+    # The translation engine, in the process that runs the model (see the module docstring).
+    batch_size: int = Field(default_factory=lambda: int(_env("BATCH_SIZE", "32")), ge=1)
+    max_decoding_length: int = Field(default_factory=lambda: int(_env("MAX_DECODING_LENGTH", "0")) or 512, ge=1)
+    threads: int = Field(default_factory=lambda: int(_env("THREADS", "0")) or (os.cpu_count() or 1), ge=1)
+    model_cache: int = Field(default_factory=lambda: int(_env("MODEL_CACHE", "2")), ge=1)
 
     @property
     def review_page_url(self) -> str:
@@ -83,6 +106,16 @@ class Settings(BaseModel):
     def with_out(self, out_dir: Path | str | None) -> "Settings":
         return self if out_dir is None else self.model_copy(update={"out_dir": Path(out_dir)})
 
+    def absolute(self) -> "Settings":
+        """The same settings with every path absolute (against this process's working folder),
+        so that they mean the same in any process or on any machine they are sent to."""
+        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file")
+                 if (value := getattr(self, name)) is not None}
+        database_url = self.database_url
+        if database_url and database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////") \
+                and ":memory:" not in database_url:
+            database_url = f"sqlite:///{Path(database_url.removeprefix('sqlite:///')).absolute()}"
+        return self.model_copy(update={**paths, "database_url": database_url})
 
 _secrets: dict[str, str] = {}
 
@@ -105,3 +138,44 @@ def secret_block_value(name: str, *, setting: str) -> str:
                               f"and check PREFECT_API_URL") from exc
         _secrets[name] = value if isinstance(value, str) else str(value)
     return _secrets[name]
+
+
+def engine_settings() -> Settings:
+    """The settings of this process, for the translation engine (read where the model runs)."""
+    return Settings()
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server runs are recorded in (PREFECT_API_URL, or the active Prefect profile's),
+    or None when there is none: then pressflow runs without Prefect.
+
+    Found without importing Prefect (about a second) when Prefect is not loaded yet: the
+    environment, then the profiles file. Once Prefect is loaded, its own settings answer
+    (they include temporary settings, e.g. a test harness).
+    """
+    import sys
+
+    if "prefect.settings" in sys.modules:
+        try:
+            from prefect.settings import get_current_settings
+
+            return get_current_settings().api.url or None
+        except Exception:  # a broken Prefect profile must not take pressflow down
+            pass
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url
+    return _profile_api_url()
+
+
+def _profile_api_url() -> str | None:
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return url or None

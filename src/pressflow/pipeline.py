@@ -11,8 +11,11 @@ artifacts) and the tests call the same code:
    threads (`run_threaded`), in the flow on Prefect's task runner (threads or Dask).
 4. `store_language`: assemble, check and store each language's drafts.
 
-`prepare` runs them all without Prefect, in the same order as the prepare flow, so that the
-benchmark's difference between the two is Prefect's alone.
+`prepare` is the one driver: it runs these steps in order, whichever way a run was triggered.
+How each step runs is a `Steps` strategy: `Steps` calls the functions (the CLI without a
+Prefect server, the review page, tests); the prepare flow (`pressflow.flows.prepare`) passes
+one that runs them as Prefect tasks and sends the model work to its task runner. The loop
+exists once, here.
 
 Failures stay as small as they can: a missing model skips the language; a template or a
 sentence the model fails on fails that language for the releases concerned only.
@@ -32,12 +35,13 @@ from .config import Settings
 from .errors import ModelMissingError, PressflowError, TranslationError
 from .languages import target_languages
 from .platforms import PLATFORMS
-from .records import Event
+from .records import Event, LoadResult, load_records
 from .render import Rendered, Renderer, choose_post, strip_keep
 from .translate import checks
 from .translate.engine import MODELS
 from .translate.protect import Glossary
-from .translate.stage import Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents, run_plans, run_unit
+from .translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents,
+                              run_plans, run_unit)
 
 log = logging.getLogger("pressflow")
 
@@ -52,19 +56,35 @@ class Job:
 
 
 @dataclass
-class PrepareReport:
-    """What prepare did, for the CLI summary and the Prefect artifact."""
+class ReleaseOutcome:
+    """One release in a prepare run: its title, whether its record changed, its stored languages."""
 
-    releases: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "status", "languages"}
+    title: str
+    status: str  # "changed", "unchanged" (record as stored before) or "translated"
+    languages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PrepareReport:
+    """What prepare did, for the CLI summary, the flow's final state and the Prefect artifact."""
+
+    releases: dict[str, ReleaseOutcome] = field(default_factory=dict)  # slug -> outcome
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> reason
     failed: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> error
+    errors: list[str] = field(default_factory=list)  # records refused and paths missing, one line each
     drafts_added: int = 0
     stats: StageStats = field(default_factory=StageStats)
 
+    @property
+    def ok(self) -> bool:
+        """Nothing failed: no record refused, no language failed (a missing model is no failure)."""
+        return not (self.errors or self.failed)
+
     def merge(self, other: "PrepareReport") -> None:
         for slug, info in other.releases.items():
-            mine = self.releases.setdefault(slug, {**info, "languages": []})
-            mine["languages"] = sorted(set(mine["languages"]) | set(info["languages"]))
+            mine = self.releases.setdefault(slug, ReleaseOutcome(info.title, info.status))
+            mine.languages = sorted(set(mine.languages) | set(info.languages))
+        self.errors += other.errors
         for attr in ("skipped", "failed"):
             for slug, langs in getattr(other, attr).items():
                 getattr(self, attr).setdefault(slug, {}).update(langs)
@@ -107,8 +127,7 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                     texts = [strip_keep(v) for v in rendered.variants]
                     _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
                     report.drafts_added += 1
-        report.releases[event.slug] = {"title": event.title, "status": "changed" if changed else "unchanged",
-                                       "languages": [source]}
+        report.releases[event.slug] = ReleaseOutcome(event.title, "changed" if changed else "unchanged", [source])
         if todo:
             jobs.append(Job(event, todo, {d.channel: strip_keep(d.variants[0]) for d in drafts}))
     return jobs, report
@@ -227,7 +246,7 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
                              source_text=job.source_texts[rendered.channel],
                              status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
-            report.releases[job.event.slug] = {"title": job.event.title, "status": "translated", "languages": [lang]}
+            report.releases[job.event.slug] = ReleaseOutcome(job.event.title, "translated", [lang])
     for job, error in failed:  # after the drafts' transaction: SQLite has one writer at a time
         _fail_language(settings, [job], lang, TranslationError(error), report)
     return report
@@ -271,13 +290,67 @@ def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, i
             into.setdefault(job.event.slug, {})[lang] = reason
 
 
+class Steps:
+    """How the driver runs each step: here, plain calls in this process, model work on threads.
+
+    The prepare flow subclasses it to run the steps as Prefect tasks (retries, timeouts, names)
+    and the model work on its task runner; the driver's loop stays the same.
+    """
+
+    unit_size = LOCAL_UNIT_SIZE  # segments per unit of model work
+
+    def __init__(self, progress: Callable[[str, int], None] | None = None, engine: Engine | None = None):
+        self.progress, self.engine = progress, engine  # engine None: the installed Argos packages
+
+    def load(self, paths: list[Path]) -> LoadResult:
+        return load_records(paths)
+
+    def register(self, events: list[tuple[Path | None, Event]], settings: Settings) -> tuple[list[Job], PrepareReport]:
+        return register(events, settings)
+
+    def plan(self, languages: list[str], jobs: list[Job], settings: Settings) -> list[LanguageWork]:
+        return plan_languages(languages, jobs, settings, self.engine)
+
+    def run_units(self, units: list[Unit]) -> list[UnitResult | BaseException]:
+        return run_threaded(units, self.progress)
+
+    def store(self, works: list[LanguageWork], settings: Settings) -> PrepareReport:
+        return store_languages(works, settings)
+
+
 def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
-            progress: Callable[[str, int], None] | None = None, engine: Engine | None = None) -> PrepareReport:
+            progress: Callable[[str, int], None] | None = None, engine: Engine | None = None, *,
+            steps: Steps | None = None) -> PrepareReport:
     """Register the releases and translate them into every language they need (with `engine`,
-    default: the installed Argos packages)."""
-    jobs, report = register(events, settings)
-    for chunk in chunks(jobs, settings):
-        works = plan_languages(languages_of(chunk), chunk, settings, engine)
-        run_plans([work.plan for work in works if work.plan is not None], lambda units: run_threaded(units, progress))
-        report.merge(store_languages(works, settings))
+    default: the installed Argos packages); `steps` says how each step runs (default: here)."""
+    steps = steps or Steps(progress, engine)
+    jobs, report = steps.register(events, settings)
+    for chunk in chunks(jobs, settings):  # memory follows the chunk, not the batch
+        works = steps.plan(languages_of(chunk), chunk, settings)
+        run_plans([work.plan for work in works if work.plan is not None], steps.run_units, unit_size=steps.unit_size)
+        report.merge(steps.store(works, settings))
+    return report
+
+
+def prepare_sources(settings: Settings, *, paths: list[Path] = (), events: list[Event] = (),
+                    steps: Steps | None = None) -> PrepareReport:
+    """Prepare records given as files or folders and/or as validated events (the Prefect form).
+
+    A missing path or a refused record is one line in `report.errors`; the rest goes ahead.
+    Paths are made absolute first, so a record's source file means the same on any machine
+    that later reads the store.
+    """
+    steps = steps or Steps()
+    paths = [Path(p).absolute() for p in paths]
+    errors = [f"{path}: no such file or folder" for path in paths if not path.exists()]
+    loaded: list[tuple[Path | None, Event]] = [(None, event) for event in events]
+    existing = [path for path in paths if path.exists()]
+    if existing:
+        result = steps.load(existing)
+        errors += [str(error) for error in result.errors]
+        loaded += result.events
+    for error in errors:
+        log.error("%s", error)
+    report = prepare(loaded, settings, steps=steps) if loaded else PrepareReport()
+    report.errors[:0] = errors
     return report

@@ -68,7 +68,7 @@ class ServerNotConfigured(PressflowError):
 def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
                https_only: bool = False, max_body: int = MAX_BODY) -> FastAPI:
     """The review app for the store and output folder of `settings`."""
-    mode = publish_mode or mode_from_environment()
+    mode = publish_mode or mode_from_environment(settings)
     app = FastAPI(title="pressflow review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings, app.state.mode = settings, mode
     app.state.publisher = Publisher(settings, mode)
@@ -89,7 +89,6 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
 
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the review page until interrupted (`pressflow serve`)."""
-    import os
 
     import uvicorn
 
@@ -97,8 +96,7 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN to a shared token for a small team)")
-    secure = os.environ.get("PRESSFLOW_COOKIE_SECURE", "0").lower() in ("1", "true", "yes")
-    app = create_app(settings, https_only=secure)
+    app = create_app(settings, https_only=settings.cookie_secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
     # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
     # its exit handlers run, and one of them stops the temporary Prefect server that publishing

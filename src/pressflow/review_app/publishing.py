@@ -3,25 +3,27 @@
 - "now", with a Prefect server configured (PREFECT_API_URL): start a run of the `publish`
   deployment of prefect.yaml, so the run, its logs and artifacts show in the Prefect UI and a
   worker does the writing;
-- "now", without a Prefect server: run the publish flow (`flows/publish.py`) in this process, as
-  `pressflow publish` does, with its retries and its summary artifact. Prefect then needs its
-  temporary local server: the first run of a process waits for it to start (about 20 s on a
-  busy 2-core machine, measured), later runs take a second or two. Too long to keep a reviewer
-  waiting, so runs happen on a background thread and the page says when publishing is under
-  way and how it ended;
+- "now", without a Prefect server: publish with the library (`pressflow.publish.publish`) in
+  this process, as `pressflow publish` does then; no Prefect in this process at all (it would
+  need a temporary Prefect server of its own, ~10-20 s to start, that records runs nobody sees).
+  Runs happen on a background thread and the page says when publishing is under way and how
+  it ended;
 - "scheduled": do nothing; the `publish-scheduled` deployment picks approved drafts up.
 
-PRESSFLOW_PUBLISH_ON_APPROVE=0 selects "scheduled"; the default is "now".
+PRESSFLOW_PUBLISH_ON_APPROVE=0 (`Settings.publish_on_approve`) selects "scheduled"; the default is "now".
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..config import Settings
+from ..config import Settings, prefect_api_url
+
+if TYPE_CHECKING:
+    from ..publish import PublishReport
 
 DEPLOYMENT = "pressflow-publish/publish"
 SCHEDULED_DEPLOYMENT = "pressflow-publish/publish-scheduled"
@@ -38,23 +40,13 @@ class PublishMode:
                     "(every 5 minutes); approving does not publish by itself.")
         if self.via_prefect:
             return f"Approving publishes at once through the Prefect deployment {DEPLOYMENT}."
-        return ("Approving publishes at once, from this server (no Prefect server is configured): "
-                "the publish flow runs in the background.")
+        return ("Approving publishes at once, from this server, in the background (no Prefect server is "
+                "configured, so these runs are not recorded in Prefect; set PREFECT_API_URL for that).")
 
 
-def prefect_api_url() -> str | None:
-    """The configured Prefect API (environment or Prefect profile), if any."""
-    try:
-        from prefect.settings import get_current_settings
-
-        return get_current_settings().api.url or None
-    except Exception:  # a broken Prefect profile must not take the review page down
-        return os.environ.get("PREFECT_API_URL") or None
-
-
-def mode_from_environment() -> PublishMode:
-    on_approve = os.environ.get("PRESSFLOW_PUBLISH_ON_APPROVE", "1").lower() not in ("0", "false", "no")
-    return PublishMode(on_approve=on_approve, via_prefect=prefect_api_url() is not None)
+def mode_from_environment(settings: Settings | None = None) -> PublishMode:
+    settings = settings or Settings()
+    return PublishMode(on_approve=settings.publish_on_approve, via_prefect=prefect_api_url() is not None)
 
 
 @dataclass(frozen=True)
@@ -133,20 +125,21 @@ def _start_deployment_run(settings: Settings) -> str:
 
 
 def _run_publish_flow(settings: Settings) -> Outcome:
-    try:
-        from flows.publish import publish_flow
+    """Publish in this process with the library (no Prefect server is configured)."""
+    from ..publish import publish
 
-        summary = publish_flow(out_dir=str(settings.out_dir))
+    try:
+        report = publish(settings)
     except Exception as exc:  # noqa: BLE001 - the approval stands; the page says why publishing did not
         return Outcome(False, f"Publishing failed: {type(exc).__name__}: {exc}", _now())
-    return Outcome(not summary["failed"], _summary_sentence(summary), _now())
+    return Outcome(not report.failed, _summary_sentence(report), _now())
 
 
-def _summary_sentence(summary: dict) -> str:
-    published = sum(len(langs) for langs in summary["releases"].values())
-    sentence = (f"Published {published} release language(s): {summary['files_written']} files written, "
-                f"{summary['files_unchanged']} unchanged.")
-    failed = [f"{slug} in {lang}: {reason}" for slug, langs in sorted(summary["failed"].items())
+def _summary_sentence(report: PublishReport) -> str:
+    published = sum(len(langs) for langs in report.releases.values())
+    sentence = (f"Published {published} release language(s): {report.files_written} files written, "
+                f"{report.files_unchanged} unchanged.")
+    failed = [f"{slug} in {lang}: {reason}" for slug, langs in sorted(report.failed.items())
               for lang, reason in sorted(langs.items())]
     return sentence + (f" Not published: {'; '.join(failed)}." if failed else "")
 

@@ -7,7 +7,6 @@ language pair arrives at once: sorted by length so batches waste no padding, and
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from typing import Callable
 import ctranslate2
 import sentencepiece
 
+from ..config import engine_settings
 from ..errors import ModelLoadError
 from .models import Model, find_route
 
@@ -25,12 +25,12 @@ LENGTH_PENALTY = 0.2  # as argostranslate calls CTranslate2
 # Sentences per CTranslate2 call. 16 and 32 measure within 5% of each other on the 2-core machine
 # bench/translate.py ran on (beam 4, Transformer base), 64 is slower; PRESSFLOW_BATCH_SIZE tunes
 # it for another machine.
-BATCH_SIZE = int(os.environ.get("PRESSFLOW_BATCH_SIZE", "32"))
+BATCH_SIZE = engine_settings().batch_size
 # An upper bound on decoded tokens per sentence (default 512). Benchmarks lower it: random-weight
 # test models rarely emit </s>, so every sentence would otherwise decode to the limit.
 # Read on every call, so a test or benchmark can set it after this module was imported.
 def decoding_cap() -> int:
-    return int(os.environ.get("PRESSFLOW_MAX_DECODING_LENGTH", "0")) or 512
+    return engine_settings().max_decoding_length
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
@@ -77,7 +77,7 @@ class LoadedModel:
 
     def __init__(self, model: Model):
         self.model = model
-        threads = int(os.environ.get("PRESSFLOW_THREADS", "0")) or (os.cpu_count() or 1)
+        threads = engine_settings().threads
         self.translator = ctranslate2.Translator(
             str(model.path / "model"), device="cpu", compute_type="auto", inter_threads=1, intra_threads=threads
         )
@@ -156,7 +156,7 @@ class ModelCache:
 
 
 # One cache per process: flows, tasks and the CLI share loaded models.
-MODELS = ModelCache(int(os.environ.get("PRESSFLOW_MODEL_CACHE", "2")))
+MODELS = ModelCache(engine_settings().model_cache)
 
 
 class ArgosEngine:

@@ -6,17 +6,26 @@ runs with Prefect's default thread pool on one machine, or with prefect-dask's D
 - `PRESSFLOW_TASK_RUNNER=dask` starts a local Dask cluster for the run
   (`PRESSFLOW_DASK_WORKERS`, default 2 worker processes);
 - `PRESSFLOW_DASK_ADDRESS=tcp://scheduler:8786` uses a running cluster instead. Its workers
-  need pressflow and the same Argos packages at the same paths (ARGOS_PACKAGES_DIR), and the
-  flow's database must be one they can all reach if they run tasks that touch it (PostgreSQL).
+  need pressflow and the same Argos packages at the same paths (ARGOS_PACKAGES_DIR).
+
+Only model work (`stage.Unit`: a model path and sentences, nothing else) goes to the runner;
+planning, the translation memory and storing drafts stay in the flow's process. A cluster on
+other machines is still refused with a SQLite store (`check_reachable`): the store is then a
+file on the flow's machine alone, which a team that spreads work over machines (reviewers,
+publishers, the next flow run on another worker) cannot share; PostgreSQL is the store for that.
 
 prefect-dask (and distributed) are imported only when a Dask runner is asked for.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
+from urllib.parse import urlsplit
 
+from ..config import Settings
 from ..errors import PressflowError
 
 RUNNERS = ("threads", "dask")
@@ -26,10 +35,14 @@ class RunnerError(PressflowError):
     """The configured task runner is unknown or cannot be built."""
 
 
-def task_runner(name: str | None = None):
-    """The task runner named by `name`, else by PRESSFLOW_TASK_RUNNER (default: threads)."""
-    address = os.environ.get("PRESSFLOW_DASK_ADDRESS")
-    name = (name or os.environ.get("PRESSFLOW_TASK_RUNNER") or ("dask" if address else "threads")).lower()
+def runner_name(settings: Settings) -> str:
+    return (settings.task_runner or ("dask" if settings.dask_address else "threads")).lower()
+
+
+def task_runner(settings: Settings | None = None):
+    """The task runner the settings name (PRESSFLOW_TASK_RUNNER; default: threads)."""
+    settings = settings or Settings()
+    name, address = runner_name(settings), settings.dask_address
     if name == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -39,7 +52,7 @@ def task_runner(name: str | None = None):
         # model in use is never evicted and reloaded, and memory keeps the cache's bound.
         return ThreadPoolTaskRunner(max_workers=MODELS.size)
     if name == "dask":
-        return dask_runner(address=address, workers=int(os.environ.get("PRESSFLOW_DASK_WORKERS", "2")))
+        return dask_runner(address=address, workers=settings.dask_workers)
     raise RunnerError(f"PRESSFLOW_TASK_RUNNER={name!r} is not a task runner; use one of: {', '.join(RUNNERS)}")
 
 
@@ -60,3 +73,24 @@ def dask_runner(*, address: str | None = None, workers: int = 2, processes: bool
         # than let every worker start a pool as large as the machine (Nanny passes `env` on).
         cluster["env"] = {"PRESSFLOW_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
     return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+def is_local(address: str) -> bool:
+    """Whether a Dask scheduler address (tcp://host:port, or host:port) is on this machine."""
+    host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
+    if host in ("localhost", socket.gethostname()):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_reachable(settings: Settings) -> None:
+    """Refuse, before any work, a cluster on other machines with a store on this one alone."""
+    address = settings.dask_address
+    if address and not is_local(address) and settings.db_url.startswith("sqlite:"):
+        raise RunnerError(
+            f"the Dask cluster at {address} runs on other machines, but the draft store is a SQLite file "
+            f"on this one ({settings.db_url.removeprefix('sqlite:///')}); set PRESSFLOW_DATABASE_URL to a "
+            "PostgreSQL database everyone can reach, or use a local cluster")

@@ -1,4 +1,4 @@
-"""Publish flow: approved drafts to feeds, pages and outbound files.
+"""The publish flow: approved drafts to feeds, pages and outbound files.
 
 Safe to run on a schedule: it publishes what is approved and past its embargo, writes only
 what changed, and takes a lock so overlapping runs cannot interleave.
@@ -7,35 +7,59 @@ The flow always publishes as of the clock. It has no `now` parameter on purpose:
 parameters are a form anyone with access to the Prefect UI can fill in, and a time in the
 future there would publish embargoed releases into the real output folder. Tests and previews
 call `pressflow.publish.publish(settings, now=...)` instead.
+
+A run in which a language could not be published (or a file not written) ends in the state
+"Completed with failures", its message naming them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from pressflow.config import Settings
 from pressflow.publish import PublishReport, publish
+from pressflow.flows import can_pass, settings_for
+
+# Publishing waits for the publish lock (another run may hold it) and writes every changed file;
+# an hour is far beyond any real run, and frees a schedule slot held by a hung one.
+PUBLISH_TIMEOUT = 60 * 60
 
 
-@task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)  # reads the store: never cached
+@task(name="publish", timeout_seconds=PUBLISH_TIMEOUT, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=can_pass, cache_policy=NO_CACHE)  # reads the store: never cached
 def publish_task(settings: Settings) -> PublishReport:
     return publish(settings)
 
 
-@flow(name="pressflow-publish", log_prints=True)
-def publish_flow(out_dir: str | None = None) -> dict:
+def run_name() -> str:
+    return "publish " + dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+@flow(name="pressflow-publish", flow_run_name=run_name, log_prints=True)
+def publish_flow(out_dir: str | None = None) -> PublishReport:
     """Publish every approved release whose time has come.
 
     Args:
         out_dir: Output folder (feeds, pages, outbox, draft store); default PRESSFLOW_OUT, else outputs/.
     """
-    report = publish_task(Settings().with_out(out_dir))
+    report = publish_task(settings_for(out_dir))
     create_summary_artifact(report)
-    return {"releases": report.releases, "embargoed": report.embargoed, "skipped": report.skipped,
-            "failed": report.failed, "kept": report.kept, "withdrawn": report.withdrawn,
-            "files_written": report.files_written, "files_unchanged": report.files_unchanged}
+    return final_state(report)
+
+
+def final_state(report: PublishReport):
+    message = f"{report.files_written} files written, {report.files_unchanged} unchanged"
+    failed = [f"{slug} in {lang} ({reason.splitlines()[0][:60] if reason else ''})"
+              for slug, langs in sorted(report.failed.items()) for lang, reason in sorted(langs.items())]
+    if not (failed or report.errors):
+        return Completed(data=report, message=message)
+    named = "; ".join([*report.errors[:3], *failed[:5]])
+    return Completed(name="Completed with failures", data=report, message=f"not published: {named}. {message}")
 
 
 def create_summary_artifact(report: PublishReport) -> None:

@@ -1,0 +1,91 @@
+"""Prefect flows over the one driver (`pressflow.pipeline`) and `pressflow.publish`.
+
+Thin on purpose: the flows give the driver's steps tasks, retries for errors that can pass,
+timeouts, names, final states and artifacts; the work itself is in the plain functions.
+`prefect.yaml` points at `pressflow/flows/prepare.py` and `pressflow/flows/publish.py`.
+
+Importing this package connects the `pressflow` logger to the Prefect run logs, so that what
+pressflow logs inside a flow run (a skipped or failed language, a refused record) shows in that
+run's logs in the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from typing import Iterator
+
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import APILogHandler
+
+from ..config import Settings
+from ..errors import PressflowError
+
+_given: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("pressflow_settings", default=None)
+
+
+@contextlib.contextmanager
+def using_settings(settings: Settings) -> Iterator[None]:
+    """Run flows called inside with these settings (the CLI's, with `--countries` and all).
+
+    Settings are not a flow parameter: a deployment's parameters are a form in the Prefect UI and
+    are stored in plain text with each run, no place for a database URL; a deployment's runs take
+    the worker's own settings (its environment), with `out_dir` as the one parameter.
+    """
+    token = _given.set(settings)
+    try:
+        yield
+    finally:
+        _given.reset(token)
+
+
+def settings_for(out_dir: str | None) -> Settings:
+    """The settings of this flow run, every path absolute before any task or worker sees them."""
+    return (_given.get() or Settings()).with_out(out_dir).absolute()
+
+
+class RunLogHandler(APILogHandler):
+    """Prefect's API log handler, for records logged inside a flow or task run only (outside
+    one, e.g. the review page calling the pipeline, there is no run to attach them to)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+            super().emit(record)
+
+
+def send_logs_to_runs() -> None:
+    logger = logging.getLogger("pressflow")
+    if not any(isinstance(h, RunLogHandler) for h in logger.handlers):
+        logger.addHandler(RunLogHandler(level=logging.INFO))
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # console quietness is the console handler's business
+
+
+send_logs_to_runs()
+
+
+def _hopeless(exc: BaseException) -> bool:
+    """Errors a retry cannot cure: pressflow's own (a corrupt model, a bad record, a template),
+    validation, and database integrity or programming errors."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    return isinstance(exc, (PressflowError, ValidationError, IntegrityError, ProgrammingError,
+                            ValueError, TypeError, KeyError, AttributeError))
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors that can pass: a locked or dropped database, a file system or network hiccup."""
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, (OperationalError, OSError, TimeoutError, ConnectionError))
+
+
+def can_pass(task, task_run, state) -> bool:
+    """`retry_condition_fn` of every task: retry only errors that may not happen again."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except BaseException as raised:  # noqa: BLE001 - a result that cannot be read: do not retry
+        exc = raised
+    return isinstance(exc, BaseException) and _transient(exc) and not _hopeless(exc)

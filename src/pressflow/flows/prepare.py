@@ -1,0 +1,189 @@
+"""The prepare flow: event records to drafts awaiting review, in every member language.
+
+The loop is `pressflow.pipeline.prepare`'s; this flow hands it `TaskSteps`, which runs each step
+as a Prefect task (retries only for errors that can pass, timeouts where work can hang) and the
+model work on the flow's task runner: threads, or a Dask cluster (PRESSFLOW_TASK_RUNNER=dask,
+see `pressflow.translate.runners`). Only the model work leaves this process; records, the
+memory and the store are handled here.
+
+A run in which a record was refused or a language failed ends in the state "Completed with
+failures", its message naming them; its summary artifact keeps a failed column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.runtime import flow_run
+from prefect.states import Completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+
+from pressflow import pipeline
+from pressflow.config import Settings
+from pressflow.records import Event, LoadResult, load_records
+from pressflow.translate.runners import check_reachable, task_runner
+from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit
+from pressflow.flows import can_pass, settings_for
+
+# Upper bounds for work that can hang (a stuck database lock, a model that never stops decoding).
+# Generous: a chunk of 200 releases in 8 languages plans in about a minute on 2 cores.
+STEP_TIMEOUT = 15 * 60
+UNIT_TIMEOUT = 30 * 60  # loading a model plus up to LOCAL_UNIT_SIZE sentences with beam 4
+RETRIES = dict(retries=2, retry_delay_seconds=2, retry_condition_fn=can_pass, cache_policy=NO_CACHE)
+
+
+@task(name="load records", timeout_seconds=STEP_TIMEOUT, **RETRIES)
+def load_task(paths: list[Path]) -> LoadResult:
+    return load_records(paths)
+
+
+@task(name="register releases", timeout_seconds=STEP_TIMEOUT, **RETRIES)
+def register_task(events: list[tuple[Path | None, Event]], settings: Settings):
+    return pipeline.register(events, settings)
+
+
+@task(name="plan translation", task_run_name="plan {languages}", timeout_seconds=STEP_TIMEOUT, **RETRIES)
+def plan_task(languages: list[str], jobs: list[pipeline.Job], settings: Settings) -> list[pipeline.LanguageWork]:
+    return pipeline.plan_languages(languages, jobs, settings)
+
+
+@task(name="translate batch", task_run_name="translate {unit.target} ({unit.model.source}->{unit.model.target})",
+      timeout_seconds=UNIT_TIMEOUT, **RETRIES)
+def translate_unit_task(unit: Unit) -> UnitResult:
+    return run_unit(unit, progress=pipeline.progress_for(unit.target))
+
+
+@task(name="store drafts", timeout_seconds=STEP_TIMEOUT, **RETRIES)
+def store_task(works: list[pipeline.LanguageWork], settings: Settings) -> pipeline.PrepareReport:
+    return pipeline.store_languages(works, settings)
+
+
+def on_threads() -> bool:
+    return isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)
+
+
+def data(value):
+    """Mark a task argument as plain data: Prefect need not walk every record and rendered
+    draft in it looking for futures (that walk was ~8% of the flow's CPU)."""
+    return quote(value)
+
+
+class TaskSteps(pipeline.Steps):
+    """The driver's steps as Prefect tasks. Called directly (not submitted), a task runs here
+    in the flow's process; only `run_units` maps over the task runner, on threads or Dask."""
+
+    def __init__(self, threads: bool):
+        super().__init__()
+        self.threads = threads
+        self.unit_size = LOCAL_UNIT_SIZE if threads else CLUSTER_UNIT_SIZE
+
+    def load(self, paths):
+        return load_task(data(paths))
+
+    def register(self, events, settings):
+        return register_task(data(events), settings)
+
+    def plan(self, languages, jobs, settings):
+        return plan_task(languages, data(jobs), settings)
+
+    def run_units(self, units):
+        # Dask unpacks tuples in arguments, and `quote` is one: units go bare to a cluster.
+        futures = translate_unit_task.map([data(unit) if self.threads else unit for unit in units])
+        futures.wait()
+        return [future.result(raise_on_failure=False) for future in futures]  # a failure fails its language
+
+    def store(self, works, settings):
+        return store_task(data(works), settings)
+
+
+def run_name() -> str:
+    """ "prepare 3 releases", or "prepare events/, extra.yaml" for record files."""
+    parameters = flow_run.parameters
+    events, paths = parameters.get("events") or [], parameters.get("paths") or []
+    parts = [f"{len(events)} release{'s' if len(events) != 1 else ''}"] if events else []
+    if paths:
+        shown = ", ".join(Path(p).name + ("/" if not Path(p).suffix else "") for p in paths[:3])
+        parts.append(shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else ""))
+    return "prepare " + (" + ".join(parts) or "nothing")
+
+
+@flow(name="pressflow-prepare", flow_run_name=run_name, log_prints=True, task_runner=task_runner(),
+      validate_parameters=True)
+def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # noqa: B006 - never mutated
+                 out_dir: str | None = None) -> pipeline.PrepareReport:
+    """Validate event records (given as records or as file paths), render and translate them,
+    and store every draft for review.
+
+    Returns the run's `PrepareReport`: releases, languages, skipped and failed languages with
+    reasons, and refused records. Ends "Completed with failures" when any failed.
+
+    Args:
+        events: Event records to prepare (the Prefect UI shows a form for each). A plain list,
+            not `list[Event] | None`: under `anyOf` Prefect's validator reports only that the
+            list matches no schema; under a list it names the record and field at fault.
+        paths: Record files or folders (YAML/JSON) on the worker, relative to the project.
+        out_dir: Output folder holding the draft store; default PRESSFLOW_OUT, else outputs/.
+    """
+    settings = settings_for(out_dir)
+    check_reachable(settings)
+    report = pipeline.prepare_sources(settings, paths=[Path(p) for p in paths or []], events=events or [],
+                                      steps=TaskSteps(threads=on_threads()))
+    create_artifacts(report)
+    return final_state(report)
+
+
+def final_state(report: pipeline.PrepareReport):
+    if report.ok:
+        return Completed(data=report, message=f"{report.drafts_added} drafts stored")
+    return Completed(name="Completed with failures", data=report, message=failure_message(report))
+
+
+def failure_message(report: pipeline.PrepareReport) -> str:
+    """One sentence naming what failed, e.g. "2 records refused (bad.yaml); failed: forum in zh"."""
+    parts = []
+    if report.errors:
+        parts.append(f"{len(report.errors)} record(s) refused: " + "; ".join(short(e, 100) for e in report.errors[:3]))
+    failed = [f"{slug} in {lang} ({short(reason, 60)})" for slug, langs in sorted(report.failed.items())
+              for lang, reason in sorted(langs.items())]
+    if failed:
+        parts.append("failed: " + "; ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else ""))
+    return ". ".join(parts)
+
+
+def short(reason: str, limit: int = 80) -> str:
+    """The first line of a reason, cut to `limit` characters: a table cell, not a traceback."""
+    line = reason.strip().splitlines()[0] if reason.strip() else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def summary_rows(report: pipeline.PrepareReport) -> list[dict]:
+    slugs = sorted(report.releases.keys() | report.failed.keys())
+    return [{
+        "release": slug,
+        "record": report.releases[slug].status if slug in report.releases else "",
+        "languages": ", ".join(report.releases[slug].languages) if slug in report.releases else "",
+        "skipped": "; ".join(f"{k}: {short(v)}" for k, v in sorted(report.skipped.get(slug, {}).items())),
+        "failed": "; ".join(f"{k}: {short(v)}" for k, v in sorted(report.failed.get(slug, {}).items())),
+    } for slug in slugs]
+
+
+def create_artifacts(report: pipeline.PrepareReport) -> None:
+    """The summary table (short reasons, the failed column always there) and, when anything
+    failed, a second artifact with every reason in full."""
+    rows = summary_rows(report)
+    if rows:
+        create_table_artifact(key="prepare-summary", table=rows, description="Releases prepared in this run")
+    if report.ok:
+        return
+    lines = ["# What failed in this run", ""]
+    lines += [f"- refused: {error}" for error in report.errors]
+    for slug, langs in sorted(report.failed.items()):
+        for lang, reason in sorted(langs.items()):
+            lines += [f"- **{slug}** in **{lang}**:", "", "  ```", *("  " + l for l in reason.splitlines()), "  ```"]
+    create_markdown_artifact(key="prepare-failures", markdown="\n".join(lines),
+                             description="Every failure of this run, in full")
