@@ -43,7 +43,7 @@ def prepared_once(argos_models, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "16")
         report = pipeline.prepare([(None, Event.model_validate(RECORD))], Settings(out_dir=out))
-    assert {"zh", "ar"} <= set(report.releases["seed-bank"]["languages"]), report
+    assert {"zh", "ar"} <= set(report.releases["seed-bank"].languages), report
     store.get_engine(Settings(out_dir=out).db_url).dispose()
     return out
 

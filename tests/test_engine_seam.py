@@ -55,7 +55,7 @@ RECORD = {"id": "seed-bank", "title": "ANSO opens a seed bank in Kunming", "date
 def test_a_prepare_runs_with_another_engine_through_the_protocol(tmp_path):
     settings, engine = Settings(out_dir=tmp_path / "out"), UpperEngine()
     report = pipeline.prepare([(None, Event.model_validate(RECORD))], settings, engine=engine)
-    assert report.releases["seed-bank"]["languages"] == ["de", "en"] and not report.failed, report
+    assert report.releases["seed-bank"].languages == ["de", "en"] and not report.failed, report
     with store.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang="de", channel=RELEASE)
         text, engines = draft.text, draft.meta["engines"]
@@ -73,7 +73,7 @@ def test_a_language_the_engine_has_no_route_for_is_skipped(tmp_path):
     settings = Settings(out_dir=tmp_path / "out")
     report = pipeline.prepare([(None, Event.model_validate({**RECORD, "languages": ["de", "fr"]}))], settings,
                               engine=UpperEngine())
-    assert set(report.skipped["seed-bank"]) == {"fr"} and "de" in report.releases["seed-bank"]["languages"]
+    assert set(report.skipped["seed-bank"]) == {"fr"} and "de" in report.releases["seed-bank"].languages
 
 
 def test_the_stage_runs_any_engine_and_argos_is_one_of_them(argos_models):
