@@ -60,7 +60,23 @@ def show(settings: Settings, draft_id: int) -> str:
         if draft.meta.get("pivot"):
             lines.append(f"translated through English: {' then '.join(draft.meta['engines'])}")
         lines += ["", "--- source ---", draft.source_text.rstrip(), "", f"--- {draft.lang} ---", draft.text.rstrip()]
+        lines += _suggestion_lines(session, draft, settings.source_language)
         return "\n".join(lines)
+
+
+def _suggestion_lines(session, draft: store.Draft, source: str) -> list[str]:
+    """The memory's fuzzy matches for the sentences without an exact human match."""
+    from . import fuzzy
+
+    found = fuzzy.draft_suggestions(session, draft, source)
+    if not found:
+        return []
+    segments = draft.meta.get("segments") or []
+    lines = ["", "--- memory suggestions ---"]
+    for index, suggestions in sorted(found.items()):
+        lines.append(f"sentence {index + 1}: {segments[index]['source']}")
+        lines += [suggestion.line() for suggestion in suggestions]
+    return lines
 
 
 def get_text(settings: Settings, draft_id: int) -> dict:

@@ -208,6 +208,8 @@ class MemoryEntry(Base):
     __table_args__ = (
         UniqueConstraint("source_hash", "source_lang", "target_lang", "engine", "origin"),
         Index("ix_tm_lookup", "source_lang", "target_lang", "source_hash"),
+        # max(created_at) says whether the memory changed since suggestions were cached
+        Index("ix_tm_created", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_hash: Mapped[str] = mapped_column(String(64))
@@ -219,6 +221,40 @@ class MemoryEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MemorySource(Base):
+    """A distinct source sentence of the memory, as fuzzy matching finds it (`pressflow.fuzzy`):
+    folded (numbers as ⟦#⟧, lower case) under a trigram index: FTS5 on SQLite, pg_trgm on PostgreSQL."""
+
+    __tablename__ = "memory_sources"
+    __table_args__ = (UniqueConstraint("source_lang", "source_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_lang: Mapped[str] = mapped_column(String(20))
+    source_hash: Mapped[str] = mapped_column(String(64))
+    folded: Mapped[str] = mapped_column(Text)
+    length: Mapped[int] = mapped_column(Integer)
+
+
+class MemoryGram(Base):
+    """How many memory sources of a language hold a trigram: the candidate search reads the
+    index for a sentence's rarest trigrams only (common ones would list most of the memory)."""
+
+    __tablename__ = "memory_grams"
+    source_lang: Mapped[str] = mapped_column(String(20), primary_key=True)
+    gram: Mapped[str] = mapped_column(String(16), primary_key=True)
+    docs: Mapped[int] = mapped_column(Integer)
+
+
+class SuggestionCache(Base):
+    """A draft revision's memory suggestions, as computed when it was first shown; `stamp` is the
+    memory's state then (a newer entry anywhere makes them be computed again)."""
+
+    __tablename__ = "suggestion_cache"
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    stamp: Mapped[str] = mapped_column(String(100))
+    suggestions: Mapped[dict] = mapped_column(JSON)
 
 
 class SentenceSplit(Base):
@@ -269,7 +305,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 # A new table needs nothing more; a change to an existing one (a column, a virtual table, a
 # backfill) is a function decorated with @schema_upgrade that can run again harmlessly.
 
-SCHEMA_MODULES: list[str] = []
+SCHEMA_MODULES: list[str] = ["pressflow.fuzzy"]  # the memory's trigram index (FTS5 / pg_trgm)
 SCHEMA_UPGRADES: list[Callable[[Connection], None]] = []
 # PostgreSQL advisory lock keys (64-bit): any fixed numbers nobody else on the server uses.
 _SCHEMA_LOCK_KEY = 0x7072_6573_7366_0001
@@ -849,6 +885,16 @@ class SqlMemory:
                     {"source_hash": digest, "source_text": segment, "source_lang": source, "target_lang": target,
                      "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow()}
                     for digest, (segment, text) in by_hash.items()])
+                from . import fuzzy
+
+                fuzzy.add_sources(session, source, [segment for segment, _ in by_hash.values()])
+
+    def suggest(self, source: str, target: str, keys: list[str]) -> dict[str, list]:
+        """Fuzzy matches (>= 75%) of protected sentences, best first (see `pressflow.fuzzy`)."""
+        from . import fuzzy
+
+        with session_scope(self.url) as session:
+            return fuzzy.suggest(session, source, target, keys)
 
     def spans(self, language: str, lines: list[str]) -> dict[str, list[list[int]]]:
         """Sentence spans of `lines` found by an earlier run."""

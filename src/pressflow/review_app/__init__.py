@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from starlette.middleware.sessions import SessionMiddleware
 
-from .. import review, store, users
+from .. import fuzzy, review, store, users
 from ..config import PROJECT_ROOT, Settings
 from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
@@ -351,13 +351,14 @@ def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_co
             return render(request, "message.html.j2", status_code=404, title="No such draft", message=str(exc),
                           reviewer=reviewer)
         _allowed(reviewer, draft.lang)
-        context = draft_context(session, draft)
+        context = draft_context(session, draft, source_lang=settings.source_language)
     return render(request, "draft.html.j2", status_code=status_code, reviewer=reviewer, conflict=conflict,
                   refused=refused, **context)
 
 
-def draft_context(session, draft: store.Draft) -> dict:
-    """Everything the review view shows: segments side by side, QA flags, length, history."""
+def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
+    """Everything the review view shows: segments side by side, QA flags, memory suggestions,
+    length, history."""
     layout = layouts.current_layout(draft)
     if (draft.meta or {}).get("layout", {}).get("revision") != draft.revision and draft.revision > 1:
         # A draft edited before layouts were kept: align it once, not on every view.
@@ -372,7 +373,10 @@ def draft_context(session, draft: store.Draft) -> dict:
             general_flags.append(flag)
     rows = []
     if layout is not None:
-        rows = [{"number": i + 1, "source": seg["source"], "text": text, "flags": flags_by_segment.get(i, [])}
+        # cached per draft revision and memory state (pressflow.fuzzy): a page view stays cheap
+        suggestions = fuzzy.draft_suggestions(session, draft, source_lang) if draft.status != store.SUPERSEDED else {}
+        rows = [{"number": i + 1, "source": seg["source"], "text": text, "flags": flags_by_segment.get(i, []),
+                 "suggestions": suggestions.get(i, [])}
                 for i, (seg, text) in enumerate(zip(segments, layout.segments))]
     platform = PLATFORMS.get(draft.channel)
     siblings = store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, status=store.PENDING)
