@@ -38,7 +38,7 @@ HUMAN = "human"
 
 _SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fuzzy USING fts5("
-    "folded, content='memory_sources', content_rowid='id', tokenize='trigram')",
+    "folded, content='memory_sources', content_rowid='id', tokenize='trigram', detail=none)",
     "CREATE TRIGGER IF NOT EXISTS memory_sources_indexed AFTER INSERT ON memory_sources BEGIN "
     "INSERT INTO memory_fuzzy(rowid, folded) VALUES (new.id, new.folded); END",
     "CREATE TRIGGER IF NOT EXISTS memory_sources_unindexed AFTER DELETE ON memory_sources BEGIN "
@@ -136,18 +136,22 @@ def _length_range(folded: str) -> tuple[int, int]:
 
 
 def _candidates_sqlite(session: Session, lang: str, folded: str, terms: list[str]) -> list[str]:
+    # The DB-API cursor: hundreds of small lookups a release, and the ORM's per-query cost
+    # would be most of the time.
+    cursor = session.connection().connection.cursor()
     hits: Counter[int] = Counter()
     for term in terms:  # one lookup per trigram, counted here: FTS5's bm25 ranking costs 10x more
-        hits.update(session.scalars(text("SELECT rowid FROM memory_fuzzy WHERE memory_fuzzy MATCH :q"),
-                                    {"q": '"' + term.replace('"', '""') + '"'}))
+        cursor.execute("SELECT rowid FROM memory_fuzzy WHERE memory_fuzzy MATCH ?", ('"' + term.replace('"', '""') + '"',))
+        hits.update(rowid for (rowid,) in cursor.fetchall())
     if not hits:
         return []
     low, high = _length_range(folded)
     best = [rowid for rowid, _ in hits.most_common(CANDIDATES * 4)]
-    rows = session.execute(select(store.MemorySource.id, store.MemorySource.source_hash).where(
-        store.MemorySource.id.in_(best), store.MemorySource.source_lang == lang,
-        store.MemorySource.length.between(low, high))).tuples().all()
-    by_id = dict(rows)
+    # by rowid only: with a language filter too, SQLite picks the (language, hash) index and
+    # reads every source of the language
+    cursor.execute(f"SELECT id, source_hash, source_lang, length FROM memory_sources WHERE id IN "
+                   f"({','.join('?' * len(best))})", best)
+    by_id = {row[0]: row[1] for row in cursor.fetchall() if row[2] == lang and low <= row[3] <= high}
     return [by_id[i] for i in best if i in by_id][:CANDIDATES]
 
 
