@@ -29,6 +29,7 @@ from pressflow.records import Event, LoadResult, load_records
 from pressflow.translate.runners import check_reachable, task_runner
 from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit
 from pressflow.flows import can_pass, settings_for
+from pressflow.flows.events import emit_prepare_events
 
 # Upper bounds for work that can hang (a stuck database lock, a model that never stops decoding).
 # Generous: a chunk of 200 releases in 8 languages plans in about a minute on 2 cores.
@@ -134,6 +135,7 @@ def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # no
     report = pipeline.prepare_sources(settings, paths=[Path(p) for p in paths or []], events=events or [],
                                       steps=TaskSteps(threads=on_threads()))
     create_artifacts(report)
+    emit_prepare_events(report, settings)  # drafts awaiting review, languages failed
     return final_state(report)
 
 

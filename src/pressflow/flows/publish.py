@@ -24,6 +24,7 @@ from prefect.states import Completed
 from pressflow.config import Settings
 from pressflow.publish import PublishReport, publish
 from pressflow.flows import can_pass, settings_for
+from pressflow.flows.events import emit_publish_events, publications
 
 # Publishing waits for the publish lock (another run may hold it) and writes every changed file;
 # an hour is far beyond any real run, and frees a schedule slot held by a hung one.
@@ -47,8 +48,11 @@ def publish_flow(out_dir: str | None = None) -> PublishReport:
     Args:
         out_dir: Output folder (feeds, pages, outbox, draft store); default PRESSFLOW_OUT, else outputs/.
     """
-    report = publish_task(settings_for(out_dir))
+    settings = settings_for(out_dir)
+    before = publications(settings)  # to tell what this run put out new or changed
+    report = publish_task(settings)
     create_summary_artifact(report)
+    emit_publish_events(report, settings, before)  # releases published or withdrawn
     return final_state(report)
 
 
