@@ -73,7 +73,8 @@ def test_index_pages_keep_their_releases_and_a_new_release_rewrites_only_what_li
     assert report.releases == {"release-045": ["en"]}
     changed = {p.relative_to(out).as_posix() for p, m in mtimes(out).items() if before.get(p) != m}
     assert changed == {"site/en/index.html", "site/en/release-045.html", "feeds/en/atom.xml", "feeds/en/rss.xml",
-                       "feeds/all/atom.xml", "feeds/all/rss.xml", "sitemap.xml", "outbox/release-045/manifest.json",
+                       "feeds/all/atom.xml", "feeds/all/rss.xml", "feeds/en/feed.json", "feeds/all/feed.json",
+                       "sitemap.xml", "outbox/release-045/manifest.json",
                        *(f"outbox/release-045/en/{f}" for f in ("press-release.md", "press-release.html",
                                                                "press-release.txt", "posts/x.txt", "posts/mastodon.txt",
                                                                "posts/bluesky.txt", "posts/linkedin.txt"))}

@@ -223,6 +223,8 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
                 echo(f"error: {slug}: {lang}: not published: {reason}", err=True)
     for slug, langs in sorted(report.kept.items()):
         echo(f"kept {slug}: {', '.join(langs)}: the version published before stays online", err=True)
+    for warning in report.warnings:
+        echo(f"warning: {warning}", err=True)
     echo(f"{report.files_written} files written, {report.files_unchanged} unchanged in {settings.out_dir}")
     if report.failed and not recorded and not said:
         echo(NOT_RECORDED, err=True)

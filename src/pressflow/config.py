@@ -63,6 +63,9 @@ class Settings(BaseModel):
     tag_authority: str = Field(default_factory=lambda: _env("TAG_AUTHORITY", "anso.org.cn,2021"))
     auto_approve_source: bool = Field(default_factory=lambda: _flag("AUTO_APPROVE_SOURCE", "1"))
     feed_limit: int = Field(default_factory=lambda: int(_env("FEED_LIMIT", "50")))
+    # A WebSub hub (https://www.w3.org/TR/websub/): every feed names it, and a publish that
+    # changed feeds tells it which, so subscribers get them at once instead of polling.
+    websub_hub: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_WEBSUB_HUB") or None)
     # Releases translated together. Each chunk is planned, translated and stored before the
     # next, so prepare's memory follows the chunk (~0.5 MB a release in 8 languages), not the
     # batch; 200 releases still fill hundreds of model batches, so batching loses nothing.

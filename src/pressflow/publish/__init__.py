@@ -32,6 +32,8 @@ from ..records import Event
 from ..render import RELEASE, summary_of, title_of
 from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
+from . import websub
+from .jsonfeed import JsonFeed
 from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
 from .outbox import Outbox
 from .pages import Pages
@@ -146,7 +148,7 @@ def on_progress(listener: Callable[[str], None]) -> None:
 
 def writers(output: Output) -> list[Writer]:
     """Every output, in the order its files go into place: pages before what links to them."""
-    return [Pages(output), Outbox(output), Feeds(output), Sitemap(output)]
+    return [Pages(output), Outbox(output), Feeds(output), JsonFeed(output), Sitemap(output)]
 
 
 def publish(settings: Settings, *, now: dt.datetime | None = None,
@@ -165,6 +167,8 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
                 _publish(session, settings, now, report, output, progress)
         finally:
             output.staging.discard()  # what a failed run staged; nothing once committed
+    if settings.websub_hub and report.feeds_changed:
+        websub.notify(settings.websub_hub, report)
     return report
 
 

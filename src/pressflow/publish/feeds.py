@@ -29,13 +29,37 @@ class Feeds(Writer):
     def feeds(self, entries: list[Entry], name: str) -> None:
         feed = self.feed(entries, name)
         atom = self._finish_atom(feed.atom_str(pretty=True), entries, mixed=name == ALL_LANGUAGES)
-        self.write(self.site.feed_path(name, "atom"), atom)
+        self._write_feed(name, "atom", self._with_hub(atom, "atom"))
         # feedgen makes the last link given the RSS channel's <link>: that must be the site (the
         # index page), not the feed itself, so the self link goes first.
         feed.link(href=self.site.feed_url(name, "rss"), rel="self", replace=True)
         feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
                   rel="alternate")
-        self.write(self.site.feed_path(name, "rss"), self._finish_rss(feed.rss_str(pretty=True), entries))
+        self._write_feed(name, "rss", self._with_hub(self._finish_rss(feed.rss_str(pretty=True), entries), "rss"))
+
+    def _write_feed(self, name: str, kind: str, data: bytes) -> None:
+        """Write a feed, noting it for the WebSub hub when it changed."""
+        changed = self.output.staging.write(self.site.feed_path(name, kind), data)
+        self.output.report.count(changed)
+        if changed:
+            self.output.report.feeds_changed.append(self.site.feed_url(name, kind))
+
+    def _with_hub(self, feed: bytes, kind: str) -> bytes:
+        """The feed naming the WebSub hub, when one is configured: Atom `<link rel="hub">`, RSS
+        `<atom:link rel="hub">` in the channel (WebSub's discovery, section 4)."""
+        hub = self.settings.websub_hub
+        if not hub:
+            return feed
+        root = etree.fromstring(feed)
+        parent = root if kind == "atom" else root.find("channel")
+        link = etree.Element(f"{ATOM}link", attrib={"rel": "hub", "href": hub}, nsmap=None if kind == "atom" else {"atom": ATOM[1:-1]})
+        first_item = parent.find(f"{ATOM}entry" if kind == "atom" else "item")
+        link.tail = "\n  " if kind == "atom" else "\n    "
+        if first_item is not None:
+            first_item.addprevious(link)
+        else:
+            parent.append(link)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
     def feed(self, entries: list[Entry], name: str) -> FeedGenerator:
         mixed = name == ALL_LANGUAGES
