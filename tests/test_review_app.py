@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import feedparser
@@ -247,6 +248,27 @@ def test_a_web_edit_recomputes_the_flags_the_page_and_the_queue_show(app, settin
     queue = client.get("/?qa=numbers_differ").text
     assert "ANSO opens an office" in queue and '<option value="numbers_differ" selected>' in queue
     assert "No drafts match" in client.get("/?qa=doubled_word").text
+
+
+def test_a_huge_save_is_refused_at_once_and_the_page_stays_quick(app, settings):
+    ids = add_release(settings)
+    client = signed_in(app)
+    fields = form(client, f"/drafts/{ids['es']}")
+    huge = (TEXT * (165_000 // len(TEXT) + 1))[:165_000]  # the text pasted over and over: 165 kB
+    started = time.perf_counter()
+    response = client.post(f"/drafts/{ids['es']}/save", data={**fields, "text": huge})
+    assert response.status_code == 303 and time.perf_counter() - started < 5
+    html = client.get(f"/drafts/{ids['es']}").text
+    assert "a draft may have at most 50,000" in html and draft_row(settings, ids["es"])["revision"] == 1
+    # Near the limit the save goes through, aligned in bounded time, and later views align nothing.
+    long = TEXT * (49_000 // len(TEXT))
+    started = time.perf_counter()
+    client.post(f"/drafts/{ids['es']}/save", data={**fields, "text": long})
+    assert time.perf_counter() - started < 5 and draft_row(settings, ids["es"])["revision"] == 2
+    started = time.perf_counter()
+    for _ in range(3):
+        assert client.get(f"/drafts/{ids['es']}").status_code == 200
+    assert time.perf_counter() - started < 5
 
 
 def test_conflicting_saves_are_detected(app, settings):

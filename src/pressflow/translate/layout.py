@@ -26,11 +26,12 @@ from typing import Any
 
 from rapidfuzz.distance import Indel
 
-from .segment import split_document
+from .segment import iter_document
 
 # Characters compared pairwise (len(a) * len(b), summed over changed blocks) before step 1
-# gives up: ~0.5 s of difflib on this machine's slowest input shapes.
-DIFF_BUDGET = 4_000_000
+# stops comparing characters: ~0.5 s of difflib on the slowest shapes bench/edits.py tries
+# (many small changed lines cost more per pair than a few big ones).
+DIFF_BUDGET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,13 @@ def align(layout: Layout | None, new_text: str, lang: str, count: int | None = N
 
 def resplit(text: str, lang: str, count: int) -> Layout | None:
     """`text` split with `lang`'s sentence rules, if that gives exactly `count` sentences."""
+    if sum(1 for line in text.splitlines() if line.strip()) > count:
+        return None  # every line holds a sentence at least: too many lines, too many sentences
     glue, segments, pending = [], [], ""
-    for piece in split_document(text, lang):
+    for piece in iter_document(text, lang):
         if piece.translate:
+            if len(segments) == count:
+                return None  # one sentence too many: no need to split the rest
             glue.append(pending)
             segments.append(piece.text)
             pending = ""

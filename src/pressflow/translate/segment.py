@@ -136,17 +136,20 @@ def _lines(text: str) -> Iterator[tuple[str, str, str]]:
 
 def split_document(text: str, language: str = "en") -> list[Piece]:
     """A whole document into pieces whose concatenation is the document."""
-    pieces: list[Piece] = []
+    return list(iter_document(text, language))
+
+
+def iter_document(text: str, language: str = "en") -> Iterator[Piece]:
+    """`split_document`, a line at a time (a caller may stop early)."""
     for prefix, content, newline in _lines(text):
         if prefix:
-            pieces.append(Piece(prefix, False))
+            yield Piece(prefix, False)
         if content.strip():
-            pieces.extend(split_sentences(content, language))
+            yield from split_sentences(content, language)
         elif content:
-            pieces.append(Piece(content, False))
+            yield Piece(content, False)
         if newline:
-            pieces.append(Piece(newline, False))
-    return pieces
+            yield Piece(newline, False)
 
 
 def join(pieces: list[str]) -> str:
