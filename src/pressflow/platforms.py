@@ -14,11 +14,19 @@ from typing import Callable
 
 import regex
 
-with warnings.catch_warnings():
-    # twitter-text-parser imports pkg_resources, which warns about its own deprecation.
-    warnings.simplefilter("ignore")
-    from twitter_text import parse_tweet
-    from twitter_text.extract_urls import extract_urls_with_indices
+
+@lru_cache(maxsize=1)
+def _twitter_text():
+    """twitter-text, imported when a post is first counted: its import (pkg_resources and huge
+    compiled patterns) takes about a second, which commands that count nothing (`review list`)
+    should not pay."""
+    with warnings.catch_warnings():
+        # twitter-text-parser imports pkg_resources, which warns about its own deprecation.
+        warnings.simplefilter("ignore")
+        from twitter_text import parse_tweet
+        from twitter_text.extract_urls import extract_urls_with_indices
+    return parse_tweet, extract_urls_with_indices
+
 
 URL_WEIGHT = 23
 # Counting is slow (twitter-text is pure-Python regular expressions) and a post is counted
@@ -28,11 +36,13 @@ _counted = lru_cache(maxsize=8192)
 
 @_counted
 def _x_length(text: str) -> int:
+    parse_tweet, _ = _twitter_text()
     return parse_tweet(text).weightedLength
 
 
 @_counted
 def _mastodon_length(text: str) -> int:
+    _, extract_urls_with_indices = _twitter_text()
     urls = extract_urls_with_indices(text, extract_urls_without_protocol=False)
     url_chars = sum(end - start for start, end in (u["indices"] for u in urls))
     return len(text) - url_chars + URL_WEIGHT * len(urls)
