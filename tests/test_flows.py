@@ -124,3 +124,107 @@ def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
     summary = publish_flow(out_dir=str(out))
     assert summary.embargoed == ["flow-embargo"] and summary.releases == {}
     assert not (out / "site" / "en" / "flow-embargo.html").exists()
+
+
+def run_logs(flow_run_id, want: str, timeout: float = 30) -> list[str]:
+    """The run's log messages on the server, once one contains `want` (logs arrive in batches)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            return [log.message for log in logs]
+
+    APILogHandler().flush()
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = asyncio.run(read())
+        if any(want in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)
+
+
+def flow_run(flow_run_id):
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(flow_run_id)
+
+    return asyncio.run(read())
+
+
+def test_a_failed_language_and_a_refused_record_end_completed_with_failures(prefect_harness, argos_models, tmp_path,
+                                                                           monkeypatch):
+    """The run's state is named for it and its message names them; pressflow's own log lines,
+    naming the failing language, are in the run's logs; the artifact keeps a failed column."""
+    import shutil
+
+    from conftest import ROOT
+    from pressflow.flows.prepare import prepare_flow
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    release = templates / "release.md.j2"
+    release.write_text('{% if lang == "zh" %}{{ no_such_variable }}{% endif %}\n' + release.read_text())
+    monkeypatch.setenv("PRESSFLOW_TEMPLATES", str(templates))
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "good.yaml").write_text(yaml.safe_dump(
+        {"id": "half-fails", "title": "Half forum", "date": "2021-09-04", "summary": "Spanish yes, Chinese no.",
+         "languages": ["es", "zh"]}), encoding="utf-8")
+    (records / "refused.yaml").write_text("title: No date, no summary\n", encoding="utf-8")
+
+    state = prepare_flow(paths=[str(records)], out_dir=str(tmp_path / "out"), return_state=True)
+    assert state.is_completed() and state.name == "Completed with failures", state
+    assert "1 record(s) refused" in state.message and "refused.yaml" in state.message
+    assert "half-fails in zh (rendering failed" in state.message
+    report = state.result()
+    assert report.releases["half-fails"].languages == ["en", "es"] and list(report.failed["half-fails"]) == ["zh"]
+
+    run = flow_run(state.state_details.flow_run_id)
+    assert run.name == "prepare records/" and run.state.name == "Completed with failures"
+    messages = run_logs(run.id, "(zh): rendering failed")
+    assert any(m.startswith("half-fails (zh): rendering failed") for m in messages), messages
+    assert any("refused.yaml" in m for m in messages), messages
+    [table, *_] = artifact_tables("prepare-summary")
+    [row] = table
+    assert row["release"] == "half-fails" and row["failed"].startswith("zh: rendering failed")
+    assert len(row["failed"]) <= 90  # a short reason; the details are in the second artifact
+
+
+def test_a_clean_run_is_plainly_completed_and_named_for_its_releases(prefect_harness, tmp_path):
+    from pressflow.flows.prepare import prepare_flow
+    from pressflow.flows.publish import publish_flow
+
+    events = [Event(id=f"clean-{n}", title=f"Clean {n}", date=dt.date(2021, 9, 5), summary="English only.",
+                    languages=[]) for n in range(3)]
+    state = prepare_flow(events=events, out_dir=str(tmp_path / "out"), return_state=True)
+    assert state.is_completed() and state.name == "Completed", state
+    assert flow_run(state.state_details.flow_run_id).name == "prepare 3 releases"
+    published = publish_flow(out_dir=str(tmp_path / "out"), return_state=True)
+    assert published.name == "Completed" and "files written" in published.message
+    name = flow_run(published.state_details.flow_run_id).name
+    assert name.startswith("publish ") and dt.datetime.strptime(name, "publish %Y-%m-%d %H:%M")
+
+
+def test_retries_are_only_for_errors_that_can_pass():
+    """A corrupt model, a bad record or an integrity error is not retried; a locked database is."""
+    from prefect.states import Failed
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from pressflow.errors import ModelLoadError, RecordError
+    from pressflow.flows import can_pass
+
+    def failed(exc):
+        return Failed(data=exc)
+
+    assert can_pass(None, None, failed(OperationalError("UPDATE", {}, Exception("database is locked"))))
+    assert can_pass(None, None, failed(TimeoutError("publish lock")))
+    assert not can_pass(None, None, failed(ModelLoadError("cannot open the en-zh model")))
+    assert not can_pass(None, None, failed(RecordError("a.yaml", "bad date")))
+    assert not can_pass(None, None, failed(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))))
