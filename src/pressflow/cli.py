@@ -26,6 +26,8 @@ app.add_typer(review_app, name="review")
 app.add_typer(models_app, name="models")
 users_app = typer.Typer(help="Reviewer accounts for the review page (`pressflow serve`).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+memory_app = typer.Typer(help="The translation memory: export and import it as TMX.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 
 OutOption = typer.Option(None, "--out", help="Output folder (default: outputs/, or PRESSFLOW_OUT).")
 _state: dict = {"debug": False, "countries": None}
@@ -367,6 +369,71 @@ def review_edit(draft_id: int,
         learned = f"; {saved.learned} edited sentence(s) learned" if saved.learned else ""
         flags = ", ".join(dict.fromkeys(flag["kind"] for flag in saved.qa)) or "none"
         echo(f"saved draft {draft_id} revision {saved.revision}{learned}; QA now: {flags}")
+
+
+# --- exchange: XLIFF with agencies and CAT tools, TMX for the memory ------------------------
+
+
+@review_app.command("export")
+def review_export(release: str = typer.Option(..., "--release", help="The release (slug)."),
+                  lang: str = typer.Option(..., "--lang", help="The target language."),
+                  channel: Optional[str] = typer.Option(None, "--channel", help="Only this channel (release, x, ...)."),
+                  output: Path = typer.Option(..., "-o", "--output", help="The XLIFF file to write (.xlf)."),
+                  out: Optional[Path] = OutOption) -> None:
+    """Export a release's drafts in one language as XLIFF 1.2, for a translator or CAT tool."""
+    from .exchange import xliff
+
+    with errors_as_lines():
+        units = xliff.export(settings_for(out), output, slug=release, lang=lang, channel=channel)
+        echo(f"wrote {units} sentence(s) of {release} in {lang} to {output}")
+
+
+@review_app.command("import")
+def review_import(file: Path = typer.Argument(..., help="An XLIFF file exported by `review export`."),
+                  reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), "--reviewer",
+                                               help="Whose translations these are, for the record."),
+                  out: Optional[Path] = OutOption) -> None:
+    """Take a translated XLIFF file back: each changed sentence becomes a revision by the reviewer."""
+    from .exchange import xliff
+
+    with errors_as_lines():
+        report = xliff.import_file(settings_for(out), file, reviewer=reviewer)
+        for line in report.refused:
+            echo(f"error: {file}: {line}", err=True)
+        echo(f"imported {report.sentences} changed sentence(s) into {len(report.saved)} draft(s); "
+             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else ""))
+        if report.refused:
+            raise typer.Exit(1)
+
+
+@memory_app.command("export")
+def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The TMX file to write."),
+                  format: str = typer.Option("tmx", "--format", help="tmx (TMX 1.4b), the only format."),
+                  source: Optional[str] = typer.Option(None, "--source", help="Source language (default: en)."),
+                  target: Optional[str] = typer.Option(None, "--target", help="Only this target language."),
+                  out: Optional[Path] = OutOption) -> None:
+    """Export the translation memory as TMX 1.4b."""
+    from .exchange import tmx
+
+    with errors_as_lines():
+        if format != "tmx":
+            fail(f"--format {format}: only tmx is supported")
+        count = tmx.export(settings_for(out), output, source=source, target=target)
+        echo(f"wrote {count} memory entr{'y' if count == 1 else 'ies'} to {output}")
+
+
+@memory_app.command("import")
+def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
+                  origin: str = typer.Option("human", "--as", help="human (reviewed: the next prepare uses "
+                                             "them) or machine (offered as suggestions only)."),
+                  out: Optional[Path] = OutOption) -> None:
+    """Add a TMX file's translations to the memory."""
+    from .exchange import tmx
+
+    with errors_as_lines():
+        result = tmx.import_file(settings_for(out), file, origin=origin)
+        skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}")
 
 
 # --- models --------------------------------------------------------------------------------
