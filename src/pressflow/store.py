@@ -825,9 +825,9 @@ def save_published_release(session: Session, slug: str, *, part: int, urls: int,
         position = (session.scalar(select(func.max(PublishedRelease.position))) or 0) + 1
         session.add(PublishedRelease(slug=slug, position=position, sitemap_part=part, urls=urls,
                                      sitemap_xml=sitemap_xml, updated_at=updated_at))
+        session.flush()  # the next new release's position counts this one
     else:
         row.sitemap_part, row.urls, row.sitemap_xml, row.updated_at = part, urls, sitemap_xml, updated_at
-    session.flush()
 
 
 def sitemap_lines(session: Session, part: int | None) -> Iterator[str]:

@@ -65,6 +65,15 @@ class Item:
     tags: list[str] = field(default_factory=list)
     previous: Published | None = None  # None: never published in this language before
 
+    @property
+    def html(self):
+        """The release's text as safe HTML, converted once however many outputs show it."""
+        if getattr(self, "_html", None) is None or self._html_of != self.markdown:
+            from ..render import markdown_to_html  # the model stays free of rendering's imports
+
+            self._html, self._html_of = markdown_to_html(self.markdown), self.markdown
+        return self._html
+
 
 @dataclass(frozen=True)
 class Entry:

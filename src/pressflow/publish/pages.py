@@ -7,7 +7,7 @@ from pathlib import Path
 from babel.core import get_global
 
 from ..languages import language_name, text_direction
-from ..render import babel_locale, localized_date, markdown_to_html
+from ..render import babel_locale, localized_date
 from .model import Changes, Entry, Image, Item
 from .site import INDEX_PAGE_SIZE, index_href, index_name
 from .writer import Catalog, Writer
@@ -32,7 +32,7 @@ class Pages(Writer):
             image_url=image.url if image else None, image_type=image.type if image else None,
             image_alt=item.image_alt or "",
             published=item.published.isoformat(), modified=item.updated.isoformat(), date_iso=item.date.isoformat(),
-            date_text=localized_date(item.date, item.lang), body_html=markdown_to_html(item.markdown),
+            date_text=localized_date(item.date, item.lang), body_html=item.html,
             tags=item.tags,
         )
 

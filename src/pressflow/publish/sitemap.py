@@ -28,31 +28,46 @@ class Sitemap(Writer):
     def __init__(self, output):
         super().__init__(output)
         self.changed_parts: set[int] = set()  # parts whose releases changed in this run
+        self._parts: dict[int, list[int]] | None = None  # part -> [URLs, bytes], read once a run
+
+    def _sizes(self, session) -> dict[int, list[int]]:
+        if self._parts is None:
+            self._parts = {part: list(size) for part, size in store.sitemap_parts(session).items()}
+        return self._parts
+
+    def _account(self, session, part: int, urls: int, size: int) -> None:
+        sizes = self._sizes(session).setdefault(part, [0, 0])
+        sizes[0] += urls
+        sizes[1] += size
 
     def release(self, session, slug: str, entries: list[Entry], changes: Changes) -> None:
         """Keep the release's sitemap lines (none: it is no longer published), in its part."""
         row = store.published_release(session, slug)
         if not entries:
             if row is not None:
+                self._account(session, row.sitemap_part, -row.urls, -len(row.sitemap_xml))
                 store.remove_entries(session, [slug])
                 self.changed_parts.add(row.sitemap_part)
             return
         xml = release_lines(self.site, entries)
         part = row.sitemap_part if row is not None else None
-        if part is None or self._overflows(session, part, len(entries) - row.urls, len(xml) - len(row.sitemap_xml)):
+        if row is not None:
+            self._account(session, part, -row.urls, -len(row.sitemap_xml))
+        if part is None or self._overflows(session, part, len(entries), len(xml)):
             if part is not None:
                 self.changed_parts.add(part)
             part = self._last_part_with_room(session, len(entries), len(xml))
+        self._account(session, part, len(entries), len(xml))
         store.save_published_release(session, slug, part=part, urls=len(entries), sitemap_xml=xml,
                                      updated_at=max(e.updated for e in entries))
         self.changed_parts.add(part)
 
     def _overflows(self, session, part: int, more_urls: int, more_bytes: int) -> bool:
-        urls, size = store.sitemap_parts(session).get(part, (0, 0))
+        urls, size = self._sizes(session).get(part, (0, 0))
         return urls + more_urls > self.PART_URLS or size + more_bytes > self.PART_BYTES
 
     def _last_part_with_room(self, session, urls: int, size: int) -> int:
-        parts = store.sitemap_parts(session)
+        parts = {part: size for part, size in self._sizes(session).items() if size[0] > 0}
         last = max(parts, default=1)
         used_urls, used_bytes = parts.get(last, (0, 0))
         fits = used_urls + urls <= self.PART_URLS and used_bytes + size <= self.PART_BYTES

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..files import Staging
 from ..images import ImageError, read_image
-from ..render import Renderer, markdown_to_html
+from ..render import Renderer
 from .model import Changes, Entry, Image, Item, PublishReport
 from .site import Site
 
@@ -61,7 +61,7 @@ class Output:
 
     def entry(self, item: Item) -> Entry:
         """What lists of releases show of `item`."""
-        return Entry(item.slug, item.lang, item.title, item.summary, str(markdown_to_html(item.markdown)), item.date,
+        return Entry(item.slug, item.lang, item.title, item.summary, str(item.html), item.date,
                      item.published, item.updated, tuple(item.tags), self.image(item))
 
     def image(self, item: Item) -> Image | None:

@@ -1,0 +1,197 @@
+"""Benchmark: publishing costs what changed, not the archive.
+
+    python bench/publish.py                        # archives of 100, 2,000, 10,000 releases x 9 languages
+    python bench/publish.py --sizes 100 500 --repeats 3 --hugo-releases 500
+
+For each archive size N it builds a store of N releases approved in 9 languages (drafts written
+straight into the store, as a reviewer's approval leaves them; no model runs), publishes it
+once (the archive's first publish, in its own process), then, in a fresh process, times
+3 unchanged re-publishes and 3 publishes of ONE new release (approved between runs, outside
+the clock). Figures are medians of 3; ratios compare N to the smallest N, measured in the same
+run. Peak memory is the getrusage maximum of each process.
+
+Then a full first publish of --hugo-releases releases in one language, against Hugo building the
+same releases (pages, RSS, sitemap) from Markdown files, medians of 3 each, per page:
+`publish_vs_hugo=`. Hugo is Debian's `hugo` package (`apt-get install hugo`); without it that
+part is skipped, saying so.
+
+Targets: one new release at 10,000 <= 1.5x at 100; unchanged re-publish at 10,000 <= 1.5x at
+100; publish_vs_hugo <= 1.5; peak memory at 10,000 x 9 < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGUAGES = ("en", "es", "fr", "pt", "ru", "zh", "ar", "de", "it")
+T0 = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+PARAGRAPH = ("Delegates from the member institutions met to agree on joint research in water, energy and "
+             "climate, with training for young scientists and a network of field stations. ")
+
+
+def markdown(i: int, lang: str) -> str:
+    body = "\n\n".join(PARAGRAPH * 3 for _ in range(4))
+    return (f"# Forum {i} on water and energy ({lang})\n\nSeptember 1, 2021. Delegates met for session {i}.\n\n"
+            f"{body}\n\n## About ANSO\n\nThe Alliance of International Science Organizations.\n")
+
+
+def add_releases(settings, numbers: range, languages=LANGUAGES) -> None:
+    """Approved drafts of these releases in every language, straight into the store."""
+    from pressflow import store
+
+    now = store.utcnow()
+    with store.session_scope(settings.db_url) as session:
+        releases, drafts = [], []
+        for i in numbers:
+            slug = f"release-{i:05d}"
+            releases.append({"slug": slug, "title": f"Forum {i}", "date": dt.date(2021, 1 + i % 12, 1 + i % 28),
+                             "publish_at": None, "fingerprint": f"{i:032d}", "source_file": None,
+                             "record": {"id": slug, "title": f"Forum {i}", "date": "2021-09-01",
+                                        "summary": "Delegates met.", "tags": ["science"]},
+                             "created_at": now, "updated_at": now})
+            for lang in languages:
+                for channel, text in [("release", markdown(i, lang))] + [
+                        (c, f"Forum {i} ({lang}): delegates met. https://example.org/{slug}\n")
+                        for c in ("x", "mastodon", "bluesky", "linkedin")]:
+                    drafts.append({"release_slug": slug, "lang": lang, "channel": channel, "fingerprint": f"{i:032d}",
+                                   "source_text": "", "text": text, "status": store.APPROVED, "revision": 1,
+                                   "qa": [], "meta": {}, "reviewer": "bench", "created_at": now, "updated_at": now})
+        for chunk in store.in_batches(releases, 2000):
+            session.execute(store.insert(store.Release), chunk)
+        for chunk in store.in_batches(drafts, 5000):
+            session.execute(store.insert(store.Draft), chunk)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_first(out: str, n: int, languages: int) -> dict:
+    """Build the archive and publish it once (the first publish)."""
+    from pressflow.config import Settings
+    from pressflow.publish import publish
+
+    settings = Settings(out_dir=Path(out))
+    add_releases(settings, range(n), LANGUAGES[:languages])
+    start = time.perf_counter()
+    publish(settings, now=T0)
+    return {"first": time.perf_counter() - start, "peak_mb": peak_mb()}
+
+
+def child_runs(out: str, n: int, repeats: int) -> dict:
+    """Time unchanged re-publishes and publishes of one new release into the archive."""
+    from pressflow.config import Settings
+    from pressflow.publish import publish
+
+    settings = Settings(out_dir=Path(out))
+    publish(settings, now=T0)  # warm: imports, templates, the store's pages in the OS cache
+    unchanged, one_new = [], []
+    for rep in range(repeats):
+        start = time.perf_counter()
+        report = publish(settings, now=T0 + dt.timedelta(minutes=1 + 2 * rep))
+        unchanged.append(time.perf_counter() - start)
+        assert not report.releases, report.releases
+        add_releases(settings, range(n + rep, n + rep + 1))
+        start = time.perf_counter()
+        report = publish(settings, now=T0 + dt.timedelta(minutes=2 + 2 * rep))
+        one_new.append(time.perf_counter() - start)
+        assert list(report.releases) == [f"release-{n + rep:05d}"], report.releases
+    return {"unchanged": unchanged, "one_new": one_new, "peak_mb": peak_mb()}
+
+
+def run_child(*args) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"child {args} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def hugo_site(folder: Path, n: int) -> Path:
+    """The same releases as a Hugo site: Markdown pages, RSS and sitemap (Hugo's own templates)."""
+    site = folder / "hugo"
+    (site / "content" / "releases").mkdir(parents=True)
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "config.toml").write_text('baseURL = "http://127.0.0.1:8000/"\nlanguageCode = "en"\ntitle = "ANSO"\n'
+                                      'disableKinds = ["taxonomy", "term"]\n')
+    (site / "layouts" / "_default" / "single.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>'
+        '<body><main><article>{{ .Content }}</article></main></body></html>\n')
+    (site / "layouts" / "_default" / "list.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head><body><ul>'
+        '{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>{{ end }}</ul></body></html>\n')
+    for i in range(n):
+        text = markdown(i, "en").split("\n", 1)[1]
+        (site / "content" / "releases" / f"release-{i:05d}.md").write_text(
+            f'---\ntitle: "Forum {i} on water and energy"\ndate: 2021-09-01\nsummary: "Delegates met."\n---\n{text}')
+    return site
+
+
+def time_hugo(site: Path) -> float:
+    shutil.rmtree(site / "public", ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(["hugo", "--quiet", "--source", str(site)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 2000, 10000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--languages", type=int, default=len(LANGUAGES))
+    parser.add_argument("--hugo-releases", type=int, default=2000)
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args()
+    if args.child:
+        kind, out, n, extra = args.child[0], args.child[1], int(args.child[2]), int(args.child[3])
+        print(json.dumps(child_first(out, n, extra) if kind == "first" else child_runs(out, n, extra)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        results = {}
+        for n in args.sizes:
+            out = Path(tmp) / f"n{n}"
+            first = run_child("first", out, n, args.languages)
+            runs = run_child("runs", out, n, args.repeats)
+            results[n] = {"first": first["first"], "first_peak_mb": first["peak_mb"], "runs_peak_mb": runs["peak_mb"],
+                          "unchanged": statistics.median(runs["unchanged"]), "one_new": statistics.median(runs["one_new"])}
+            r = results[n]
+            print(f"N={n} x {args.languages}: first publish {r['first']:.1f} s (peak {r['first_peak_mb']:.0f} MB); "
+                  f"unchanged re-publish {r['unchanged']:.3f} s; one new release {r['one_new']:.3f} s "
+                  f"(peak {r['runs_peak_mb']:.0f} MB)  [runs: {runs}]", flush=True)
+            shutil.rmtree(out)
+        small, large = min(args.sizes), max(args.sizes)
+        print(f"one_new_ratio={results[large]['one_new'] / results[small]['one_new']:.2f} "
+              f"(N={large} over N={small}; target <= 1.5)")
+        print(f"unchanged_ratio={results[large]['unchanged'] / results[small]['unchanged']:.2f} "
+              f"(N={large} over N={small}; target <= 1.5)")
+        print(f"peak_mb={max(results[large]['first_peak_mb'], results[large]['runs_peak_mb']):.0f} "
+              f"(N={large} x {args.languages}; first publish and later runs; target < 1024)")
+
+        n = args.hugo_releases
+        if not shutil.which("hugo"):
+            print("hugo not installed (Debian: apt-get install hugo): publish_vs_hugo skipped")
+            return
+        site = hugo_site(Path(tmp), n)
+        hugo, ours = [], []
+        for rep in range(args.repeats):  # alternate, so a machine getting busier weighs on both
+            hugo.append(time_hugo(site))
+            ours.append(run_child("first", Path(tmp) / f"one-{rep}", n, 1)["first"])
+        h, p = statistics.median(hugo), statistics.median(ours)
+        print(f"full first publish of {n} releases in one language: pressflow {p:.2f} s ({1000 * p / n:.2f} ms a page), "
+              f"hugo {h:.2f} s ({1000 * h / n:.2f} ms a page)  [pressflow {ours}, hugo {hugo}]")
+        print(f"publish_vs_hugo={p / h:.2f} (per page; target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
