@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
@@ -34,6 +35,21 @@ def test_without_block_settings_prefect_is_never_imported(tmp_path):
                         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))", env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"sqlite:///{tmp_path / 'out' / 'state' / 'pressflow.db'} team-token", "[]"]
+
+
+def test_a_block_without_a_prefect_server_is_one_line_at_once(tmp_path):
+    # No PREFECT_API_URL and no Prefect profile: refused before Prefect is imported, rather than
+    # after starting a temporary Prefect server that cannot hold the team's block anyway.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update({"PREFECT_HOME": str(tmp_path / "no-prefect"), "PRESSFLOW_OUT": str(tmp_path / "out"),
+                "PRESSFLOW_DATABASE_URL_BLOCK": "pressflow-database-url"})
+    result = subprocess.run([str(Path(sys.executable).with_name("pressflow")), "review", "list"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "PRESSFLOW_DATABASE_URL_BLOCK=pressflow-database-url names a Prefect Secret block, but no Prefect "
+        "server is configured: set PREFECT_API_URL (or `prefect config set PREFECT_API_URL=...`)"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_plain_variable_wins_over_its_block():

@@ -130,6 +130,9 @@ def secret_block_value(name: str, *, setting: str) -> str:
     when the process (`pressflow serve`, a worker's flow run) starts again.
     """
     if name not in _secrets:
+        if prefect_api_url() is None:  # else Prefect would start a temporary server, empty, to look in
+            raise ConfigError(f"{setting}={name} names a Prefect Secret block, but no Prefect server is "
+                              f"configured: set PREFECT_API_URL (or `prefect config set PREFECT_API_URL=...`)")
         try:
             from prefect.blocks.system import Secret
 

@@ -95,7 +95,7 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
     if not shared_token(settings) and users.count_users(settings.db_url) == 0:
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
-            "(or set PRESSFLOW_REVIEW_TOKEN to a shared token for a small team)")
+            "(or set PRESSFLOW_REVIEW_TOKEN, or PRESSFLOW_REVIEW_TOKEN_BLOCK, to a shared token for a small team)")
     app = create_app(settings, https_only=settings.cookie_secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
     # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
