@@ -210,3 +210,19 @@ def test_a_draft_edited_before_layouts_were_stored_is_aligned_once(prepared):
     with store.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, draft_id)
         assert draft.meta["layout"]["revision"] == 2 and layouts.current_layout(draft) == expected
+
+
+def test_only_the_changed_lines_are_split_again():
+    """A machine sentence with a stray 。 elsewhere does not stop an edit from being learned:
+    only the lines the reviewer changed go through the language's sentence rules."""
+    segments = [{"key": "⟦0⟧ opens an office", "values": ["ANSO"], "text": "ANSO 开设。一个办公室"},
+                {"key": "It will serve Asia.", "values": [], "text": "它将服务亚洲。"},
+                {"key": "It opened today.", "values": [], "text": "它今天开放。"}]
+    text = "# ANSO 开设。一个办公室\n\n它将服务亚洲。 它今天开放。\n"
+    before = layouts.first_layout(text, segments)
+    edited = "# ANSO 开设。一个办公室\n\n它将服务亚洲。它于今天正式开放。\n"  # space gone, sentence 3 rewritten
+    after = layouts.align(before, edited, "zh")
+    assert after.segments == ("ANSO 开设。一个办公室", "它将服务亚洲。", "它于今天正式开放。")
+    assert layouts.changed_segments(segments, before, after) == {"It opened today.": "它于今天正式开放。"}
+    # Splitting the whole text by Chinese rules would have found four sentences, not three.
+    assert layouts.resplit(edited, "zh", 3) is None

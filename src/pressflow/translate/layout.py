@@ -3,23 +3,25 @@
 The translation stage records each sentence it translated (`meta["segments"]`), and the first
 revision is exactly those sentences joined by untranslated glue (Markdown marks, spaces, line
 breaks). Every later text (a CLI edit, a web edit, an XLIFF import) is aligned by one rule,
-`align`:
+`align`, line by line (a sentence never spans lines):
 
-1. follow the glue of the previous layout through the edit with a diff: wherever the edit left
-   the glue in place, the sentences between it are known exactly;
-2. failing that (the reviewer removed the space between two Chinese sentences, joined lines),
-   split the new text with the target language's own sentence rules and take that split when
-   it has as many sentences as the draft has segments;
-3. else there is no layout: the page falls back to whole-text review and nothing is learned.
+1. lines the edit left as they were keep their sentences;
+2. each run of changed lines is followed by its glue with a diff: wherever the edit left the
+   glue in place, the sentences between it are known exactly;
+3. failing that (the reviewer removed the space between two Chinese sentences), the run is split
+   with the target language's own sentence rules and taken when it has as many sentences as it
+   had before;
+4. else there is no layout: the page falls back to whole-text review and nothing is learned.
 
-The diff is bounded: common ends are trimmed, lines are matched with rapidfuzz's bit-parallel
-LCS (C++), and characters are compared only inside changed lines, within a fixed budget. An
-edit past the budget gives up step 1, never the CPU. The layout found is stored with the
-revision (`meta["layout"]`), so showing a draft never aligns anything.
+Lines are matched with rapidfuzz's bit-parallel LCS (C++); characters are compared (difflib)
+only inside changed lines, within a fixed budget, and only changed lines are split again, so an
+edit costs what it changed. The layout found is stored with the revision (`meta["layout"]`), so
+showing a draft never aligns anything.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
@@ -86,13 +88,53 @@ def first_layout(text: str, segments: list[dict]) -> Layout | None:
 
 
 def align(layout: Layout | None, new_text: str, lang: str, count: int | None = None) -> Layout | None:
-    """The layout of `new_text`, an edit of `layout.text()` in language `lang` (the one rule)."""
-    if layout is not None:
-        followed = follow(layout, new_text)
-        if followed is not None:
-            return followed
-        count = len(layout.segments)
-    return resplit(new_text, lang, count) if count else None
+    """The layout of `new_text`, an edit of `layout.text()` in language `lang` (the one rule).
+
+    Line by line: unchanged lines keep their sentences; each run of changed lines is followed by
+    its glue, else split with `lang`'s sentence rules into as many sentences as it had. Only
+    changed lines are ever compared or split, so an edit costs what it changed.
+    """
+    if layout is None:
+        return resplit(new_text, lang, count) if count else None
+    if new_text == layout.text():
+        return layout
+    old_text, budget = layout.text(), Budget(DIFF_BUDGET)
+    old_lines, new_lines = old_text.splitlines(keepends=True), new_text.splitlines(keepends=True)
+    old_at, new_at = _offsets(old_lines, 0), _offsets(new_lines, 0)
+    spans = layout.spans()
+    line_of = [bisect_right(old_at, start) - 1 for start, _ in spans]  # a segment never spans lines
+    new_spans: list[list[int]] = []
+    for equal, a0, a1, b0, b1 in _line_blocks(old_lines, new_lines):
+        inside = [i for i, line in enumerate(line_of) if a0 <= line < a1]
+        if not inside:
+            continue
+        base, into = old_at[a0], new_at[b0]
+        if equal:
+            new_spans += [[spans[i][0] - base + into, spans[i][1] - base + into] for i in inside]
+            continue
+        old_block = Layout.from_spans(old_text[base:old_at[a1]], [[spans[i][0] - base, spans[i][1] - base]
+                                                                   for i in inside])
+        new_block = new_text[into:new_at[b1]]
+        found = follow(old_block, new_block, budget) or resplit(new_block, lang, len(inside))
+        if found is None:
+            return None
+        new_spans += [[start + into, end + into] for start, end in found.spans()]
+    if len(new_spans) != len(spans) or any(a[1] > b[0] for a, b in zip(new_spans, new_spans[1:])):
+        return None
+    return Layout.from_spans(new_text, new_spans)
+
+
+class Budget:
+    """Character pairs difflib may still compare during one alignment."""
+
+    def __init__(self, pairs: int):
+        self.left = pairs
+
+    def take(self, pairs: int) -> bool:
+        if pairs > self.left:
+            return False
+        self.left -= pairs
+        return True
 
 
 def resplit(text: str, lang: str, count: int) -> Layout | None:
@@ -147,13 +189,14 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
     return low
 
 
-def equal_blocks(old: str, new: str, budget: int = DIFF_BUDGET) -> list[tuple[int, int, int]]:
+def equal_blocks(old: str, new: str, budget: Budget | None = None) -> list[tuple[int, int, int]]:
     """(old start, new start, length) of stretches an edit left unchanged, in order.
 
     Near linear: the common ends are trimmed, the middles are matched line by line (rapidfuzz,
     bit-parallel LCS), and only changed lines are compared character by character, while the
     budget lasts; a changed block past it counts as rewritten.
     """
+    budget = budget or Budget(DIFF_BUDGET)
     head = _common_prefix(old, new)
     tail = _common_suffix(old, new, min(len(old), len(new)) - head)
     blocks = [(0, 0, head)] if head else []
@@ -164,8 +207,7 @@ def equal_blocks(old: str, new: str, budget: int = DIFF_BUDGET) -> list[tuple[in
         a_start, a_end, b_start, b_end = old_at[a0], old_at[a1], new_at[b0], new_at[b1]
         if equal:
             blocks.append((a_start, b_start, a_end - a_start))
-        elif a_end > a_start and b_end > b_start and (a_end - a_start) * (b_end - b_start) <= budget:
-            budget -= (a_end - a_start) * (b_end - b_start)
+        elif a_end > a_start and b_end > b_start and budget.take((a_end - a_start) * (b_end - b_start)):
             matcher = SequenceMatcher(None, old[a_start:a_end], new[b_start:b_end], autojunk=False)
             blocks += [(a_start + a, b_start + b, size) for a, b, size in matcher.get_matching_blocks() if size]
     if tail:
@@ -220,12 +262,12 @@ def _map_span(blocks, start: int, end: int, old_len: int, new_len: int) -> tuple
     return None
 
 
-def follow(layout: Layout, new_text: str) -> Layout | None:
+def follow(layout: Layout, new_text: str, budget: Budget | None = None) -> Layout | None:
     """The layout of `new_text`, an edit of `layout.text()`, or None if its glue was changed."""
     old_text = layout.text()
     if new_text == old_text:
         return layout
-    blocks = equal_blocks(old_text, new_text)
+    blocks = equal_blocks(old_text, new_text, budget)
     mapped = [_map_span(blocks, start, end, len(old_text), len(new_text)) for start, end in _glue_spans(layout)]
     if any(m is None for m in mapped) or mapped[0][0] != 0 or mapped[-1][1] != len(new_text):
         return None
