@@ -22,7 +22,7 @@ from pressflow.errors import PublishError
 from pressflow.files import inside
 from pressflow.publish import publish
 from pressflow.records import Event
-from pressflow.render import RELEASE
+from pressflow.render import RELEASE, split_image_alt
 
 NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
 LATER = NOW + dt.timedelta(hours=12)  # still before the embargo lifts
@@ -153,7 +153,9 @@ def test_an_edit_updates_the_entry_in_place(published):
     assert after[entry_id].updated_parsed[:5] == LATER.timetuple()[:5]
     page = (published.out_dir / "site" / "es" / "water-forum.html").read_text()
     assert "Foro del agua en Taskent" in page
-    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text() == edited
+    # the outbound Markdown is the edited text, less the image description line the page reads
+    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text() == \
+        split_image_alt(edited)[0]
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -161,9 +163,13 @@ def test_an_edit_updates_the_entry_in_place(published):
 
 def test_page_html_escapes_the_title(published):
     page = (published.out_dir / "site" / "en" / "hostile-title.html").read_text()
+    # the structured data is the one script element, its JSON escaping every '<', '>' and '&'
+    start, end = page.index('<script type="application/ld+json">'), page.index("</script>") + len("</script>")
+    assert json.loads(page[start:end].split(">", 1)[1].rsplit("<", 1)[0])["headline"] == HOSTILE_TITLE
+    page = page[:start] + page[end:]
     assert "<script" not in page
     assert "&lt;script&gt;" in page
-    assert "<title>Forum on &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; water</title>" in page
+    assert "<title>Forum on &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; water — ANSO</title>" in page
     entry = entries_by_id(published.out_dir / "feeds" / "en" / "atom.xml")[
         f"tag:{published.tag_authority}:hostile-title/en"]
     assert entry.title == HOSTILE_TITLE  # escaped in XML, the same text to a reader
@@ -176,10 +182,11 @@ def test_a_remote_image_is_on_every_page_but_no_enclosure(published):
         meta = {m.get("property") or m.get("name"): m.get("content") for m in page.xpath("//head/meta")}
         assert meta["og:image"] == REMOTE_IMAGE["url"]
         assert meta["og:image:type"] == "image/jpeg"  # from the name, the query string aside
-        assert meta["og:image:alt"] == REMOTE_IMAGE["alt"]
         assert meta["twitter:card"] == "summary_large_image"
-        [image] = page.xpath("//article/img")
-        assert (image.get("src"), image.get("alt")) == (REMOTE_IMAGE["url"], REMOTE_IMAGE["alt"])
+        [image] = page.xpath("//article//img")
+        # the alt text is translated with the release: the record's own in English only
+        assert image.get("src") == REMOTE_IMAGE["url"] and image.get("alt") == meta["og:image:alt"]
+        assert (meta["og:image:alt"] == REMOTE_IMAGE["alt"]) == (lang == "en")
     # Its size is unknown without fetching it, and RSS requires one: no enclosure in any feed.
     for name in ("en", "es", "zh", "all"):
         for kind in ("atom", "rss"):

@@ -7,6 +7,7 @@ records and check what readers and the translation stage receive.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 
@@ -179,8 +180,13 @@ def test_markdown_html_is_escaped(renderer):
 def test_page_html_escapes_title_and_summary(renderer, settings):
     event = make_event(title=HOSTILE, summary=f"Summary {HOSTILE}")
     page = page_html(settings, item_for(renderer, event, "en"))
+    # The one script element is the structured data, whose JSON escapes every '<', '>' and '&'.
+    json_ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
+    assert json.loads(json_ld.group(1))["headline"] == HOSTILE
+    assert not re.search(r"[<>&]", json_ld.group(1))
+    page = page.replace(json_ld.group(0), "")
     assert "<script" not in page and "<b>bold" not in page
-    assert "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</title>" in page
+    assert "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt; — ANSO</title>" in page
     assert 'content="&lt;script&gt;' in page  # og:title
 
 

@@ -352,6 +352,10 @@ def test_approve_publishes_at_once_and_the_feed_carries_the_text(prefect_harness
     assert "Servirá a Asia Central." in feed.entries[0].content[0].value
     served = client.get("/feeds/es/atom.xml")  # the app serves the published outputs too
     assert served.status_code == 200 and b"ANSO abre su oficina" in served.content
+    sitemap = client.get("/sitemap.xml")  # and the sitemap, which lists the pages it serves
+    assert sitemap.status_code == 200 and sitemap.headers["content-type"].startswith("application/xml")
+    for url in re.findall(r"<loc>([^<]+)</loc>", sitemap.text):
+        assert client.get(url.removeprefix(settings.site_url)).status_code == 200, url
 
 
 def test_reject_needs_a_reason_and_records_it(app, settings):

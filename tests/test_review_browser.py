@@ -37,7 +37,8 @@ from pressflow.platforms import PLATFORMS
 from pressflow.records import Event, load_records
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "screenshots" / "review.png"
+# axe-core from npm (tests/tools): the review page must keep 0 WCAG 2.1 A/AA violations.
+AXE = ROOT / "tests" / "tools" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("PRESSFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -211,7 +212,20 @@ def pending_release_draft(settings, lang: str, slug: str | None = None, channel:
         return drafts[-1]
 
 
-def test_review_edit_approve_publish_and_reuse(prepared, server, page):
+def axe_violations(page: Page) -> list[dict]:
+    """axe-core's WCAG 2.1 A and AA rules on the open page (the script is added by Playwright,
+    which the page's CSP does not govern)."""
+    if not AXE.is_file():
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"no {AXE} (npm ci in tests/tools); CI must run axe-core")
+        return []
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {runOnly: {type: 'tag', values: "
+                           "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})")
+    return [{"id": v["id"], "nodes": [n["html"][:160] for n in v["nodes"]]} for v in result["violations"]]
+
+
+def test_review_edit_approve_publish_and_reuse(prepared, server, page, tmp_path):
     settings, event = prepared
     draft = pending_release_draft(settings, "es", event.slug)
     segments = draft.meta["segments"]
@@ -224,14 +238,18 @@ def test_review_edit_approve_publish_and_reuse(prepared, server, page):
     page.get_by_label("Your name").fill("rosa")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("link", name=f"Review draft {draft.id} (release, es)")).to_have_count(1)
+    assert axe_violations(page) == []  # the queue
     page.get_by_role("link", name=f"Review draft {draft.id} (release, es)").click()
     assert page.locator(f"#segment-{number} td").nth(1).inner_text() == segment["source"]
     editor = page.locator(f"#seg-{number}")
     assert editor.get_attribute("lang") == "es" and editor.get_attribute("dir") == "ltr"
     editor.fill(correction)
     editor.scroll_into_view_if_needed()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    assert axe_violations(page) == []  # the draft page, mid-edit
+    # Into the test's own folder: a test run leaves the checkout as it was (scripts/screenshots.py
+    # writes the README's copy).
+    page.screenshot(path=str(tmp_path / "review.png"))
     page.get_by_role("button", name="Save changes").click()
     # expect() waits for the page the click leads to; count() would look at the old one
     expect(page.get_by_role("status").filter(has_text="Saved as revision 2")).to_have_count(1)

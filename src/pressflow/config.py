@@ -58,6 +58,13 @@ class Settings(BaseModel):
     # tell them drafts wait. Unset: the site's address, which `pressflow serve` also serves.
     review_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_URL") or None)
     organization: str = Field(default_factory=lambda: _env("ORGANIZATION", "ANSO"))
+    # The site's masthead: the organization's full name beside its short one, and its logo (a
+    # web address, or a path under the site URL such as /site/media/logo.png; unset: a
+    # monogram of the short name), and the address the footer gives for press enquiries.
+    organization_name: str = Field(
+        default_factory=lambda: _env("ORGANIZATION_NAME", "Alliance of International Science Organizations"))
+    logo_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_LOGO") or None)
+    contact_email: str = Field(default_factory=lambda: _env("CONTACT_EMAIL", "anso@cashq.ac.cn"))
     # tag URI authority for feed entry ids (RFC 4151): a domain the publisher owns, and a date
     # it owned it on. Changing either changes every entry id, so subscribers see duplicates.
     tag_authority: str = Field(default_factory=lambda: _env("TAG_AUTHORITY", "anso.org.cn,2021"))

@@ -79,7 +79,9 @@ class Renderer:
 
     def _render(self, name: str, **context: Any) -> str:
         try:
-            return self.env.get_template(name).render(organization=self.settings.organization, **context)
+            site = {"organization": self.settings.organization, "organization_name": self.settings.organization_name,
+                    "logo_url": self.settings.logo_url, "contact_email": self.settings.contact_email}
+            return self.env.get_template(name).render(**site, **context)
         except JinjaTemplateError as exc:
             where = f"{getattr(exc, 'filename', None) or name}"
             if getattr(exc, "lineno", None):
@@ -159,7 +161,9 @@ def trim_to_fit(channel: str, text: str) -> str:
 
 # Raw HTML in records is shown as text: Markdown's HTML passthrough is off, and the result is
 # sanitized again, because feeds carry it into readers we do not control.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+# Addresses in the text (web and e-mail) become links: linkify-it finds them, markdown-it makes
+# the links, so no user text is ever taken as markup.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable("linkify")
 
 
 def markdown_to_html(text: str) -> Markup:
@@ -179,6 +183,24 @@ def markdown_to_text(text: str) -> str:
         else:
             lines.append(line)
     return "\n".join(lines).strip() + "\n"
+
+
+IMAGE_MARK = "[image]:"
+# The line holding the mark: translation may move the (protected) mark within its line.
+IMAGE_LINE = re.compile(r"^(.*)\[image\]:(.*)$", re.M)
+
+
+def split_image_alt(markdown: str) -> tuple[str, str | None]:
+    """The release without its `[image]: description` line, and that (translated) description.
+
+    The line is written by `release.md.j2` so the image's alt text is translated and reviewed
+    with the rest; it is data for the page, never shown as text. None when there is no such
+    line (a record without an image, or a translation that lost the line's mark)."""
+    found = IMAGE_LINE.search(markdown)
+    if found is None:
+        return markdown, None
+    rest = (markdown[: found.start()] + markdown[found.end():]).rstrip() + "\n"
+    return rest, " ".join(f"{found.group(1)} {found.group(2)}".split()) or None
 
 
 def title_of(markdown: str) -> str:

@@ -29,7 +29,7 @@ from ..errors import PressflowError, PublishError
 from ..files import inside, remove_stale_temp_files, remove_tree
 from ..platforms import PLATFORMS
 from ..records import Event
-from ..render import RELEASE, summary_of, title_of
+from ..render import RELEASE, split_image_alt, summary_of, title_of
 from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
 from . import websub
@@ -93,15 +93,17 @@ def collect(session, settings: Settings, now: dt.datetime, slugs: list[str]) -> 
             for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
                 if RELEASE not in drafts:
                     continue
-                markdown = drafts[RELEASE].text
+                text = drafts[RELEASE].text
+                markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
                 posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
-                content = markdown + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
+                content = text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
                 publication = store.record_publication(session, release.slug, lang, content,
                                                        _release_time(drafts.values(), release.publish_at, now))
                 items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
-                                  release.date, publication.published_at, publication.updated_at, image, alt,
+                                  release.date, publication.published_at, publication.updated_at, image,
+                                  translated_alt or alt,
                                   [d.id for d in drafts.values()], list(event.tags if event else []),
-                                  before.get((release.slug, lang))))
+                                  before.get((release.slug, lang)), event))
             if items:
                 yield items
         session.flush()  # the publications recorded so far: the session need not hold them

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # Reasons the pipeline records for a language that failed (rather than was skipped on purpose).
 FAILURE_PREFIXES = ("translation failed", "rendering failed")
@@ -64,6 +64,7 @@ class Item:
     draft_ids: list[int] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     previous: Published | None = None  # None: never published in this language before
+    event: Any = None  # the release's record (a records.Event), for the page's structured data
 
     @property
     def html(self):

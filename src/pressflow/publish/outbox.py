@@ -21,9 +21,16 @@ class Outbox(Writer):
 
     def release_files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
         folder = (item.slug, item.lang)
-        outputs = {
+        outputs: dict[Path, str | bytes] = {}
+        image_src = image.url if image else None
+        if image is not None and image.path is not None and isinstance(item.image, Path):
+            # The image beside the release's languages, so a copied outbox folder shows it.
+            outputs[self.site.outbox_path(item.slug, image.path.name)] = item.image.read_bytes()
+            image_src = f"../{image.path.name}"
+        outputs |= {
             self.site.outbox_path(*folder, "press-release.md"): item.markdown,
-            self.site.outbox_path(*folder, "press-release.html"): self.pages.page(item, [item], None),
+            self.site.outbox_path(*folder, "press-release.html"):
+                self.pages.page(item, [item], image, image_src=image_src, standalone=True),
             self.site.outbox_path(*folder, "press-release.txt"): markdown_to_text(item.markdown),
         }
         for channel, text in sorted(item.posts.items()):

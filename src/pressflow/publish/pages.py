@@ -2,39 +2,116 @@
 
 from __future__ import annotations
 
+import json
+import re
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urljoin
 
+import yaml
 from babel.core import get_global
+from markupsafe import Markup
 
 from ..languages import language_name, text_direction
 from ..render import babel_locale, localized_date
 from .model import Changes, Entry, Image, Item
-from .site import INDEX_PAGE_SIZE, index_href, index_name
+from .site import ALL_LANGUAGES, INDEX_PAGE_SIZE, index_href, index_name
 from .writer import Catalog, Writer
+
+LABELS = Path(__file__).resolve().parents[1] / "data" / "site-labels.yaml"
+
+
+@lru_cache(maxsize=1)
+def _all_labels() -> dict[str, dict[str, str]]:
+    return yaml.safe_load(LABELS.read_text(encoding="utf-8"))
+
+
+def labels(lang: str) -> dict[str, str]:
+    """The words of the site's frame in `lang` (English where a language has none)."""
+    known = _all_labels()
+    return {**known["en"], **known.get(lang, known.get(lang.split("-")[0], {}))}
+
+
+def script_json(data: dict) -> Markup:
+    """JSON for a <script type="application/ld+json"> element: '<', '>' and '&' escaped as JSON
+    escapes, so no text in it (a title reading "</script>") can end the element early."""
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 class Pages(Writer):
     def release_files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
         return {self.site.page_path(item.lang, item.slug): self.page(item, siblings, image)}
 
-    def page(self, item: Item, siblings: list[Item], image: Image | None) -> str:
-        """A release's page in one language, linking to its published translations (`siblings`)."""
-        alternates = [{"lang": s.lang, "url": self.site.page_url(s.lang, s.slug), "name": language_name(s.lang, s.lang)}
-                      for s in siblings]
+    def frame(self, lang: str, languages: dict[str, str], home: str) -> dict:
+        """What the masthead, language bar and footer need (see base.html.j2)."""
+        return {
+            "lang": lang, "dir": text_direction(lang), "t": labels(lang), "home": home,
+            "feed_url": self.site.feed_url(lang, "atom"), "rss_url": self.site.feed_url(lang, "rss"),
+            "all_feed_url": self.site.feed_url(ALL_LANGUAGES, "atom"),
+            "languages": [{"lang": other, "name": language_name(other, other), "url": url}
+                          for other, url in sorted(languages.items())],
+        }
+
+    def page(self, item: Item, siblings: list[Item], image: Image | None, *, image_src: str | None = None,
+             standalone: bool = False) -> str:
+        """A release's page in one language, linking to its published translations (`siblings`).
+
+        `standalone`: the outbound copy (outbox/<slug>/<lang>/press-release.html), whose links
+        are absolute and whose image (`image_src`) sits beside it, so it works wherever it is copied.
+        """
+        if standalone:
+            languages, home = {item.lang: self.site.page_url(item.lang, item.slug)}, self.site.index_url(item.lang)
+        else:
+            languages, home = {s.lang: f"../{s.lang}/{s.slug}.html" for s in siblings}, "index.html"
+            if image is not None:  # relative for a local copy: the page shows it when opened from disk
+                image_src = f"../media/{image.path.name}" if image.path else image.url
+        url = self.site.page_url(item.lang, item.slug)
         return self.renderer.html(
-            "page.html.j2", lang=item.lang, dir=text_direction(item.lang), title=item.title, summary=item.summary,
-            url=self.site.page_url(item.lang, item.slug), alternates=alternates,
+            "page.html.j2", **self.frame(item.lang, languages, home), current="page",
+            title=item.title, summary=item.summary, url=url,
             # hreflang links, as the sitemap gives them: none for a page in one language
             hreflang_links=self.site.alternates({s.lang: self.site.page_url(s.lang, s.slug) for s in siblings}),
-            feed_url=self.site.feed_url(item.lang, "atom"), rss_url=self.site.feed_url(item.lang, "rss"),
             og_locale=og_locale(item.lang),
             og_alternate_locales=[og_locale(s.lang) for s in siblings if s.lang != item.lang],
             image_url=image.url if image else None, image_type=image.type if image else None,
-            image_alt=item.image_alt or "",
+            image_src=image_src, image_alt=item.image_alt or "",
             published=item.published.isoformat(), modified=item.updated.isoformat(), date_iso=item.date.isoformat(),
-            date_text=localized_date(item.date, item.lang), body_html=item.html,
-            tags=item.tags,
+            date_text=localized_date(item.date, item.lang), place=_place(item),
+            body_html=_without_title(item.html), tags=item.tags,
+            json_ld=script_json(self.structured_data(item, url, image)),
         )
+
+    def structured_data(self, item: Item, url: str, image: Image | None) -> dict:
+        """schema.org NewsArticle, as search engines and news aggregators read press releases."""
+        publisher = {"@type": "Organization", "name": self.settings.organization_name,
+                     "alternateName": self.settings.organization, "url": self.site.url("")}
+        if self.settings.logo_url:
+            publisher["logo"] = {"@type": "ImageObject", "url": urljoin(self.site.url(""), self.settings.logo_url)}
+        data = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": item.title,
+                "description": item.summary, "url": url, "mainEntityOfPage": url, "inLanguage": item.lang,
+                "datePublished": item.published.isoformat(), "dateModified": item.updated.isoformat(),
+                "publisher": publisher, "author": publisher}
+        if image is not None:
+            data["image"] = {"@type": "ImageObject", "url": image.url, "description": item.image_alt or ""}
+        if item.tags:
+            data["keywords"] = list(item.tags)
+        event = item.event
+        about = {"@type": "Event", "name": item.title, "startDate": item.date.isoformat()}
+        location = getattr(event, "location", None)
+        if location is not None:
+            address = {"@type": "PostalAddress"}
+            if location.city:
+                address["addressLocality"] = location.city
+            if location.country:
+                address["addressCountry"] = location.country
+            about["location"] = {"@type": "Place", "name": location.venue or location.city or location.country or "",
+                                 "address": address}
+        organizers = list(getattr(event, "organizers", None) or [])
+        if organizers:
+            about["organizer"] = [{"@type": "Organization", "name": name} for name in organizers]
+        data["about"] = about
+        return data
 
     def language(self, lang: str, catalog: Catalog, changes: Changes) -> None:
         """The language's index pages: `index.html`, the newest releases, and archive pages of
@@ -43,6 +120,7 @@ class Pages(Writer):
         good and a new release rewrites the front page only (and, every INDEX_PAGE_SIZE
         releases, the archive page it completes)."""
         size, total = INDEX_PAGE_SIZE, catalog.count(lang)
+        self._languages = catalog.languages()  # the language bar of every index page
         full = total // size  # archive pages: only full ones
         before = changes.counts_before.get(lang, 0) // size
         for block in sorted(self._blocks_to_write(lang, changes, full, before)):
@@ -77,23 +155,49 @@ class Pages(Writer):
                 "front": block is None, "newer_url": href(newer), "older_url": href(older),
                 "prev_url": href(newer), "next_url": href(older),
                 "prev_absolute_url": absolute(newer), "next_absolute_url": absolute(older)}
+        languages = {other: f"../{other}/index.html" for other in self._languages} or {lang: "index.html"}
         html = self.renderer.html(
-            "index.html.j2", lang=lang, dir=text_direction(lang), language_name=language_name(lang, lang),
+            "index.html.j2", **self.frame(lang, languages, "index.html"),
+            current="index" if block is None else "archive", language_name=language_name(lang, lang),
             url=self.site.index_url(lang, number), page=page, releases=items, alternates=list(alternates),
-            feed_url=self.site.feed_url(lang, "atom"), rss_url=self.site.feed_url(lang, "rss"),
             json_feed_url=self.site.feed_url(lang, "json"),
         )
         self.write(self.site.index_path(lang, number), html)
 
     def _index_item(self, entry: Entry, lang: str) -> dict:
         href = index_href(entry.slug)
-        image = {"url": entry.image.url, "alt": entry.image.alt} if entry.image else None
+        image = None
+        if entry.image:  # a local copy by a relative address (the page works from disk), a web image as it is
+            media = self.site.media_url("")
+            src = f"../media/{entry.image.url.removeprefix(media)}" if entry.image.url.startswith(media) else entry.image.url
+            image = {"url": entry.image.url, "src": src, "alt": entry.image.alt}
         return {"title": entry.title, "url": href, "file": href, "absolute_url": self.site.page_url(lang, entry.slug),
                 "summary": entry.summary, "date_iso": entry.date.isoformat(),
                 "date_text": localized_date(entry.date, lang), "image": image}
 
     def withdraw(self, slug: str) -> list[Path]:
         return [self.site.page_path(lang, slug) for lang in self.site.site_languages()]
+
+
+def _without_title(html: Markup) -> Markup:
+    """The release's HTML without its title (the first <h1>): the page shows the title itself,
+    above the image. The HTML is markdown-it's, sanitized, so its <h1> is well formed."""
+    return Markup(_FIRST_H1.sub("", str(html), count=1))
+
+
+_FIRST_H1 = re.compile(r"\A\s*<h1>.*?</h1>\n?", re.S)
+
+
+def _place(item: Item) -> str | None:
+    """Where the event was, as the page's dateline shows it: the city and the country's name in
+    the page's language."""
+    location = getattr(item.event, "location", None)
+    if location is None:
+        return None
+    country = None
+    if location.country:
+        country = babel_locale(item.lang).territories.get(location.country.upper(), location.country)
+    return ", ".join(part for part in (location.city, country) if part) or None
 
 
 def og_locale(lang: str) -> str:

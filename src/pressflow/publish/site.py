@@ -17,7 +17,7 @@ ALL_LANGUAGES = "all"  # feeds/all/: one feed with every language, each entry ma
 FEED_FILES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 INDEX_PAGE_SIZE = 20  # releases per index page
 SITEMAP_MAX_URLS = 50_000  # the sitemap protocol's limit per file
-SERVED_FOLDERS = ("feeds", "site")  # what the review page serves of the output folder, under the same paths
+SERVED_FOLDERS = ("feeds", "site", "sitemaps")  # what the review page serves of the output folder, under the same paths
 
 
 class files:

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import anyio
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from starlette.middleware.sessions import SessionMiddleware
@@ -81,10 +81,19 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
     app.add_middleware(BodyLimit, limit=max_body)
     for name in SERVED_FOLDERS:
         app.mount(f"/{name}", StaticFiles(directory=settings.out_dir / name, check_dir=False, html=True), name=name)
+    app.add_api_route("/sitemap.xml", _sitemap, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(Forbidden, _forbidden)
     app.include_router(_routes())
     return app
+
+
+def _sitemap(request: Request) -> Response:
+    """The published sitemap, at the address the pages it lists are served under."""
+    path = request.app.state.settings.out_dir / layout_files.sitemap()
+    if not path.is_file():
+        raise HTTPException(status_code=404)
+    return FileResponse(path, media_type="application/xml")
 
 
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
