@@ -833,3 +833,23 @@ def test_browser_tests_skip_without_chromium_but_fail_on_ci(ci, tmp_path):
         assert result.returncode not in (0, 5) and "CI is set: the browser tests must run" in output
     else:
         assert result.returncode == 5 and "SKIPPED" in output  # 5: nothing collected, nothing failed
+
+
+def test_the_source_column_shows_the_english_dateline_of_a_translated_release(app, settings, argos_models,
+                                                                              monkeypatch):
+    from pressflow import pipeline
+    from pressflow.records import Event
+
+    monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "24")
+    event = Event(title="Vaccines and global health", date="2021-06-04", summary="Scientists met.",
+                  location={"city": "Shanghai"}, languages=["es"])
+    pipeline.prepare([(None, event)], settings)
+    with store.session_scope(settings.db_url) as session:
+        [draft_id] = [d.id for d in store.list_drafts(session, lang="es", channel="release")]
+    html = signed_in(app).get(f"/drafts/{draft_id}").text
+    rows = re.findall(r'<tr id="segment-\d+".*?>\s*<td class="num">\d+</td>\s*<td[^>]*>(.*?)</td>\s*<td>(.*?)</td>',
+                      html, re.S)
+    [(source, translation)] = [(s, t) for s, t in rows if "junio" in t]
+    assert "Shanghai, 4 de junio de 2021." in translation  # kept as the Spanish reader reads it
+    assert source.strip() == "Shanghai, June 4, 2021."  # the English source, as the column's head says
+    assert "junio" not in "".join(s for s, _ in rows)

@@ -6,11 +6,14 @@ preferred ("human") entries in the translation memory, so the next release reuse
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import store
 from .config import Settings
-from .errors import ReviewError
+from .errors import ReviewError, printable
+from .files import FileKindError, read_regular
 from .platforms import PLATFORMS
 from .translate import checks
 from .translate import layout as layouts
@@ -18,8 +21,14 @@ from .translate.protect import Glossary, restore
 from .translate.stage import HUMAN
 
 
+def flag_counts(flags: list[dict]) -> str:
+    """QA flag kinds in order of first appearance, a repeated kind counted once: `protected_missing x12`."""
+    counts = Counter(flag["kind"] for flag in flags)
+    return ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in counts.items())
+
+
 def _row(draft: store.Draft) -> str:
-    flags = f"  QA: {', '.join(f['kind'] for f in draft.qa)}" if draft.qa else ""
+    flags = f"  QA: {flag_counts(draft.qa)}" if draft.qa else ""
     return (f"{draft.id:>5}  {draft.status:<10} {draft.lang:<6} {draft.channel:<9} {draft.release_slug}"
             f"  (rev {draft.revision}){flags}")
 
@@ -77,6 +86,38 @@ def _suggestion_lines(session, draft: store.Draft, source: str) -> list[str]:
         lines.append(f"sentence {index + 1}: {segments[index]['source']}")
         lines += [suggestion.line() for suggestion in suggestions]
     return lines
+
+
+MAX_EDIT_BYTES = 1_000_000
+
+
+def read_edit_file(path: Path) -> str:
+    """The new text of a draft from a file, or a ReviewError that says in one line what is wrong."""
+    try:
+        data = read_regular(path, MAX_EDIT_BYTES)
+    except FileNotFoundError:
+        raise ReviewError(f"{printable(path)}: no such file") from None
+    except FileKindError as exc:
+        raise ReviewError(f"{printable(path)}: {exc}") from None
+    except OSError as exc:
+        raise ReviewError(f"{printable(path)}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReviewError(f"{printable(path)}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+
+
+def source_sentences(draft: store.Draft) -> list[str] | None:
+    """The source draft's sentences, one per translated segment, for the review's source column.
+
+    A segment's own `source` is the sentence as rendered for the target language, with values
+    kept from translation already localized there: the dateline reads "Shanghai, 4 de junio de
+    2021." The source draft says "Shanghai, 4 June 2021.", which is what a reviewer compares
+    against. None when the two do not line up sentence for sentence.
+    """
+    segments = draft.meta.get("segments") or []
+    sentences = [p.text.strip() for p in split_document(draft.source_text, "en") if p.translate]
+    return sentences if segments and len(sentences) == len(segments) else None
 
 
 def get_text(settings: Settings, draft_id: int) -> dict:

@@ -384,9 +384,12 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
     if layout is not None:
         # cached per draft revision and memory state (pressflow.fuzzy): a page view stays cheap
         suggestions = fuzzy.draft_suggestions(session, draft, source_lang) if draft.status != store.SUPERSEDED else {}
-        rows = [{"number": i + 1, "source": seg["source"], "text": text, "flags": flags_by_segment.get(i, []),
+        # The source column shows the source draft's sentences, not the target rendering's (whose
+        # kept values, such as the dateline's date, are localized already).
+        sources = review.source_sentences(draft) or [seg["source"] for seg in segments]
+        rows = [{"number": i + 1, "source": source, "text": text, "flags": flags_by_segment.get(i, []),
                  "suggestions": suggestions.get(i, [])}
-                for i, (seg, text) in enumerate(zip(segments, layout.segments))]
+                for i, (source, text) in enumerate(zip(sources, layout.segments))]
     platform = PLATFORMS.get(draft.channel)
     siblings = store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, status=store.PENDING)
     following = [d.id for d in siblings if d.id != draft.id]
