@@ -14,8 +14,9 @@ from typing import Iterator, Optional
 
 import typer
 
+from . import messages
 from .config import Settings
-from .errors import PressflowError
+from .errors import PressflowError, one_line
 
 app = typer.Typer(help="Describe an event once; publish it in every member language.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -38,7 +39,7 @@ def echo(message: str = "", err: bool = False) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    echo(f"error: {message}", err=True)
+    echo(f"error: {one_line(message)}", err=True)  # one line, whatever a message carried
     raise typer.Exit(code)
 
 
@@ -143,9 +144,9 @@ def _run_prepare(paths: list[Path], settings: Settings):
     with _progress_bar() as bar:
         report, recorded = _prepare_report(paths, settings, bar)
     for error in report.errors:
-        echo(f"error: {error}", err=True)
+        echo(f"error: {one_line(str(error))}", err=True)
     for slug, info in sorted(report.releases.items()):
-        echo(f"prepared {slug}: {', '.join(info.languages)} ({info.status})")
+        echo(messages.prepared(slug, info))
     _explain_skips(report.skipped, report.failed)
     stats = report.stats
     echo(f"{report.drafts_added} drafts stored; {stats.segments} segments, {stats.unique} unique, "
@@ -165,7 +166,7 @@ def _explain_skips(skipped: dict[str, dict[str, str]], failed: dict[str, dict[st
              "everything else went ahead.", err=True)
     for slug, langs in sorted(failed.items()):
         for lang, reason in sorted(langs.items()):
-            echo(f"error: {slug}: {lang}: {reason}", err=True)
+            echo(f"error: {slug}: {lang}: {one_line(reason)}", err=True)
 
 
 @contextmanager
@@ -215,14 +216,14 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
         report, recorded = _publish_report(settings)
     for slug, langs in sorted(report.releases.items()):
         echo(f"published {slug}: {', '.join(langs)}")
-    for slug in report.embargoed:
-        echo(f"embargoed {slug}: its publish_at is still in the future")
+    for line in messages.embargoed(settings, report.embargoed):
+        echo(line)
     for slug in report.withdrawn:
         echo(f"withdrawn {slug}: under embargo again; its pages and outbound files were removed")
     for slug, langs in sorted(report.failed.items()):
         for lang, reason in sorted(langs.items()):
             if reason != said.get(slug, {}).get(lang):
-                echo(f"error: {slug}: {lang}: not published: {reason}", err=True)
+                echo(f"error: {slug}: {lang}: not published: {one_line(reason)}", err=True)
     for slug, langs in sorted(report.kept.items()):
         echo(f"kept {slug}: {', '.join(langs)}: the version published before stays online", err=True)
     for warning in report.warnings:
@@ -356,7 +357,7 @@ def review_edit(draft_id: int,
         settings = settings_for(out)
         current = review.get_text(settings, draft_id)
         if text_file:
-            new_text = text_file.read_text(encoding="utf-8")
+            new_text = review.read_edit_file(text_file)
         else:
             new_text = typer.edit(current["text"], extension=".md")
             if new_text is None:

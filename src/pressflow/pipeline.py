@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from . import store
 from .config import Settings
-from .errors import ModelMissingError, PressflowError, TranslationError
+from .errors import ModelMissingError, PressflowError, TranslationError, printable
 from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event, LoadResult, load_records
@@ -62,6 +62,7 @@ class ReleaseOutcome:
     title: str
     status: str  # "changed", "unchanged" (record as stored before) or "translated"
     languages: list[str] = field(default_factory=list)
+    added: dict[str, int] = field(default_factory=dict)  # lang -> drafts this run added
 
 
 @dataclass
@@ -84,6 +85,7 @@ class PrepareReport:
         for slug, info in other.releases.items():
             mine = self.releases.setdefault(slug, ReleaseOutcome(info.title, info.status))
             mine.languages = sorted(set(mine.languages) | set(info.languages))
+            mine.added.update(info.added)
         self.errors += other.errors
         for attr in ("skipped", "failed"):
             for slug, langs in getattr(other, attr).items():
@@ -246,7 +248,8 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
                              source_text=job.source_texts[rendered.channel],
                              status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
-            report.releases[job.event.slug] = ReleaseOutcome(job.event.title, "translated", [lang])
+            report.releases[job.event.slug] = ReleaseOutcome(job.event.title, "translated", [lang],
+                                                            {lang: len(drafts)})
     for job, error in failed:  # after the drafts' transaction: SQLite has one writer at a time
         _fail_language(settings, [job], lang, TranslationError(error), report)
     return report
@@ -342,7 +345,7 @@ def prepare_sources(settings: Settings, *, paths: list[Path] = (), events: list[
     """
     steps = steps or Steps()
     paths = [Path(p).absolute() for p in paths]
-    errors = [f"{path}: no such file or folder" for path in paths if not path.exists()]
+    errors = [f"{printable(path)}: no such file or folder" for path in paths if not path.exists()]
     loaded: list[tuple[Path | None, Event]] = [(None, event) for event in events]
     existing = [path for path in paths if path.exists()]
     if existing:
