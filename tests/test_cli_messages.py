@@ -143,3 +143,26 @@ def test_publish_of_an_embargoed_release_says_until_when(prefect_harness, tmp_pa
     assert result.exit_code == 0, result.output
     assert ("embargoed later until 2099-03-01 01:30 UTC (09:30 +08:00 in the record); publish again after that\n"
             in result.stdout), result.output
+
+
+# --- one message, one line ------------------------------------------------------------------------
+
+
+def test_one_line_escapes_line_breaks_and_control_characters_only():
+    from pressflow.errors import one_line, printable
+
+    assert one_line("a\nb\rc\x1b[31m\u2028d é 中") == "a\\nb\\rc\\x1b[31m\\u2028d é 中"
+    assert printable("events/é.yaml") == "events/é.yaml"
+    assert printable("x\nprepared y.yaml") == "'x\\nprepared y.yaml'"
+
+
+@pytest.mark.slow
+def test_prepare_names_a_missing_path_with_a_line_break_on_one_line(prefect_harness, tmp_path):
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump({"id": "good", "title": "Good", "date": "2021-06-04",
+                                                        "summary": "Fine.", "languages": []}))
+    bad = tmp_path / "nowhere\nprepared fake: en (changed)"
+    result = cli("prepare", bad, tmp_path / "good.yaml", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {str(bad)!r}: no such file or folder"]
+    assert [line for line in result.stdout.splitlines() if line.startswith("prepared")] == [
+        "prepared good: en (changed)"]
