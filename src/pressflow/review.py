@@ -18,6 +18,7 @@ from .platforms import PLATFORMS
 from .translate import checks
 from .translate import layout as layouts
 from .translate.protect import Glossary, restore
+from .translate.segment import split_document
 from .translate.stage import HUMAN
 
 
