@@ -217,8 +217,8 @@ def edit(settings: Settings, draft_id: int, text: str, *, author: str, expected_
     """Save a reviewer's whole new text; learn the sentences they changed.
 
     The text is aligned with the draft's sentences by the one rule of `translate.layout.align`
-    (the glue of the previous revision followed through the edit, else the target language's
-    own sentence rules), whichever way the edit came (CLI, page, XLIFF).
+    (line by line: unchanged lines keep their sentences, changed ones are followed by their glue,
+    else split by the target language's own sentence rules), whichever way the edit came.
     """
     if not text.strip():
         raise ReviewError("the new text is empty; reject the draft instead")
