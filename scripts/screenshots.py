@@ -7,7 +7,8 @@ Publishes the demo site (`scripts/demo_site.py`: the bundled events in English, 
 and Arabic, translated by random-weight test models, so the translated text is gibberish) and
 photographs a release page and the index at 390 px (a phone) and 1280 px (a laptop), in English
 and Arabic, with Debian's Chromium driven by Playwright. The tests take the same pictures into a
-temporary folder; only this script writes into the checkout.
+temporary folder; only this script writes into the checkout. The language bar names Chinese in
+Chinese: without a CJK font (Debian: `apt-get install fonts-wqy-microhei`) it shows as boxes.
 """
 
 from __future__ import annotations
