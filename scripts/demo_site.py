@@ -44,7 +44,14 @@ def _isolate(out: Path) -> None:
     (Path(os.environ["XDG_CACHE_HOME"]) / "argos-translate" / "spacy" / "senter" / "model").mkdir(parents=True, exist_ok=True)
 
 
-def build(out: Path, languages: list[str]) -> Path:
+PENDING = {"id": "2021-11-02-young-scientists-forum", "title": "Young scientists forum opens in Tashkent",
+           "date": "2021-11-02", "summary": "Early-career researchers from twelve member countries met in Tashkent.",
+           "location": {"city": "Tashkent", "country": "UZ"},
+           "body": ["The forum discussed water, energy and health research in Central Asia."],
+           "quotes": [{"speaker": "Prof. Aïcha Diallo", "role": "Forum chair", "text": "The next generation is here."}]}
+
+
+def build(out: Path, languages: list[str], pending: bool = False) -> Path:
     from pressflow import pipeline, store
     from pressflow.config import Settings
     from pressflow.publish import publish
@@ -71,6 +78,8 @@ def build(out: Path, languages: list[str]) -> Path:
     published = publish(settings, now=dt.datetime.now(dt.timezone.utc))
     if published.failed or published.errors:
         raise SystemExit(f"publish failed: {published.failed or published.errors}")
+    if pending:  # one more release, left waiting for review (for the review page's screenshot)
+        pipeline.prepare([(None, validate_record({**PENDING, "languages": ["es"]}))], settings)
     return out
 
 
@@ -78,10 +87,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--languages", default="es,zh,ar")
+    parser.add_argument("--pending", action="store_true", help="also prepare one release left pending review")
     args = parser.parse_args()
     out = args.out.resolve()
     _isolate(out)
-    print(build(out, [lang for lang in args.languages.split(",") if lang]))
+    print(build(out, [lang for lang in args.languages.split(",") if lang], args.pending))
     return 0
 
 
