@@ -33,7 +33,7 @@ from .translate.memory import Suggestion
 
 BUDGET = 600  # trigram-index rows read per sentence, at most (plus one term's worth)
 MIN_TERMS, MAX_TERMS = 3, 10
-CANDIDATES = 30  # sources scored per sentence
+CANDIDATES = 12  # sources scored per sentence (30 found 5% more matches at twice the time)
 HUMAN = "human"
 
 _SQLITE_DDL = (
@@ -135,7 +135,7 @@ def _length_range(folded: str) -> tuple[int, int]:
     return int(len(folded) * 0.75), int(len(folded) / 0.75) + 1
 
 
-def _candidates_sqlite(session: Session, lang: str, folded: str, terms: list[str]) -> list[str]:
+def _candidates_sqlite(session: Session, lang: str, folded: str, terms: list[str]) -> list[tuple[str, str]]:
     # The DB-API cursor: hundreds of small lookups a release, and the ORM's per-query cost
     # would be most of the time.
     cursor = session.connection().connection.cursor()
@@ -149,21 +149,21 @@ def _candidates_sqlite(session: Session, lang: str, folded: str, terms: list[str
     best = [rowid for rowid, _ in hits.most_common(CANDIDATES * 4)]
     # by rowid only: with a language filter too, SQLite picks the (language, hash) index and
     # reads every source of the language
-    cursor.execute(f"SELECT id, source_hash, source_lang, length FROM memory_sources WHERE id IN "
+    cursor.execute(f"SELECT id, source_hash, folded, source_lang, length FROM memory_sources WHERE id IN "
                    f"({','.join('?' * len(best))})", best)
-    by_id = {row[0]: row[1] for row in cursor.fetchall() if row[2] == lang and low <= row[3] <= high}
+    by_id = {row[0]: (row[1], row[2]) for row in cursor.fetchall() if row[3] == lang and low <= row[4] <= high}
     return [by_id[i] for i in best if i in by_id][:CANDIDATES]
 
 
-def _candidates_postgres(session: Session, lang: str, folded: str, terms: list[str]) -> list[str]:
+def _candidates_postgres(session: Session, lang: str, folded: str, terms: list[str]) -> list[tuple[str, str]]:
     source = store.MemorySource
     low, high = _length_range(folded)
     likes = [source.folded.like(f"%{term}%", escape="\\") for term in terms]  # trigrams hold no % _ \
     hits = sum((func.cast(like, store.Integer) for like in likes), start=func.cast(False, store.Integer))
-    query = (select(source.source_hash).where(source.source_lang == lang, source.length.between(low, high),
-                                              or_(*likes))
+    query = (select(source.source_hash, source.folded).where(source.source_lang == lang,
+                                                             source.length.between(low, high), or_(*likes))
              .order_by(hits.desc()).limit(CANDIDATES))
-    return list(session.scalars(query))
+    return [tuple(row) for row in session.execute(query)]
 
 
 def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict[str, list[Suggestion]]:
@@ -174,20 +174,21 @@ def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict
     grams = {key: memory.grams(folded[key]) for key in keys}
     frequency = _frequencies(session, source, list({g for gs in grams.values() for g in gs}))
     find = _candidates_sqlite if session.get_bind().dialect.name == "sqlite" else _candidates_postgres
-    wanted = {key: find(session, source, folded[key], terms) for key in keys
-              if (terms := rarest(grams[key], frequency))}
-    entries = _entries(session, source, target, list({h for hashes in wanted.values() for h in hashes}))
+    # Scored on the folded forms the index holds (case is ignored), so only the sources that
+    # pass are read from the memory itself.
+    passing: dict[str, dict[str, int]] = {}
+    for key in keys:
+        terms = rarest(grams[key], frequency)
+        own = store.text_hash(key)
+        for digest, candidate in find(session, source, folded[key], terms) if terms else []:
+            percent = memory.score(folded[key], candidate)
+            if digest != own and percent >= memory.THRESHOLD:
+                passing.setdefault(key, {})[digest] = percent
+    entries = _entries(session, source, target, list({h for found in passing.values() for h in found}))
     result: dict[str, list[Suggestion]] = {}
-    for key, hashes in wanted.items():
-        own, form = store.text_hash(key), memory.fuzzy_form(key)
-        scored = []
-        for digest in hashes:
-            if digest == own:
-                continue
-            for entry in entries.get(digest, []):
-                percent = memory.score(form, memory.fuzzy_form(entry.source_text))
-                if percent >= memory.THRESHOLD:
-                    scored.append((_suggestion(entry, percent, key), entry.created_at))
+    for key, found in passing.items():
+        scored = [(_suggestion(entry, percent, key), entry.created_at)
+                  for digest, percent in found.items() for entry in entries.get(digest, [])]
         if scored:
             result[key] = memory.ranked(scored)
     return result

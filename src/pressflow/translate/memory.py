@@ -5,8 +5,8 @@ placeholders (⟦0⟧, ⟦1⟧). Fuzzy matching also treats every other number a
 (⟦#⟧), so "held in 2021" and "held in 2022" are the same sentence (100%), and a suggestion gets
 the new sentence's numbers and protected items put back, not the old ones.
 
-The score is Weblate's: normalized Damerau-Levenshtein similarity x 100 (rapidfuzz), and
-suggestions start at 75%. Finding candidates among 100,000 entries is the database's job (a
+The score is Weblate's: normalized Damerau-Levenshtein similarity x 100 (rapidfuzz), of the
+sentences' folded forms (lower case, numbers as ⟦#⟧), and suggestions start at 75%. Finding candidates among 100,000 entries is the database's job (a
 trigram index, see `pressflow.fuzzy`); this module only scores and adapts them.
 """
 
