@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from contextlib import contextmanager
 from typing import Iterable
 
 from sqlalchemy import func, or_, select, text
@@ -166,17 +167,9 @@ def _candidates_postgres(session: Session, lang: str, folded: str, terms: list[s
     return [tuple(row) for row in session.execute(query)]
 
 
-def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict[str, list[Suggestion]]:
-    """For each protected sentence, the memory's best fuzzy matches in `target` (>= 75%), human
-    entries first. The sentence's own entries (same source) are not suggestions of it."""
-    keys = list(dict.fromkeys(keys))
-    folded = {key: memory.fold(key) for key in keys}
-    grams = {key: memory.grams(folded[key]) for key in keys}
-    frequency = _frequencies(session, source, list({g for gs in grams.values() for g in gs}))
+def _score_candidates(session: Session, source: str, keys: list[str], folded: dict[str, str],
+                      grams: dict[str, list[str]], frequency: dict[str, int], passing: dict) -> None:
     find = _candidates_sqlite if session.get_bind().dialect.name == "sqlite" else _candidates_postgres
-    # Scored on the folded forms the index holds (case is ignored), so only the sources that
-    # pass are read from the memory itself.
-    passing: dict[str, dict[str, int]] = {}
     for key in keys:
         terms = rarest(grams[key], frequency)
         own = store.text_hash(key)
@@ -184,6 +177,34 @@ def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict
             percent = memory.score(folded[key], candidate)
             if digest != own and percent >= memory.THRESHOLD:
                 passing.setdefault(key, {})[digest] = percent
+
+
+@contextmanager
+def _index_scans(session: Session):
+    """PostgreSQL's planner reads the whole table for a few LIKEs on a table it thinks small, and
+    misjudges how rare the chosen trigrams are: for the candidate queries only, the trigram index."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+    try:
+        yield
+    finally:
+        if postgres:
+            session.execute(text("SET LOCAL enable_seqscan = on"))
+
+
+def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict[str, list[Suggestion]]:
+    """For each protected sentence, the memory's best fuzzy matches in `target` (>= 75%), human
+    entries first. The sentence's own entries (same source) are not suggestions of it."""
+    keys = list(dict.fromkeys(keys))
+    folded = {key: memory.fold(key) for key in keys}
+    grams = {key: memory.grams(folded[key]) for key in keys}
+    frequency = _frequencies(session, source, list({g for gs in grams.values() for g in gs}))
+    # Scored on the folded forms the index holds (case is ignored), so only the sources that
+    # pass are read from the memory itself.
+    passing: dict[str, dict[str, int]] = {}
+    with _index_scans(session):
+        _score_candidates(session, source, keys, folded, grams, frequency, passing)
     entries = _entries(session, source, target, list({h for found in passing.values() for h in found}))
     result: dict[str, list[Suggestion]] = {}
     for key, found in passing.items():
