@@ -126,6 +126,11 @@ def _prepare_report(paths: list[Path], settings: Settings, progress):
 
     api_url = _through_prefect()
     if not api_url:
+        from .translate.runners import runner_name
+
+        if runner_name(settings) != "threads":
+            fail(f"the {runner_name(settings)} task runner (PRESSFLOW_TASK_RUNNER, PRESSFLOW_DASK_ADDRESS) runs "
+                 "through the Prefect flows: set PREFECT_API_URL to a running Prefect server")
         return pipeline.prepare_sources(settings, paths=paths, steps=pipeline.Steps(progress)), False
     from .flows import using_settings
     from .flows.prepare import prepare_flow

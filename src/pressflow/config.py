@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # The shared sign-in token of the review page (instead of, or besides, accounts).
     review_token: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN") or None, repr=False)
     review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
+    # The key that signs review-page session cookies; unset: one created once in OUT/state/.
+    secret_key: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_SECRET_KEY") or None, repr=False)
     templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(PROJECT_ROOT / "templates"))))
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None

@@ -76,7 +76,7 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
     # Failed sign-ins: 5 per account name, 30 per client address (an office behind one NAT), in 5 minutes.
     app.state.throttles = (SignInThrottle(limit=5), SignInThrottle(limit=30))
     # Starlette's session cookie is HttpOnly and signed; SameSite=Lax keeps it off cross-site posts.
-    app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir), session_cookie="pressflow_review",
+    app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir, settings.secret_key), session_cookie="pressflow_review",
                        max_age=SESSION_HOURS * 3600, same_site="lax", https_only=https_only)
     app.add_middleware(BodyLimit, limit=max_body)
     for name in SERVED_FOLDERS:

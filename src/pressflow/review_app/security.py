@@ -29,10 +29,11 @@ MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
 SESSION_KEY_FILE = "review-secret-key"
 
 
-def secret_key(out_dir: Path) -> str:
-    """The session signing key: from the environment, or created once in OUT/state (mode 0600)."""
-    if key := os.environ.get("PRESSFLOW_SECRET_KEY"):
-        return key
+def secret_key(out_dir: Path, configured: str | None = None) -> str:
+    """The session signing key: the configured one (PRESSFLOW_SECRET_KEY, `Settings.secret_key`),
+    or created once in OUT/state (mode 0600)."""
+    if configured:
+        return configured
     path = inside(out_dir, "state", SESSION_KEY_FILE)
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
