@@ -26,6 +26,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import store
@@ -254,10 +255,15 @@ def draft_suggestions(session: Session, draft: store.Draft, source: str) -> dict
         return {int(i): [Suggestion(**s) for s in items] for i, items in cached.suggestions.items()}
     found = _compute(session, draft, source)
     data = {str(i): [s.as_dict() for s in items] for i, items in found.items()}
-    if cached is None:
-        session.add(store.SuggestionCache(draft_id=draft.id, revision=draft.revision, stamp=stamp, suggestions=data))
-    else:
-        cached.revision, cached.stamp, cached.suggestions = draft.revision, stamp, data
+    try:  # a savepoint: two views of one draft at once may both write it, and one loses harmlessly
+        with session.begin_nested():
+            if cached is None:
+                session.add(store.SuggestionCache(draft_id=draft.id, revision=draft.revision, stamp=stamp,
+                                                  suggestions=data))
+            else:
+                cached.revision, cached.stamp, cached.suggestions = draft.revision, stamp, data
+    except IntegrityError:
+        pass
     return found
 
 
