@@ -177,7 +177,9 @@ def run(label: str, big_url: str, small_url: str, args, records: Path) -> None:
     fill(small_url, Corpus(seed=2), 200)
     small, big = [], []
     time_prepare(small_url, 0, records)  # loads the model and warms caches, off the clock
-    for i in range(1, 2 * args.repeats + 2):  # alternating (more runs than for suggestions: a prepare here is ~0.2 s), so a machine getting busier weighs on both
+    # alternating, so a machine getting busier weighs on both; 2n+1 runs: a prepare of one
+    # release takes ~0.2 s, and three runs left the ratio to noise
+    for i in range(1, 2 * args.repeats + 2):
         small.append(time_prepare(small_url, i, records))
         big.append(time_prepare(big_url, i, records))
     s, b = statistics.median(small), statistics.median(big)
