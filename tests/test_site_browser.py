@@ -7,8 +7,9 @@ installs stays out of this session's models) is checked:
 - by the Nu HTML checker (`vnu.jar` from npm, in `tests/tools/`): 0 errors on every page;
 - by axe-core (npm, injected into Debian's Chromium by Playwright): 0 WCAG 2.1 A/AA violations
   on a release page and an index, in English and Arabic;
-- by screenshots at 390 and 1280 px of a page and an index in English and Arabic, written to a
-  temporary folder: no horizontal scroll, and a first screen that is not blank.
+- by screenshots at 390 and 1280 px of pages and the index in English, Arabic, Spanish and
+  Chinese, written to a temporary folder: no horizontal scroll, images that load from disk, and a
+  first screen that is not blank.
 
 `scripts/screenshots.py` writes the same screenshots into docs/ for the README; tests never do.
 Without Chromium, Playwright, Java or the npm tools the checks skip, saying what is missing;
@@ -123,7 +124,7 @@ def axe_violations(page) -> list[dict]:
 
 
 @pytest.mark.parametrize("width", sorted(WIDTHS))
-@pytest.mark.parametrize("lang", ["en", "ar"])
+@pytest.mark.parametrize("lang", ["en", "ar", "es", "zh"])  # left-to-right and right-to-left, Latin and CJK
 @pytest.mark.parametrize("name", [f"{RELEASE}.html", f"{LONG_URL_RELEASE}.html", "index.html"])
 def test_no_horizontal_scroll_and_a_first_screen_that_shows_the_page(site, browser, tmp_path, name, lang, width):
     page = open_page(browser, site / "site" / lang / name, width)
