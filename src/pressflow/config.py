@@ -98,6 +98,11 @@ class Settings(BaseModel):
     def review_page_url(self) -> str:
         return (self.review_url or self.site_url).rstrip("/")
 
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto the review page believes (comma-
+    # separated IPs or networks, uvicorn's forwarded_allow_ips). Empty: none, so nobody can pick
+    # the address the sign-in throttle counts by sending a header.
+    trusted_proxies: str = Field(default_factory=lambda: _env("TRUSTED_PROXIES", "").strip())
+
     @property
     def db_url(self) -> str:
         """The draft store: SQLite inside the output folder unless a URL (or its Secret block) is configured."""

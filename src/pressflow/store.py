@@ -274,6 +274,15 @@ class SentenceSplit(Base):
 NAME_LIMIT = 100
 
 
+def valid_name(name: str, what: str = "reviewer name") -> str:
+    """`name` if it fits the store's name columns, else a one-line ReviewError."""
+    if not name.strip():
+        raise ReviewError(f"the {what} is empty")
+    if len(name) > NAME_LIMIT:
+        raise ReviewError(f"the {what} {name[:20]!r}... is {len(name)} characters long; at most {NAME_LIMIT}")
+    return name
+
+
 class Reviewer(Base):
     """A review page account; an empty `languages` list means every language."""
 
@@ -283,6 +292,20 @@ class Reviewer(Base):
     languages: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewSession(Base):
+    """A review page sign-in, checked on every request: signing out deletes it, and a password
+    change or an account's removal deletes all of that name's. The cookie holds the session id;
+    only its SHA-256 is stored, so reading the database does not let anyone sign in."""
+
+    __tablename__ = "review_sessions"
+    __table_args__ = (Index("ix_review_sessions_name", "name"),)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT))
+    kind: Mapped[str] = mapped_column(String(20))  # "account", or the tag of the shared token used
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -514,10 +537,19 @@ def drafts_by_id(session: Session, ids: list[int], *, status: str | None = None)
     return list(session.scalars(query))
 
 
+class NoSuchDraft(ReviewError):
+    """No draft has this id."""
+
+
+# Ids are 64-bit signed integers in both databases: a larger number names no draft (and would
+# overflow SQLite's driver or PostgreSQL's bigint instead of simply matching nothing).
+MAX_ID = 2**63 - 1
+
+
 def get_draft(session: Session, draft_id: int) -> Draft:
-    draft = session.get(Draft, draft_id)
+    draft = session.get(Draft, draft_id) if 0 < draft_id <= MAX_ID else None
     if draft is None:
-        raise ReviewError(f"no draft with id {draft_id}; see `pressflow review list`")
+        raise NoSuchDraft(f"no draft with id {draft_id}; see `pressflow review list`")
     return draft
 
 
@@ -570,6 +602,7 @@ def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, re
     replaced (the same decision by the same reviewer, a form sent twice, is a no-op). Either way a
     decision made meanwhile is not silently replaced.
     """
+    valid_name(reviewer)
     if status == draft.status and expected_revision in (None, draft.revision) and (
             expected_status in (None, draft.status) or (draft.reviewer, draft.reason) == (reviewer, reason)):
         return
@@ -590,6 +623,7 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     (a reviewer wrote it, and nobody else's approval may stand for text they never saw), and the
     next publish updates the feed entry and pages in place.
     """
+    valid_name(author, "author's name")
     seen = draft.revision if expected_revision is None else expected_revision
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
@@ -848,7 +882,7 @@ class SqlMemory:
     """The translation memory in the store, as the translation stage wants it."""
 
     def __init__(self, url: str, author: str | None = None):
-        self.url, self.author = url, author
+        self.url, self.author = url, author if author is None else valid_name(author, "author's name")
 
     def lookup(self, source: str, target: str, engine: str, segments: list[str]) -> dict[str, str]:
         """Known translations of `segments` by `engine` ("human" for reviewers' edits)."""

@@ -1,17 +1,25 @@
 """Reviewer accounts for the review page: names, hashed passwords, the languages they may review.
 
 Accounts live in the draft store's database (table `reviewers`, made with the others in
-store.py), so a team sharing a PostgreSQL store shares its accounts too. Passwords are hashed with Argon2id (argon2-cffi, the reference
-implementation's bindings); the plain password is never stored or logged.
+store.py), so a team sharing a PostgreSQL store shares its accounts too. Passwords are hashed
+with Argon2id (argon2-cffi, the reference implementation's bindings); the plain password is
+never stored or logged.
+
+Sign-ins are sessions kept in the store too (`store.ReviewSession`), checked on each request,
+so that signing out, changing a password (`users add` again) or removing an account ends
+them at once, on every server sharing the store. A signed cookie alone cannot be revoked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import re
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from . import store
 from .errors import PressflowError
@@ -19,7 +27,7 @@ from .errors import PressflowError
 _HASHER = PasswordHasher()
 # Verified against when the name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("no such reviewer")
-_NAME = re.compile(r"^[\w.@-]{1,100}$")
+_NAME = re.compile(r"[\w.@-]+")
 MIN_PASSWORD = 8
 
 
@@ -30,6 +38,16 @@ class AccountError(PressflowError):
 Reviewer = store.Reviewer  # the table lives with the others, created with them
 
 
+def check_name(name: str) -> str:
+    """An account name: the store's limit (store.NAME_LIMIT), letters, digits and . _ - @ only."""
+    if len(name) > store.NAME_LIMIT:
+        raise AccountError(f"reviewer name {name[:20]!r}... is {len(name)} characters long; at most {store.NAME_LIMIT}")
+    if not _NAME.fullmatch(name):
+        raise AccountError(f"reviewer name {name!r}: use letters, digits, '.', '_', '-' or '@' "
+                           f"(at most {store.NAME_LIMIT})")
+    return name
+
+
 def parse_languages(value: str | None) -> list[str]:
     """'es, zh' -> ['es', 'zh']; empty -> [] (every language)."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]
@@ -37,8 +55,7 @@ def parse_languages(value: str | None) -> list[str]:
 
 def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
     """Create a reviewer, or replace an existing one's password and languages; True if created."""
-    if not _NAME.match(name):
-        raise AccountError(f"reviewer name '{name}': use letters, digits, '.', '_', '-' or '@' (at most 100)")
+    check_name(name)
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters")
     with store.session_scope(url) as session:
@@ -48,6 +65,7 @@ def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
             account = Reviewer(name=name)
             session.add(account)
         account.password_hash, account.languages, account.updated_at = _HASHER.hash(password), languages, store.utcnow()
+        _end_sessions_of(session, name)  # whoever signed in with the old password is signed out
     return created
 
 
@@ -57,6 +75,7 @@ def remove_user(url: str, name: str) -> None:
         if account is None:
             raise AccountError(f"no reviewer named '{name}'; see `pressflow users list`")
         session.delete(account)
+        _end_sessions_of(session, name)
 
 
 def list_users(url: str) -> list[tuple[str, list[str]]]:
@@ -88,3 +107,42 @@ def authenticate(url: str, name: str, password: str) -> list[str] | None:
         if _HASHER.check_needs_rehash(account.password_hash):  # parameters were raised since
             account.password_hash = _HASHER.hash(password)
         return list(account.languages or [])
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _end_sessions_of(session, name: str) -> None:
+    session.execute(delete(store.ReviewSession).where(store.ReviewSession.name == name))
+
+
+def start_session(url: str, name: str, kind: str, hours: float) -> str:
+    """A new session for `name` ("account", or the tag of the shared token); returns its id."""
+    session_id = secrets.token_urlsafe(32)
+    now = store.utcnow()
+    with store.session_scope(url) as session:
+        session.execute(delete(store.ReviewSession).where(store.ReviewSession.expires_at < now))
+        session.add(store.ReviewSession(id_hash=_digest(session_id), name=name, kind=kind, created_at=now,
+                                        expires_at=now + dt.timedelta(hours=hours)))
+    return session_id
+
+
+def session_of(url: str, session_id: str) -> tuple[str, str, list[str]] | None:
+    """(name, kind, languages) of a live session; None if it ended, expired, or its account is gone."""
+    with store.session_scope(url) as session:
+        row = session.get(store.ReviewSession, _digest(session_id))
+        if row is None or row.expires_at <= store.utcnow():
+            return None
+        if row.kind != "account":
+            return row.name, row.kind, []
+        account = session.get(Reviewer, row.name)
+        return None if account is None else (row.name, row.kind, list(account.languages or []))
+
+
+def end_session(url: str, session_id: str) -> None:
+    with store.session_scope(url) as session:
+        session.execute(delete(store.ReviewSession).where(store.ReviewSession.id_hash == _digest(session_id)))

@@ -16,6 +16,8 @@ replaces a decision, or approves a text, they did not see.
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import os
 import secrets
 import signal
 import sys
@@ -25,9 +27,11 @@ from urllib.parse import urlencode
 
 import anyio
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import fuzzy, review, store, users
@@ -39,10 +43,9 @@ from ..publish.site import SERVED_FOLDERS, files as layout_files
 from ..translate import checks
 from ..translate import layout as layouts
 from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment
-from .security import (MAX_BODY, BodyLimit, Reviewer, SignInThrottle, csrf_ok, csrf_token, current_reviewer,
-                       secret_key, shared_token, sign_in)
+from .security import (MAX_BODY, SESSION_HOURS, BodyLimit, Reviewer, SecurityHeaders, SignInThrottle, csrf_ok,
+                       csrf_token, current_reviewer, is_published_path, secret_key, shared_token, sign_in, sign_out)
 
-SESSION_HOURS = 12
 SHUTDOWN_WAIT_SECONDS = 30
 # The live length count sends the text being typed; posts are at most 3,000 characters, and
 # counting is pure-Python regular expressions, so longer texts are refused, not counted.
@@ -79,11 +82,14 @@ def create_app(settings: Settings, publish_mode: PublishMode | None = None, *,
     app.add_middleware(SessionMiddleware, secret_key=secret_key(settings.out_dir, settings.secret_key), session_cookie="pressflow_review",
                        max_age=SESSION_HOURS * 3600, same_site="lax", https_only=https_only)
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(SecurityHeaders, https_only=https_only)  # last added, outermost: on every answer
     for name in SERVED_FOLDERS:
-        app.mount(f"/{name}", StaticFiles(directory=settings.out_dir / name, check_dir=False, html=True), name=name)
+        app.mount(f"/{name}", PublishedFiles(directory=settings.out_dir / name, check_dir=False, html=True), name=name)
     app.add_api_route("/sitemap.xml", _sitemap, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(store.NoSuchDraft, _no_such_draft)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(_routes())
     return app
 
@@ -96,22 +102,52 @@ def _sitemap(request: Request) -> Response:
     return FileResponse(path, media_type="application/xml")
 
 
+class PublishedFiles(StaticFiles):
+    """The published outputs. Before the first publish their folder does not exist: that is a
+    404 like any missing page (checked again on each request until the folder appears)."""
+
+    async def check_config(self) -> None:
+        if not os.path.isdir(self.directory):
+            raise StarletteHTTPException(status_code=404)
+        await super().check_config()
+
+
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the review page until interrupted (`pressflow serve`)."""
-
     import uvicorn
 
     if not shared_token(settings) and users.count_users(settings.db_url) == 0:
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN, or PRESSFLOW_REVIEW_TOKEN_BLOCK, to a shared token for a small team)")
+    proxies = proxy_options(settings)
     app = create_app(settings, https_only=settings.cookie_secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
     # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
     # its exit handlers run, and one of them stops the temporary Prefect server that publishing
     # in process started. Exiting through SystemExit runs them.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+
+
+def proxy_options(settings: Settings) -> dict:
+    """uvicorn's proxy settings: forwarded headers are believed only from PRESSFLOW_TRUSTED_PROXIES.
+
+    uvicorn's own default believes them from 127.0.0.1, so any local client could claim any
+    address (and reset the sign-in throttle's count per address) by sending X-Forwarded-For.
+    """
+    trusted = [part.strip() for part in settings.trusted_proxies.split(",") if part.strip()]
+    for part in trusted:
+        if not _is_network(part):  # uvicorn would silently take it for a host name
+            raise ServerNotConfigured(f"PRESSFLOW_TRUSTED_PROXIES: {part!r} is not an IP address or network")
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+
+
+def _is_network(text: str) -> bool:
+    try:
+        return text == "*" or bool(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        return False
 
 
 @asynccontextmanager
@@ -169,6 +205,23 @@ def redirect(url: str) -> RedirectResponse:
 async def _to_sign_in(request: Request, _exc: SignInRequired) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return redirect("/signin?" + urlencode({"next": target}))
+
+
+async def _no_such_draft(request: Request, exc: store.NoSuchDraft) -> Response:
+    return render(request, "message.html.j2", status_code=404, title="No such draft", message=str(exc),
+                  reviewer=current_reviewer(request, request.app.state.settings.db_url))
+
+
+NOT_PUBLISHED = "Nothing is published at this address (yet): pages and feeds appear after the first publish."
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A missing page or file answers a 404 page in the review page's style; other errors as FastAPI does."""
+    if exc.status_code != 404:
+        return await http_exception_handler(request, exc)
+    message = NOT_PUBLISHED if is_published_path(request.url.path) else "There is no page at this address."
+    return render(request, "message.html.j2", status_code=404, title="Not found", message=message,
+                  reviewer=current_reviewer(request, request.app.state.settings.db_url))
 
 
 async def _forbidden(request: Request, exc: Forbidden) -> Response:
@@ -229,6 +282,10 @@ def _routes():
 
     @router.post("/signin", dependencies=[Depends(checked_form)])
     def signin(request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")):
+        if len(name.strip()) > store.NAME_LIMIT:
+            return render(request, "signin.html.j2", status_code=400, next=_safe_next(next),
+                          error=f"A name has at most {store.NAME_LIMIT} characters.",
+                          token_enabled=bool(shared_token(request.app.state.settings)))
         by_name, by_client = request.app.state.throttles
         account, client = name.strip().casefold(), request.client.host if request.client else "-"
         if wait := max(by_name.wait(account), by_client.wait(client)):
@@ -246,7 +303,7 @@ def _routes():
 
     @router.post("/signout", dependencies=[Depends(checked_form)])
     def signout(request: Request):
-        request.session.clear()
+        sign_out(request, request.app.state.settings.db_url)
         return redirect("/signin")
 
     @router.get("/", response_class=HTMLResponse)

@@ -1,7 +1,9 @@
 """Sign-in, sessions, cross-site request forgery tokens and request size limits.
 
-Sessions are Starlette's signed cookies (itsdangerous): they hold who signed in and the
-session's CSRF token, nothing secret. The signing key comes from PRESSFLOW_SECRET_KEY, or is
+The session cookie is Starlette's signed cookie (itsdangerous): it holds a session id and the
+session's CSRF token. Who signed in is the session's row in the store (users.start_session),
+looked up on every request: signing out, a password change and an account's removal delete
+rows, which ends those sessions wherever their cookies were saved. The signing key comes from PRESSFLOW_SECRET_KEY, or is
 generated once and kept in OUT/state/review-secret-key, readable by its owner only.
 """
 
@@ -17,14 +19,17 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import users
+from .. import store, users
 from ..config import Settings
 from ..files import inside, private_dir
+from ..publish.site import SERVED_FOLDERS
 
+SESSION_HOURS = 12
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
 SESSION_KEY_FILE = "review-secret-key"
 
@@ -104,7 +109,7 @@ class SignInThrottle:
 def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer | None:
     """Check an account's password, or the shared token; remember the reviewer in the session."""
     name = name.strip()
-    if not name or not password:
+    if not name or not password or len(name) > store.NAME_LIMIT:
         return None
     languages = users.authenticate(db_url, name, password)
     kind = "account"
@@ -115,20 +120,29 @@ def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer
         if users.languages_of(db_url, name) is not None:
             return None  # the token never stands in for a named account's password
         languages, kind = [], _token_tag(token)
-    csrf = request.session.get("csrf") or secrets.token_urlsafe(32)
-    request.session.clear()  # a fresh session at sign-in: nothing carried over from before
-    request.session.update({"user": name, "kind": kind, "csrf": csrf})
+    session_id = users.start_session(db_url, name, kind, SESSION_HOURS)
+    request.session.clear()  # a fresh session at sign-in: nothing carried over, not even the CSRF token
+    request.session.update({"sid": session_id, "csrf": secrets.token_urlsafe(32)})
     return Reviewer(name, languages)
 
 
+def sign_out(request: Request, db_url: str) -> None:
+    """End this session in the store, so its cookie signs nobody in again, wherever it was saved."""
+    if session_id := request.session.get("sid"):
+        users.end_session(db_url, session_id)
+    request.session.clear()
+
+
 def current_reviewer(request: Request, db_url: str) -> Reviewer | None:
-    """The signed-in reviewer, re-checked against the accounts (or the token) on every request."""
-    name, kind = request.session.get("user"), request.session.get("kind")
-    if not name:
+    """The signed-in reviewer: the session's row in the store, its account (or the token) re-checked
+    on every request."""
+    session_id = request.session.get("sid")
+    found = users.session_of(db_url, session_id) if isinstance(session_id, str) else None
+    if found is None:
         return None
+    name, kind, languages = found
     if kind == "account":
-        languages = users.languages_of(db_url, name)
-        return None if languages is None else Reviewer(name, languages)
+        return Reviewer(name, languages)
     token = shared_token(request.app.state.settings)
     if token and kind == _token_tag(token):
         return Reviewer(name, [])
@@ -145,6 +159,59 @@ def csrf_token(request: Request) -> str:
 def csrf_ok(request: Request, submitted: str | None) -> bool:
     expected = request.session.get("csrf")
     return bool(expected and submitted) and hmac.compare_digest(expected, submitted)
+
+
+# The published files (pages, feeds, media) come from records, i.e. from outside: served from the
+# review page's own origin, a script among them could act as a signed-in reviewer. `sandbox`
+# gives them an opaque origin with scripts, forms and plugins off, whatever the file is; pages
+# keep their inline style and their images.
+PUBLISHED_POLICY = ("sandbox; default-src 'none'; img-src * data:; media-src *; style-src 'self' 'unsafe-inline'; "
+                    "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+# Answers that are not pages (JSON, redirects, plain errors) need nothing at all.
+NOTHING_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_ALWAYS = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    b"x-frame-options": b"DENY",
+    b"cross-origin-opener-policy": b"same-origin",
+}
+
+
+def is_published_path(path: str) -> bool:
+    """Whether `path` is one of the published outputs (the folders the app serves, the sitemap)."""
+    top = path.strip("/").split("/", 1)[0]
+    return top in SERVED_FOLDERS or top.startswith("sitemap")
+
+
+class SecurityHeaders:
+    """Security headers on every response, whoever made it (a page, a static file, a redirect,
+    JSON, a 404 or 413): one place, so no route can forget them. Review pages keep the CSP with
+    nonces they set; published files always get PUBLISHED_POLICY; the rest NOTHING_POLICY and
+    `no-store` (they carry signed-in state)."""
+
+    def __init__(self, app: ASGIApp, *, https_only: bool = False):
+        self.app, self.https_only = app, https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        published = is_published_path(scope["path"])
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _ALWAYS.items():
+                    headers[name.decode()] = value.decode()
+                if published:
+                    headers["content-security-policy"] = PUBLISHED_POLICY
+                else:
+                    headers.setdefault("content-security-policy", NOTHING_POLICY)
+                    headers.setdefault("cache-control", "no-store")
+                if self.https_only:
+                    headers["strict-transport-security"] = "max-age=31536000"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodyLimit:
