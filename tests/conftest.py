@@ -157,38 +157,57 @@ def require_postgres() -> str:
     return POSTGRES_URL
 
 
+class PostgresDatabases:
+    """Makes fresh databases on the test server (`make(template=None)` returns a URL) and drops
+    them all at `drop_all`. Names start with PRESSFLOW_TEST_DB_PREFIX (default pressflow_test)
+    and a random part, so people sharing a server do not collide."""
+
+    def __init__(self, server_url: str):
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.server = make_url(server_url)
+        self.admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        self.made: list[str] = []
+
+    def make(self, template: str | None = None) -> str:
+        import secrets
+
+        name = f"{os.environ.get('PRESSFLOW_TEST_DB_PREFIX', 'pressflow_test')}_{secrets.token_hex(5)}"
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self.made.append(name)
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    __call__ = make
+
+    def drop_all(self) -> None:
+        from sqlalchemy.engine import make_url
+
+        from pressflow import store
+
+        for url in [u for u in store._engines if make_url(u).database in self.made]:
+            store._engines.pop(url).dispose()  # a database in use cannot be dropped
+        with self.admin.connect() as connection:
+            for name in self.made:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
 @pytest.fixture
 def postgres_databases():
-    """A factory of fresh databases on the test server: `make(template=None)` returns a URL.
+    """A factory of fresh databases on the test server, dropped after the test."""
+    databases = PostgresDatabases(require_postgres())
+    yield databases
+    databases.drop_all()
 
-    Each is dropped afterwards. Names start with PRESSFLOW_TEST_DB_PREFIX (default
-    pressflow_test) and a random part, so people sharing a server do not collide.
-    """
-    import secrets
 
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    server = make_url(require_postgres())
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make(template: str | None = None) -> str:
-        name = f"{os.environ.get('PRESSFLOW_TEST_DB_PREFIX', 'pressflow_test')}_{secrets.token_hex(5)}"
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        made.append(name)
-        return server.set(database=name).render_as_string(hide_password=False)
-
-    yield make
-    from pressflow import store
-
-    for url in [u for u in store._engines if make_url(u).database in made]:
-        store._engines.pop(url).dispose()
-    with admin.connect() as connection:
-        for name in made:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+@pytest.fixture(scope="module")
+def module_postgres_databases():
+    """The same, for module fixtures (e.g. a prepared template database), dropped after the module."""
+    databases = PostgresDatabases(require_postgres())
+    yield databases
+    databases.drop_all()
 
 
 @pytest.fixture

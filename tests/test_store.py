@@ -1,4 +1,5 @@
-"""Tests of the draft store through `pipeline.prepare` and the review actions, on real SQLite.
+"""Tests of the draft store through `pipeline.prepare` and the review actions, on real SQLite
+and on a real PostgreSQL server (PRESSFLOW_TEST_POSTGRES_URL; skipped without it, except in CI).
 
 Drafts are never overwritten: an unchanged record adds nothing, a changed one adds new drafts
 and supersedes the pending ones it replaces (approved and published text stays as it was), and
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from pressflow import pipeline, review, store
 from pressflow.config import Settings
@@ -57,25 +59,39 @@ def draft_id(settings: Settings, lang: str, channel: str, status: str = store.PE
     return draft.id
 
 
-@pytest.fixture(scope="module")
-def prepared_once(argos_models, tmp_path_factory) -> Path:
-    """An output folder where the record was prepared once (en approved, es pending)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def prepared_once(request, argos_models, tmp_path_factory) -> tuple[Path, str | None]:
+    """An output folder where the record was prepared once (en approved, es pending), and for
+    PostgreSQL the database holding the store (a template for each test's copy)."""
     out = tmp_path_factory.mktemp("prepared") / "out"
-    settings = Settings(out_dir=out)
+    url = request.getfixturevalue("module_postgres_databases")() if request.param == "postgres" else None
+    settings = Settings(out_dir=out, database_url=url)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", SHORT_OUTPUT)
         report = pipeline.prepare([(None, event())], settings)
     assert report.drafts_added == 2 * len(CHANNELS), report
-    store.get_engine(settings.db_url).dispose()  # let SQLite fold its WAL into the file before copies
-    return out
+    # SQLite folds its WAL into the file before copies; PostgreSQL copies only unused databases
+    store._engines.pop(settings.db_url).dispose()
+    return out, url
 
 
 @pytest.fixture
-def prepared(prepared_once, tmp_path) -> Settings:
+def prepared(prepared_once, tmp_path, request) -> Settings:
     """A private copy of the prepared store, so each test can change it."""
+    prepared_out, template = prepared_once
     out = tmp_path / "out"
-    shutil.copytree(prepared_once, out)
-    return Settings(out_dir=out)
+    if prepared_out.exists():  # with PostgreSQL, prepare leaves nothing there
+        shutil.copytree(prepared_out, out)
+    if template is None:
+        return Settings(out_dir=out)
+    copy = request.getfixturevalue("postgres_databases")(template=make_url(template).database)
+    return Settings(out_dir=out, database_url=copy)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_store(request, tmp_path) -> str:
+    """The URL of an empty store: a SQLite file, or a fresh PostgreSQL database."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgres" else f"sqlite:///{tmp_path / 's.db'}"
 
 
 # --- re-running prepare --------------------------------------------------------------------
@@ -244,20 +260,20 @@ def test_an_aligned_edit_teaches_the_memory(prepared):
 # --- the store itself ------------------------------------------------------------------------
 
 
-def test_times_are_stored_in_utc(tmp_path):
-    url = f"sqlite:///{tmp_path / 'times.db'}"
+def test_times_are_stored_in_utc(empty_store):
+    url = empty_store
     when = dt.datetime(2021, 8, 30, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     with store.session_scope(url) as session:
         store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30), publish_at=when,
                              fingerprint="f", record={}, source_file=None)
-    store.get_engine(url).dispose()
+    store._engines.pop(url).dispose()  # read back by a new engine, as another process would
     with store.session_scope(url) as session:
         release = session.get(store.Release, "s")
         assert release.publish_at == when and release.publish_at.tzinfo == dt.timezone.utc
 
 
-def test_naive_times_are_refused(tmp_path):
-    url = f"sqlite:///{tmp_path / 'naive.db'}"
+def test_naive_times_are_refused(empty_store):
+    url = empty_store
     with pytest.raises(Exception, match="naive datetime"):
         with store.session_scope(url) as session:
             store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30),

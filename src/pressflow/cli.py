@@ -57,7 +57,25 @@ def errors_as_lines() -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the CLI edge: one readable line, details with --debug
         if _state["debug"]:
             raise
+        if _from_database(exc):
+            fail(database_error(exc))
         fail(f"{type(exc).__name__}: {exc} (run with --debug for details)")
+
+
+def _from_database(exc: Exception) -> bool:
+    if "sqlalchemy" not in sys.modules:  # nothing touched a database (and importing it costs time)
+        return False
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError)
+
+
+def database_error(exc: Exception) -> str:
+    """One line for an error the database raised: its own first line, never the SQL statement
+    and its parameters (SQLAlchemy's message holds both, over many lines, with record text)."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"the draft store refused the change: {type(cause).__name__}: {first} (run with --debug for details)"
 
 
 def settings_for(out: Optional[Path]) -> Settings:
@@ -146,6 +164,9 @@ def _prepare_report(paths: list[Path], settings: Settings, progress):
 
 def _run_prepare(paths: list[Path], settings: Settings):
     """Prepare and print the summary; returns the report (`report.ok`: everything went through)."""
+    from . import pipeline
+
+    pipeline.on_wait(lambda message: echo(message, err=True))
     with _progress_bar() as bar:
         report, recorded = _prepare_report(paths, settings, bar)
     for error in report.errors:

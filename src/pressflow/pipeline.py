@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -141,6 +142,30 @@ _progress_listeners: list[Callable[[str, int], None]] = []
 
 def on_progress(listener: Callable[[str, int], None]) -> None:
     _progress_listeners.append(listener)
+
+
+ANOTHER_PREPARE = "another prepare is running on this store; waiting for it to finish, then continuing"
+_wait_listeners: list[Callable[[str], None]] = []
+
+
+def on_wait(listener: Callable[[str], None]) -> None:
+    """Call `listener(message)` (instead of any earlier one) when a prepare has to wait for
+    another (the CLI prints it)."""
+    _wait_listeners[:] = [listener]
+
+
+@contextmanager
+def prepare_lock(settings: Settings) -> Iterator[None]:
+    """One prepare at a time per store: two at once would insert the same releases and drafts,
+    and the slower one would fail on the database's unique constraints. The later one waits,
+    then finds the work done (unchanged records add nothing) and continues."""
+    def say() -> None:
+        log.warning(ANOTHER_PREPARE)
+        for listener in _wait_listeners:
+            listener(ANOTHER_PREPARE)
+
+    with store.exclusive(settings.db_url, "prepare", store.PREPARE_LOCK_KEY, on_wait=say):
+        yield
 
 
 def progress_for(lang: str) -> Callable[[int], None]:
@@ -327,11 +352,13 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
     """Register the releases and translate them into every language they need (with `engine`,
     default: the installed Argos packages); `steps` says how each step runs (default: here)."""
     steps = steps or Steps(progress, engine)
-    jobs, report = steps.register(events, settings)
-    for chunk in chunks(jobs, settings):  # memory follows the chunk, not the batch
-        works = steps.plan(languages_of(chunk), chunk, settings)
-        run_plans([work.plan for work in works if work.plan is not None], steps.run_units, unit_size=steps.unit_size)
-        report.merge(steps.store(works, settings))
+    with prepare_lock(settings):  # one prepare at a time per store; a later one waits, then continues
+        jobs, report = steps.register(events, settings)
+        for chunk in chunks(jobs, settings):  # memory follows the chunk, not the batch
+            works = steps.plan(languages_of(chunk), chunk, settings)
+            run_plans([work.plan for work in works if work.plan is not None], steps.run_units,
+                      unit_size=steps.unit_size)
+            report.merge(steps.store(works, settings))
     return report
 
 

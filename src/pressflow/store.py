@@ -402,6 +402,38 @@ def get_engine(url: str) -> Engine:
 
 
 @contextmanager
+def exclusive(url: str, purpose: str, key: int, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Run the block while no other process holds this store's `purpose` lock; if one does, call
+    `on_wait` once, then wait for it. PostgreSQL: an advisory lock (`key`) on a connection of its
+    own, released if the process dies; SQLite: a lock file beside the database file."""
+    engine, path = get_engine(url), sqlite_path(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if not connection.scalar(select(func.pg_try_advisory_lock(key))):
+                if on_wait:
+                    on_wait()
+                connection.execute(select(func.pg_advisory_lock(key)))
+            try:
+                yield
+            finally:
+                connection.execute(select(func.pg_advisory_unlock(key)))
+    elif path is not None:
+        lock = lock_file(path, purpose)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if on_wait:
+                on_wait()
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+    else:  # an in-memory database belongs to one process anyway
+        yield
+
+
+@contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """A transaction: committed when the block ends, rolled back on error."""
     session = sessionmaker(get_engine(url), expire_on_commit=False)()
