@@ -234,9 +234,12 @@ def test_signing_out_of_one_session_leaves_the_others(app):
     assert replay(app, saved) == 303 and replay(app, laptop) == 200
 
 
-def test_a_token_session_ends_on_sign_out(any_store, monkeypatch):
-    monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "a shared team token")
-    app = create_app(any_store, PublishMode(on_approve=False, via_prefect=False))
+def with_token(settings: Settings) -> Settings:
+    return settings.model_copy(update={"review_token": "a shared team token"})
+
+
+def test_a_token_session_ends_on_sign_out(any_store):
+    app = create_app(with_token(any_store), PublishMode(on_approve=False, via_prefect=False))
     client = TestClient(app, follow_redirects=False)
     assert sign_in(client, name="guest", password="a shared team token").status_code == 303
     saved = client.cookies["pressflow_review"]
@@ -270,9 +273,8 @@ def test_the_store_keeps_no_usable_session_id(app, any_store):
 LONG = "a" * (store.NAME_LIMIT + 1)
 
 
-def test_an_overlong_name_is_refused_on_the_sign_in_page_in_one_line(any_store, monkeypatch):
-    monkeypatch.setenv("PRESSFLOW_REVIEW_TOKEN", "a shared team token")
-    client = TestClient(create_app(any_store, PublishMode(on_approve=False, via_prefect=False)))
+def test_an_overlong_name_is_refused_on_the_sign_in_page_in_one_line(any_store):
+    client = TestClient(create_app(with_token(any_store), PublishMode(on_approve=False, via_prefect=False)))
     response = sign_in(client, name=LONG, password="a shared team token")
     assert response.status_code == 400
     assert f"A name has at most {store.NAME_LIMIT} characters." in response.text
@@ -339,3 +341,29 @@ def test_a_draft_id_beyond_64_bits_is_a_404(app):
                                                                   "expected_status": "draft", "text": "x"})
         assert response.status_code == 404, (action, response.text)
         assert "No such draft" in response.text
+
+
+def test_a_hostile_svg_opened_in_chromium_runs_no_script(server):
+    """The header's effect, in a real browser: the SVG's script would set the title and fetch '/'."""
+    chromium = os.environ.get("PRESSFLOW_CHROMIUM", "/usr/bin/chromium")
+    missing = None if Path(chromium).exists() else f"no Chromium at {chromium} (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "Playwright is not installed (pip install playwright)"
+    if missing:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{missing}; CI is set: this test must run there")
+        pytest.skip(missing)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(server + "/site/media/evil.svg")
+            page.wait_for_timeout(500)
+            assert page.title() != "ran"
+            assert requests == [server + "/site/media/evil.svg"]  # the onload fetch never left
+        finally:
+            browser.close()

@@ -3,8 +3,9 @@
 The session cookie is Starlette's signed cookie (itsdangerous): it holds a session id and the
 session's CSRF token. Who signed in is the session's row in the store (users.start_session),
 looked up on every request: signing out, a password change and an account's removal delete
-rows, which ends those sessions wherever their cookies were saved. The signing key comes from PRESSFLOW_SECRET_KEY, or is
-generated once and kept in OUT/state/review-secret-key, readable by its owner only.
+rows, which ends those sessions wherever their cookies were saved. The signing key comes from
+PRESSFLOW_SECRET_KEY, or is generated once and kept in OUT/state/review-secret-key, readable by
+its owner only.
 """
 
 from __future__ import annotations
