@@ -80,7 +80,9 @@ def published_files(out: Path) -> None:
     """What a publish leaves: a page, a feed, media (here a hostile SVG, as a record could once bring)."""
     for path, text in {"site/es/launch.html": "<!doctype html><title>Launch</title><p>Hola</p>",
                        "site/media/evil.svg": EVIL_SVG,
-                       "feeds/es/rss.xml": '<?xml version="1.0"?><rss version="2.0"><channel/></rss>'}.items():
+                       "feeds/es/rss.xml": '<?xml version="1.0"?><rss version="2.0"><channel/></rss>',
+                       "sitemap.xml": '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>',
+                       }.items():
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_text(text, encoding="utf-8")
 
@@ -98,8 +100,10 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 
 def test_published_files_cannot_run_script_in_the_review_origin(server):
-    for path in ("/site/es/launch.html", "/site/media/evil.svg", "/feeds/es/rss.xml", "/site/es/missing.html"):
+    for path in ("/site/es/launch.html", "/site/media/evil.svg", "/feeds/es/rss.xml", "/site/es/missing.html",
+                 "/sitemap.xml"):
         response = httpx.get(server + path)
+        assert response.status_code == (404 if "missing" in path else 200), path
         policy = response.headers.get("content-security-policy", "")
         directives = {d.strip().split(" ")[0] for d in policy.split(";")}
         assert {"sandbox", "default-src"} <= directives, (path, policy)
