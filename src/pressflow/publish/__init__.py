@@ -186,6 +186,10 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     report.embargoed = store.embargoed_releases(session, now)
     todo = store.releases_to_publish(session, now, everything=changes.everything)
     outputs = writers(output)
+    if not (changes.everything or todo or store.entries_of(session, report.embargoed)):
+        _withdraw(outputs, report)  # pages a run killed after its renames left behind, if any
+        _unpublish_embargoed(session, report.embargoed, now)
+        return  # nothing changed: nothing to render, list or compare
     releases = Releases(output, outputs)
     sitemap = next(w for w in outputs if isinstance(w, Sitemap))
     languages_before = store.entry_languages(session)
