@@ -134,10 +134,16 @@ def prefect_server_env(tmp_path_factory):
 @pytest.fixture
 def prefect_server(prefect_server_env):
     """This test's Prefect client settings point at the session's real server."""
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    # Prefect keeps one events worker per process, bound to the server it met first (e.g. an
+    # earlier test's harness): stop it so this test's events go to this server, and stop the
+    # one made here so later tests do not send theirs to it.
+    EventsWorker.drain_all()
     with temporary_settings({PREFECT_API_URL: prefect_server_env["PREFECT_API_URL"]}):
         yield prefect_server_env
+        EventsWorker.drain_all()
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
