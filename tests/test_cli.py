@@ -318,7 +318,7 @@ def test_errors_reach_the_terminal_as_one_line_and_debug_shows_the_traceback(rev
     debug = _pressflow("--debug", "review", "show", "9999", "--out", reviewed_store.out_dir)
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
-    assert "ReviewError: no draft with id 9999" in debug.stderr
+    assert "NoSuchDraft: no draft with id 9999" in debug.stderr  # a ReviewError, named for its kind
 
 
 @pytest.mark.slow
