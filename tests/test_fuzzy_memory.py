@@ -165,3 +165,27 @@ def test_a_store_made_before_the_fuzzy_index_gets_its_sources_indexed(tmp_path):
     with store.session_scope(url) as session:
         assert session.scalar(select(store.MemorySource.folded)) == "the forum opened in lima today."
     assert fuzzy.rarest(["aaa", "bbb", "ccc", "ddd"], {"aaa": 5, "bbb": 1, "ccc": 900, "ddd": 0}) == ["bbb", "aaa", "ccc"]
+
+
+def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url):
+    if db_url.startswith("sqlite"):
+        pytest.skip("the id lists are PostgreSQL's only: SQLite's FTS5 index lists a trigram's rows itself")
+    memory = store.SqlMemory(db_url)
+    memory.save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy.",
+                                     "Delegates from twenty countries attended.": "Asistieron delegados."})
+    wanted = "The forum opened in Lima yesterday."
+    engine = store.get_engine(db_url)
+    with engine.begin() as connection:
+        lists = dict(connection.execute(text("SELECT gram, sources FROM memory_grams WHERE gram IN ('lim', 'for')")).all())
+        ids = dict(connection.execute(text("SELECT folded, id FROM memory_sources")).all())
+    assert lists == {"lim": [ids["the forum opened in lima today."]], "for": [ids["the forum opened in lima today."]]}
+    # a store made before the id lists existed gets them when opened
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE memory_grams DROP COLUMN sources"))
+    store._engines.pop(db_url).dispose()
+    assert [s.text for s in store.SqlMemory(db_url).suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]
+    with store.get_engine(db_url).begin() as connection:
+        assert connection.scalar(text("SELECT sources FROM memory_grams WHERE gram = 'lim'")) == [ids["the forum opened in lima today."]]
+        # trigrams past the cap keep no id list: the pg_trgm index is asked for them instead
+        connection.execute(text("UPDATE memory_grams SET sources = NULL"))
+    assert [s.text for s in memory.suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]

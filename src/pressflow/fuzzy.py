@@ -10,6 +10,14 @@ sentence in SQLite, 0.2-1 s in PostgreSQL at 100,000 entries), because common tr
 read; the sources hitting most of them are the candidates. A sentence 75% similar to an entry
 shares most of its trigrams, so it shares rare ones too, unless the edit fell exactly on them.
 
+On PostgreSQL the sources holding each of those trigrams come from `memory_grams.sources`, an
+array of source ids kept beside the count (for trigrams held by at most POSTINGS_CAP sources),
+and are counted here, as on SQLite, for all of a release's sentences in a few statements. The
+pg_trgm index cannot list rows without PostgreSQL reading and re-checking each of them in the
+table: ~2,000 rows a sentence at 100,000 entries (EXPLAIN ANALYZE: 3.6-6.5 ms a sentence, 2-3 s
+a release). Trigrams past the cap (1 of the 600 chosen in the benchmark's release) are still
+looked up through the pg_trgm index.
+
 Suggestions shown for a draft are cached per draft revision (`suggestion_cache`), with the
 memory's state as their stamp: a page view costs one small query unless the draft or the
 memory changed since, and a prepare pays nothing for suggestions, however big the memory.
@@ -21,6 +29,8 @@ import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterable
+
+import numpy as np
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +47,7 @@ BUDGET = 600  # trigram-index rows read per sentence, at most (plus one term's w
 MIN_TERMS, MAX_TERMS = 3, 10
 CANDIDATES = 12  # sources scored per sentence (30 found 5% more matches at twice the time)
 HUMAN = "human"
+POSTINGS_CAP = 5_000  # PostgreSQL: trigrams held by more sources keep a count only (no id list)
 
 _SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fuzzy USING fts5("
@@ -50,15 +61,34 @@ _POSTGRES_DDL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS ix_memory_sources_trgm ON memory_sources USING gin (folded gin_trgm_ops)",
 )
+# PostgreSQL only (raw SQL): SQLite's FTS5 lists a trigram's rows without reading the table
+_POSTINGS_COLUMN = "ALTER TABLE memory_grams ADD COLUMN sources integer[]"
 
 
 @store.schema_upgrade
 def create_index(connection: Connection) -> None:
     """The trigram index over `memory_sources`, and the sources of a store made before it
     (run under the store's schema lock, on every open: each statement is idempotent)."""
-    for statement in _SQLITE_DDL if connection.dialect.name == "sqlite" else _POSTGRES_DDL:
+    postgres = connection.dialect.name == "postgresql"
+    for statement in _POSTGRES_DDL if postgres else _SQLITE_DDL:
         connection.execute(text(statement))
+    if postgres and not connection.scalar(text(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'memory_grams' "
+            "AND column_name = 'sources' AND table_schema = current_schema()")):
+        connection.execute(text(_POSTINGS_COLUMN))
+        _backfill_postings(connection)
     _backfill(connection)
+
+
+def _backfill_postings(connection: Connection) -> None:
+    """Fill `memory_grams.sources` of a PostgreSQL store whose sources were indexed before it existed."""
+    postings: dict[tuple[str, str], list[int]] = {}
+    for source_id, lang, folded in connection.execute(text("SELECT id, source_lang, folded FROM memory_sources")):
+        for gram in memory.grams(folded):
+            postings.setdefault((lang, gram), []).append(source_id)
+    rows = [{"lang": lang, "gram": gram, "ids": ids} for (lang, gram), ids in postings.items() if len(ids) <= POSTINGS_CAP]
+    for batch in store.in_batches(rows, 1000):
+        connection.execute(text("UPDATE memory_grams SET sources = :ids WHERE source_lang = :lang AND gram = :gram"), batch)
 
 
 def _backfill(connection: Connection) -> None:
@@ -86,7 +116,7 @@ def add_sources(session: Session, lang: str, keys: Iterable[str]) -> None:
     rows = {store.text_hash(key): key for key in keys}
     if not rows:
         return
-    gram_counts: Counter[str] = Counter()
+    postings: dict[str, list[int]] = {}
     values = []
     for digest, key in rows.items():
         folded = memory.fold(key)
@@ -95,19 +125,42 @@ def add_sources(session: Session, lang: str, keys: Iterable[str]) -> None:
         # ON CONFLICT DO NOTHING: a concurrent prepare may index the same sentence; RETURNING
         # says which rows were new, so each source counts once in `memory_grams`.
         statement = _insert(session, store.MemorySource).values(batch).on_conflict_do_nothing(
-            index_elements=["source_lang", "source_hash"]).returning(store.MemorySource.folded)
-        for folded in session.scalars(statement):
-            gram_counts.update(memory.grams(folded))
-    _count_grams(session, lang, gram_counts)
+            index_elements=["source_lang", "source_hash"]).returning(store.MemorySource.id, store.MemorySource.folded)
+        for source_id, folded in session.execute(statement):
+            for gram in memory.grams(folded):
+                postings.setdefault(gram, []).append(source_id)
+    if session.get_bind().dialect.name == "postgresql":
+        _count_grams_postgres(session, lang, postings)
+    else:
+        _count_grams(session, lang, postings)
 
 
-def _count_grams(session: Session, lang: str, counts: Counter[str]) -> None:
+def _count_grams(session: Session, lang: str, postings: dict[str, list[int]]) -> None:
     table = store.MemoryGram
-    rows = [{"source_lang": lang, "gram": gram, "docs": n} for gram, n in sorted(counts.items())]  # sorted: no deadlocks
+    rows = [{"source_lang": lang, "gram": gram, "docs": len(ids)} for gram, ids in sorted(postings.items())]  # sorted: no deadlocks
     for batch in store.in_batches(rows, 300):
         statement = _insert(session, table).values(batch)
         session.execute(statement.on_conflict_do_update(
             index_elements=["source_lang", "gram"], set_={"docs": table.docs + statement.excluded.docs}))
+
+
+_COUNT_POSTGRES = f"""
+INSERT INTO memory_grams AS g (source_lang, gram, docs, sources)
+SELECT %s, gram, cardinality(ids), CASE WHEN cardinality(ids) <= {POSTINGS_CAP} THEN ids END
+FROM unnest(%s::text[], %s::text[]) AS new(gram, id_list), LATERAL (SELECT id_list::integer[] AS ids) AS parsed
+ORDER BY gram
+ON CONFLICT (source_lang, gram) DO UPDATE SET docs = g.docs + excluded.docs,
+    sources = CASE WHEN g.docs + excluded.docs <= {POSTINGS_CAP} THEN g.sources || excluded.sources END
+"""
+
+
+def _count_grams_postgres(session: Session, lang: str, postings: dict[str, list[int]]) -> None:
+    """Counts and id lists in one statement per batch; an id list past POSTINGS_CAP is dropped for good."""
+    cursor = session.connection().connection.cursor()
+    items = sorted(postings.items())  # sorted: two prepares upserting the same trigrams cannot deadlock
+    for batch in store.in_batches(items, 2000):
+        cursor.execute(_COUNT_POSTGRES, (lang, [gram for gram, _ in batch],
+                                         ["{" + ",".join(map(str, ids)) + "}" for _, ids in batch]))
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -157,27 +210,61 @@ def _candidates_sqlite(session: Session, lang: str, folded: str, terms: list[str
     return [by_id[i] for i in best if i in by_id][:CANDIDATES]
 
 
-def _candidates_postgres(session: Session, lang: str, folded: str, terms: list[str]) -> list[tuple[str, str]]:
-    # Plain SQL on the DB-API cursor: one statement text per number of terms, which psycopg
-    # prepares once it recurs (no planning per sentence); the ORM's compiling was most of the time.
-    low, high = _length_range(folded)
-    likes = " OR ".join(["folded LIKE %s"] * len(terms))
-    hits = " + ".join(["(folded LIKE %s)::int"] * len(terms))
-    patterns = [f"%{term}%" for term in terms]  # trigrams of letters hold no % _ or backslash
+def _candidates_postgres(session: Session, lang: str, folded: dict[str, str],
+                         terms: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """Every sentence's candidates in three statements: the id lists of all chosen trigrams, then
+    the best-hit sources in each sentence's length range (raw cursor: no ORM compiling)."""
     cursor = session.connection().connection.cursor()
-    cursor.execute(f"SELECT source_hash, folded FROM memory_sources WHERE source_lang = %s AND length BETWEEN %s "
-                   f"AND %s AND ({likes}) ORDER BY {hits} DESC LIMIT {CANDIDATES}",
-                   (lang, low, high, *patterns, *patterns))
-    return [tuple(row) for row in cursor.fetchall()]
+    postings = _postings(cursor, lang, {term for chosen in terms.values() for term in chosen})
+    ranked = {key: _most_hits([postings[term] for term in chosen]) for key, chosen in terms.items()}
+    ranked = {key: order for key, order in ranked.items() if len(order)}
+    found: dict[str, list[tuple[str, str]]] = {key: [] for key in ranked}
+    rows: dict[int, tuple] = {}
+    start, step = 0, CANDIDATES * 4
+    while ranked:  # most sentences have CANDIDATES in range among their first `step` sources
+        wanted = {i for order in ranked.values() for i in order[start:start + step].tolist()} - rows.keys()
+        cursor.execute("SELECT id, source_hash, folded, length FROM memory_sources WHERE id = ANY(%s)", (list(wanted),))
+        rows.update((row[0], row[1:]) for row in cursor.fetchall())
+        for key in list(ranked):
+            low, high = _length_range(folded[key])
+            for i in ranked[key][start:start + step].tolist():
+                if len(found[key]) < CANDIDATES and i in rows and low <= rows[i][2] <= high:
+                    found[key].append(rows[i][:2])
+            if len(found[key]) >= CANDIDATES or len(ranked[key]) <= start + step:
+                del ranked[key]
+        start, step = start + step, step * 4
+    return found
+
+
+def _most_hits(lists: list[np.ndarray]) -> np.ndarray:
+    """Source ids by how many of the lists hold them, most first (ties: oldest first); numpy,
+    as ~2,000 ids a sentence counted in a Counter took ~40% of a release's time."""
+    ids, hits = np.unique(np.concatenate(lists), return_counts=True)
+    return ids[np.argsort(-hits, kind="stable")]
+
+
+def _postings(cursor, lang: str, chosen: set[str]) -> dict[str, np.ndarray]:
+    """{trigram: ids of the sources holding it}: from `memory_grams`, or from the pg_trgm index
+    for a trigram too common to keep its id list."""
+    cursor.execute("SELECT gram, sources FROM memory_grams WHERE source_lang = %s AND gram = ANY(%s)",
+                   (lang, list(chosen)), binary=True)  # binary: int arrays load ~2x faster than as text
+    postings = {gram: np.array(ids, dtype=np.int64) for gram, ids in cursor.fetchall() if ids is not None}
+    for term in chosen - postings.keys():  # trigrams of letters hold no % _ or backslash
+        cursor.execute("SELECT id FROM memory_sources WHERE source_lang = %s AND folded LIKE %s", (lang, f"%{term}%"))
+        postings[term] = np.array([i for (i,) in cursor.fetchall()], dtype=np.int64)
+    return postings
 
 
 def _score_candidates(session: Session, source: str, keys: list[str], folded: dict[str, str],
                       grams: dict[str, list[str]], frequency: dict[str, int], passing: dict) -> None:
-    find = _candidates_sqlite if session.get_bind().dialect.name == "sqlite" else _candidates_postgres
-    for key in keys:
-        terms = rarest(grams[key], frequency)
+    terms = {key: chosen for key in keys if (chosen := rarest(grams[key], frequency))}
+    if session.get_bind().dialect.name == "sqlite":
+        found = {key: _candidates_sqlite(session, source, folded[key], chosen) for key, chosen in terms.items()}
+    else:
+        found = _candidates_postgres(session, source, folded, terms)
+    for key, candidates in found.items():
         own = store.text_hash(key)
-        for digest, candidate in find(session, source, folded[key], terms) if terms else []:
+        for digest, candidate in candidates:
             percent = memory.score(folded[key], candidate)
             if digest != own and percent >= memory.THRESHOLD:
                 passing.setdefault(key, {})[digest] = percent
@@ -185,8 +272,8 @@ def _score_candidates(session: Session, source: str, keys: list[str], folded: di
 
 @contextmanager
 def _index_scans(session: Session):
-    """PostgreSQL's planner reads the whole table for a few LIKEs on a table it thinks small, and
-    misjudges how rare the chosen trigrams are: for the candidate queries only, the trigram index."""
+    """PostgreSQL's planner reads the whole table for a LIKE on a table it thinks small, and
+    misjudges how rare a trigram is: for the candidate queries only, the trigram index."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SET LOCAL enable_seqscan = off"))
