@@ -7,8 +7,6 @@ summary, never a failed publish.
 
 from __future__ import annotations
 
-import httpx
-
 from .model import PublishReport
 
 TIMEOUT_SECONDS = 10
@@ -16,6 +14,8 @@ TIMEOUT_SECONDS = 10
 
 def notify(hub: str, report: PublishReport) -> None:
     """POST `hub.mode=publish` with `hub.url=` each changed feed, one request per feed."""
+    import httpx  # only where a hub is configured: importing it costs every command ~0.1 s
+
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
         for url in report.feeds_changed:
             try:
