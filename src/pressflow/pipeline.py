@@ -39,7 +39,7 @@ from .platforms import PLATFORMS
 from .records import Event, LoadResult, load_records
 from .render import Rendered, Renderer, choose_post, strip_keep
 from .translate import checks
-from .translate.engine import MODELS
+from .translate.engine import MODELS, ArgosEngine
 from .translate.protect import Glossary
 from .translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents,
                               run_plans, run_unit)
@@ -289,6 +289,9 @@ def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseExce
 
 def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
     """Render every job's drafts in `lang` and plan all their texts as one translation pass."""
+    # A language without a model is skipped before its drafts are rendered: with none installed,
+    # rendering every release in every member language was most of a prepare's time.
+    (engine or ArgosEngine()).route(settings.source_language, lang)
     renderer = Renderer(settings)
     rendered = []
     for job in jobs:
