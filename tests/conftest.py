@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,35 @@ def module_postgres_databases():
 def postgres_url(postgres_databases) -> str:
     """One fresh, empty database on the test server."""
     return postgres_databases()
+
+
+# --- browsers and the review page's server ----------------------------------------------------
+CHROMIUM = os.environ.get("PRESSFLOW_CHROMIUM", "/usr/bin/chromium")
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install playwright)"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def wait_until_serving(process: subprocess.Popen, base: str, timeout: float) -> None:
+    """Wait for a `pressflow serve` subprocess to answer its sign-in page; fail with its output."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/signin").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"pressflow serve did not start:\n{process.stdout.read()}")
+        time.sleep(0.2)

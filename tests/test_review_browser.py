@@ -29,7 +29,7 @@ from typing import Iterator
 import feedparser
 import httpx
 import pytest
-from conftest import decoding_capped
+from conftest import CHROMIUM, browser_missing, decoding_capped, wait_until_serving
 
 from pressflow import pipeline, store, users
 from pressflow.config import Settings
@@ -39,7 +39,6 @@ from pressflow.records import Event, load_records
 ROOT = Path(__file__).resolve().parents[1]
 # axe-core from npm (tests/tools): the review page must keep 0 WCAG 2.1 A/AA violations.
 AXE = ROOT / "tests" / "tools" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = os.environ.get("PRESSFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PASSWORD = "a long reviewer password"
@@ -52,17 +51,7 @@ PUBLISH_WAIT_MS = 180_000  # the server's first publish flow run waits for Prefe
 pytestmark = pytest.mark.slow
 
 
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed (pip install playwright)"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-if (_missing := _browser_missing()) is not None:
+if (_missing := browser_missing()) is not None:
     if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
         pytest.fail(f"{_missing}; CI is set: the browser tests must run there, not be skipped", pytrace=False)
     pytest.skip(_missing, allow_module_level=True)
@@ -97,17 +86,7 @@ def serving(settings: Settings, *, publish_on_approve: bool) -> Iterator[str]:
                                 "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/signin").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"pressflow serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.2)
+    wait_until_serving(process, base, timeout=60)
     try:
         yield base
     finally:

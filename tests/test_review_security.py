@@ -20,6 +20,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from conftest import wait_until_serving
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -49,17 +50,7 @@ def serving(settings: Settings, **env: str) -> Iterator[str]:
                                 "--port", str(port)], env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/signin").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"pressflow serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.2)
+    wait_until_serving(process, base, timeout=120)
     try:
         yield base
     finally:
