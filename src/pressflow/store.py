@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -675,32 +676,56 @@ def keep_meta(session: Session, draft: Draft, meta: dict) -> None:
                     execution_options={"synchronize_session": False})
 
 
-def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Draft]]:
-    """For each language, the newest approved or published draft of each channel.
+def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Any]]:
+    """For each language, the newest approved or published draft of each channel."""
+    return publishable_drafts_of(session, [slug]).get(slug, {})
 
-    Only what publishing reads is loaded: a publish holds every release's drafts in one session,
-    and their review data (segments, source text, QA) would make its memory grow with the archive.
+
+def publishable_drafts_of(session: Session, slugs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """slug -> language -> channel -> the newest approved or published draft (id, text, status,
+    updated_at), one query per 500 releases.
+
+    Only what publishing reads is loaded, as plain rows: a first publish reads every release's
+    drafts, and their review data (segments, source text, QA) would make its memory grow with
+    the archive.
     """
-    result: dict[str, dict[str, Draft]] = {}
-    query = (select(Draft).where(Draft.release_slug == slug, Draft.status.in_((APPROVED, PUBLISHED)))
-             .options(load_only(Draft.id, Draft.release_slug, Draft.lang, Draft.channel, Draft.text,
-                                Draft.status, Draft.revision, Draft.created_at, Draft.updated_at))
-             .order_by(Draft.created_at.desc(), Draft.id.desc()))
-    for draft in session.scalars(query):
-        result.setdefault(draft.lang, {}).setdefault(draft.channel, draft)
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for chunk in in_batches(slugs):
+        query = (select(Draft.release_slug, Draft.lang, Draft.channel, Draft.id, Draft.text, Draft.status,
+                        Draft.updated_at)
+                 .where(Draft.release_slug.in_(chunk), Draft.status.in_((APPROVED, PUBLISHED)))
+                 .order_by(Draft.created_at.desc(), Draft.id.desc()))
+        for row in session.execute(query):
+            result.setdefault(row.release_slug, {}).setdefault(row.lang, {}).setdefault(row.channel, row)
     return result
 
 
-def record_publication(session: Session, slug: str, lang: str, content: str, when: dt.datetime) -> Publication:
-    """Remember a publication; its `updated_at` moves only when the content changed."""
-    digest = text_hash(content)
-    publication = session.scalar(select(Publication).where(Publication.release_slug == slug, Publication.lang == lang))
-    if publication is None:
-        publication = Publication(release_slug=slug, lang=lang, content_hash=digest, published_at=when, updated_at=when)
-        session.add(publication)
-    elif publication.content_hash != digest:
-        publication.content_hash, publication.updated_at = digest, when
-    return publication
+def skipped_languages_of(session: Session, fingerprints: dict[str, str]) -> dict[str, dict[str, str]]:
+    """slug -> language -> why it is missing, for these releases as they stand (slug -> fingerprint)."""
+    S = SkippedLanguage
+    found: dict[str, dict[str, str]] = {}
+    for chunk in in_batches(list(fingerprints)):
+        rows = session.execute(select(S.release_slug, S.lang, S.fingerprint, S.reason).where(S.release_slug.in_(chunk)))
+        for slug, lang, fingerprint, reason in rows:
+            if fingerprints[slug] == fingerprint:
+                found.setdefault(slug, {})[lang] = reason
+    return found
+
+
+def save_publications(session: Session, publications: list[dict[str, Any]]) -> None:
+    """Record what a run published (release_slug, lang, content_hash, published_at, updated_at,
+    and `first`: never published in that language before). A first publication is inserted;
+    another moves its hash and `updated_at`, which feeds show as the entry's update."""
+    first = [{k: v for k, v in p.items() if k != "first"} for p in publications if p["first"]]
+    again = [{"slug": p["release_slug"], "language": p["lang"], "hash": p["content_hash"], "updated": p["updated_at"]}
+             for p in publications if not p["first"]]
+    table = Publication.__table__
+    if first:
+        session.execute(insert(Publication), first)
+    if again:  # Core's executemany: the ORM's bulk update allows no WHERE but the primary key
+        session.connection().execute(
+            update(table).where(table.c.release_slug == bindparam("slug"), table.c.lang == bindparam("language"))
+            .values(content_hash=bindparam("hash"), updated_at=bindparam("updated")), again)
 
 
 # --- publication bookkeeping ---------------------------------------------------------------
@@ -861,11 +886,24 @@ def entries_of(session: Session, slugs: list[str]) -> list[PublishedEntry]:
     return rows
 
 
-def save_entries(session: Session, slug: str, entries: list[dict[str, Any]]) -> None:
-    """Make `entries` (column values) the release's published entries, replacing the earlier ones."""
-    session.execute(delete(PublishedEntry).where(PublishedEntry.release_slug == slug))
-    if entries:
-        session.execute(insert(PublishedEntry), [{"release_slug": slug, **entry} for entry in entries])
+def entry_languages_of(session: Session, slugs: list[str]) -> dict[str, set[str]]:
+    """slug -> the languages it is listed in, for these releases."""
+    E = PublishedEntry
+    found: dict[str, set[str]] = {}
+    for chunk in in_batches(slugs):
+        for slug, lang in session.execute(select(E.release_slug, E.lang).where(E.release_slug.in_(chunk))):
+            found.setdefault(slug, set()).add(lang)
+    return found
+
+
+def save_entries(session: Session, entries: dict[str, list[dict[str, Any]]]) -> None:
+    """Make these (column values) the releases' published entries (slug -> entries), replacing
+    the earlier ones."""
+    for chunk in in_batches(list(entries)):
+        session.execute(delete(PublishedEntry).where(PublishedEntry.release_slug.in_(chunk)))
+    rows = [{"release_slug": slug, **entry} for slug, listed in entries.items() for entry in listed]
+    if rows:
+        session.execute(insert(PublishedEntry), rows)
 
 
 def remove_entries(session: Session, slugs: list[str]) -> None:
@@ -882,20 +920,31 @@ def sitemap_parts(session: Session) -> dict[int, tuple[int, int]]:
     return {part: (int(urls), int(size or 0)) for part, urls, size in rows}
 
 
-def published_release(session: Session, slug: str) -> PublishedRelease | None:
-    return session.get(PublishedRelease, slug)
+def sitemap_places(session: Session, slugs: list[str]) -> dict[str, tuple[int, int, int]]:
+    """slug -> (sitemap part, URLs, bytes of lines) of these published releases."""
+    R = PublishedRelease
+    found: dict[str, tuple[int, int, int]] = {}
+    for chunk in in_batches(slugs):
+        rows = session.execute(select(R.slug, R.sitemap_part, R.urls, func.length(R.sitemap_xml)).where(R.slug.in_(chunk)))
+        found.update((slug, (part, urls, size or 0)) for slug, part, urls, size in rows)
+    return found
 
 
-def save_published_release(session: Session, slug: str, *, part: int, urls: int, sitemap_xml: str,
-                           updated_at: dt.datetime) -> None:
-    row = session.get(PublishedRelease, slug)
-    if row is None:
-        position = (session.scalar(select(func.max(PublishedRelease.position))) or 0) + 1
-        session.add(PublishedRelease(slug=slug, position=position, sitemap_part=part, urls=urls,
-                                     sitemap_xml=sitemap_xml, updated_at=updated_at))
-        session.flush()  # the next new release's position counts this one
-    else:
-        row.sitemap_part, row.urls, row.sitemap_xml, row.updated_at = part, urls, sitemap_xml, updated_at
+def last_sitemap_position(session: Session) -> int:
+    return session.scalar(select(func.max(PublishedRelease.position))) or 0
+
+
+def save_sitemap_lines(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep releases' sitemap lines (slug, sitemap_part, urls, sitemap_xml, updated_at, and
+    `position` for a release published for the first time, None for one already kept)."""
+    new = [row for row in rows if row["position"] is not None]
+    again = [{**{k: v for k, v in row.items() if k not in ("slug", "position")}, "key": row["slug"]}
+             for row in rows if row["position"] is None]
+    if new:
+        session.execute(insert(PublishedRelease), new)
+    if again:
+        table = PublishedRelease.__table__
+        session.connection().execute(update(table).where(table.c.slug == bindparam("key")), again)
 
 
 def sitemap_lines(session: Session, part: int | None) -> Iterator[str]:

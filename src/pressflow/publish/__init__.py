@@ -81,32 +81,56 @@ def _release_image(release: store.Release, event: Event | None) -> tuple[Path | 
     return (path if path.is_file() else None), image.alt
 
 
-def collect(session, settings: Settings, now: dt.datetime, slugs: list[str]) -> Iterator[list[Item]]:
-    """The publishable text of these releases (embargo lifted), one release at a time: its
-    approved or published text per language."""
-    for chunk in store.in_batches(slugs, 200):
+@dataclasses.dataclass
+class ReleaseToPublish:
+    """One release's publishable text in every language, and the languages prepare left out."""
+
+    slug: str
+    items: list[Item]
+    skipped: dict[str, str]  # lang -> why prepare left it out of this version of the release
+
+
+def collect(session, now: dt.datetime, slugs: list[str], batch: int = 200) -> Iterator[list[ReleaseToPublish]]:
+    """The publishable text of these releases (embargo lifted), `batch` releases at a time, each
+    with its approved or published text per language: a few queries a batch, not a release."""
+    for chunk in store.in_batches(slugs, batch):
         before = {key: Published(*value) for key, value in store.publications(session, chunk).items()}
-        for release in store.release_rows(session, chunk):
-            event = _event(release)
-            image, alt = _release_image(release, event)
-            items = []
-            for lang, drafts in sorted(store.publishable_drafts(session, release.slug).items()):
-                if RELEASE not in drafts:
-                    continue
-                text = drafts[RELEASE].text
-                markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
-                posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
-                content = text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items()))
-                publication = store.record_publication(session, release.slug, lang, content,
-                                                       _release_time(drafts.values(), release.publish_at, now))
-                items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
-                                  release.date, publication.published_at, publication.updated_at, image,
-                                  translated_alt or alt,
-                                  [d.id for d in drafts.values()], list(event.tags if event else []),
-                                  before.get((release.slug, lang)), event))
+        releases = store.release_rows(session, chunk)
+        drafts_of = store.publishable_drafts_of(session, chunk)
+        skipped = store.skipped_languages_of(session, {r.slug: r.fingerprint for r in releases})
+        found = []
+        for release in releases:
+            items = _items(release, drafts_of.get(release.slug, {}), before, now)
             if items:
-                yield items
-        session.flush()  # the publications recorded so far: the session need not hold them
+                found.append(ReleaseToPublish(release.slug, items, skipped.get(release.slug, {})))
+        yield found
+
+
+def _items(release: store.Release, drafts_of: dict, before: dict, now: dt.datetime) -> list[Item]:
+    """A release's items, one per language with approved or published text."""
+    event = _event(release)
+    image, alt = _release_image(release, event)
+    items = []
+    for lang, drafts in sorted(drafts_of.items()):
+        if RELEASE not in drafts:
+            continue
+        text = drafts[RELEASE].text
+        markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
+        posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
+        content_hash = store.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
+        previous = before.get((release.slug, lang))
+        # `updated` moves only when the text changed, so re-publishing unchanged text changes nothing.
+        if previous is None:
+            published = updated = _release_time(drafts.values(), release.publish_at, now)
+        elif previous.content_hash != content_hash:
+            published, updated = previous.published_at, _release_time(drafts.values(), release.publish_at, now)
+        else:
+            published, updated = previous.published_at, previous.updated_at
+        items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
+                          release.date, published, updated, image, translated_alt or alt,
+                          [d.id for d in drafts.values()], list(event.tags if event else []),
+                          previous, event, content_hash))
+    return items
 
 
 def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -115,7 +139,7 @@ def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> d
 
     Each release's own time, not the run's: releases published together in one run keep apart
     in feeds (and in the order readers show them) instead of all sharing the run's instant.
-    Used only for a first publication and for changed text (see `store.record_publication`).
+    Used only for a first publication and for changed text (see `_items`).
     """
     approved = [d.updated_at for d in drafts if d.status == store.APPROVED and d.updated_at is not None]
     when = max(approved, default=now)
@@ -195,29 +219,20 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     languages_before = store.entry_languages(session)
     changes.counts_before = {lang: store.count_entries(session, lang) for lang in languages_before}
     published_ids: list[int] = []
-    for group in collect(session, settings, now, todo):
-        slug = group[0].slug
-        for listener in ([progress] if progress else []) + _progress_listeners:
-            listener(slug)
-        release = session.get(store.Release, slug)
-        previous = store.skipped_languages(session, slug, release.fingerprint)
-        written, kept = releases.publish(group, previous)
-        for item in group:
-            if not any(item is w for w in written):
-                _restore_publication(session, item)
-        published_ids += [draft_id for item in written for draft_id in item.draft_ids]
-        _record_entries(session, slug, [output.entry(i) for i in sorted(written + kept, key=lambda i: i.lang)],
-                        changes, sitemap)
-        report.releases[slug] = [i.lang for i in written]
-        if kept:
-            report.kept[slug] = [i.lang for i in kept]
-        # `skipped`: every language prepare left out, as before; `failed`: those that failed,
-        # in prepare or in this run's rendering.
-        failed = {**{lang: r for lang, r in previous.items() if is_failure(r)}, **releases.failed.get(slug, {})}
-        if previous:
-            report.skipped[slug] = previous
-        if failed:
-            report.failed[slug] = failed
+    for batch in collect(session, now, todo):
+        entries: dict[str, list[Entry]] = {}
+        publications: list[dict] = []
+        for release in batch:
+            for listener in ([progress] if progress else []) + _progress_listeners:
+                listener(release.slug)
+            written, kept = releases.publish(release.items, release.skipped)
+            published_ids += [draft_id for item in written for draft_id in item.draft_ids]
+            publications += [_publication(item) for item in written if item.previous is None
+                             or item.previous.content_hash != item.content_hash]
+            entries[release.slug] = [output.entry(i) for i in sorted(written + kept, key=lambda i: i.lang)]
+            _report(report, release, written, kept, releases.failed.get(release.slug, {}))
+        store.save_publications(session, publications)  # a language that failed keeps its last one
+        _record_entries(session, entries, changes, sitemap)
     _remove_entries(session, report.embargoed, changes, sitemap)
     session.flush()
     _place_changes(session, changes)
@@ -243,17 +258,38 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     store.set_publish_state(session, "fingerprint", fingerprint)
 
 
-def _record_entries(session, slug: str, entries: list[Entry], changes: Changes, sitemap: Sitemap) -> None:
-    """Keep the release's entries as lists show them, noting which languages' lists change."""
-    before = {row.lang: row for row in store.entries_of(session, [slug])}
-    after = {entry.lang: entry for entry in entries}
-    changes.slugs.add(slug)
-    for lang in before.keys() - after.keys():  # no longer listed in that language: later ones move up
-        changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62),
-                                         store.entry_positions(session, [(slug, lang)])[(slug, lang)])
-    changes.languages |= before.keys() | after.keys()
-    store.save_entries(session, slug, [entry_columns(entry) for entry in entries])
-    sitemap.release(session, slug, entries, changes)
+def _publication(item: Item) -> dict:
+    return {"release_slug": item.slug, "lang": item.lang, "content_hash": item.content_hash,
+            "published_at": item.published, "updated_at": item.updated, "first": item.previous is None}
+
+
+def _report(report: PublishReport, release: ReleaseToPublish, written: list[Item], kept: list[Item],
+            failed_now: dict[str, str]) -> None:
+    report.releases[release.slug] = [i.lang for i in written]
+    if kept:
+        report.kept[release.slug] = [i.lang for i in kept]
+    # `skipped`: every language prepare left out, as before; `failed`: those that failed,
+    # in prepare or in this run's rendering.
+    failed = {**{lang: r for lang, r in release.skipped.items() if is_failure(r)}, **failed_now}
+    if release.skipped:
+        report.skipped[release.slug] = release.skipped
+    if failed:
+        report.failed[release.slug] = failed
+
+
+def _record_entries(session, entries: dict[str, list[Entry]], changes: Changes, sitemap: Sitemap) -> None:
+    """Keep these releases' entries as lists show them (slug -> entries), noting which
+    languages' lists change."""
+    before = store.entry_languages_of(session, list(entries))
+    for slug, listed in entries.items():
+        after = {entry.lang for entry in listed}
+        changes.slugs.add(slug)
+        for lang in before.get(slug, set()) - after:  # no longer listed in that language: later ones move up
+            changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62),
+                                             store.entry_positions(session, [(slug, lang)])[(slug, lang)])
+        changes.languages |= before.get(slug, set()) | after
+    store.save_entries(session, {slug: [entry_columns(e) for e in listed] for slug, listed in entries.items()})
+    sitemap.releases(session, entries, changes)
 
 
 def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitemap) -> None:
@@ -263,8 +299,7 @@ def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitema
         changes.removed_from[row.lang] = min(changes.removed_from.get(row.lang, 1 << 62), position)
         changes.languages.add(row.lang)
         changes.removed.add(row.release_slug)
-    for slug in sorted(changes.removed):
-        sitemap.release(session, slug, [], changes)
+    sitemap.releases(session, {slug: [] for slug in sorted(changes.removed)}, changes)
     store.remove_entries(session, sorted(changes.removed))
 
 
@@ -362,19 +397,6 @@ def _withdraw(outputs: list[Writer], report: PublishReport) -> None:
                 removed = True
         if removed:
             report.withdrawn.append(slug)
-
-
-def _restore_publication(session, item: Item) -> None:
-    """A language that failed to render was not published in this run: its publication goes back
-    to what the last published version left (so the next success moves `updated`), or away if
-    there was none (so its first publication time stays open)."""
-    P = store.Publication
-    where = (P.release_slug == item.slug, P.lang == item.lang)
-    if item.previous is None:
-        session.execute(store.delete(P).where(*where))
-    else:
-        session.execute(store.update(P).where(*where).values(content_hash=item.previous.content_hash,
-                                                             updated_at=item.previous.updated_at))
 
 
 def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:

@@ -65,6 +65,7 @@ class Item:
     tags: list[str] = field(default_factory=list)
     previous: Published | None = None  # None: never published in this language before
     event: Any = None  # the release's record (a records.Event), for the page's structured data
+    content_hash: str = ""  # of its text and posts: a change moves `updated`
 
     @property
     def html(self):

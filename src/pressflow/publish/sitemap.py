@@ -29,6 +29,7 @@ class Sitemap(Writer):
         super().__init__(output)
         self.changed_parts: set[int] = set()  # parts whose releases changed in this run
         self._parts: dict[int, list[int]] | None = None  # part -> [URLs, bytes], read once a run
+        self._last_position: int | None = None  # of the release last published for the first time
 
     def _sizes(self, session) -> dict[int, list[int]]:
         if self._parts is None:
@@ -40,27 +41,37 @@ class Sitemap(Writer):
         sizes[0] += urls
         sizes[1] += size
 
-    def release(self, session, slug: str, entries: list[Entry], changes: Changes) -> None:
-        """Keep the release's sitemap lines (none: it is no longer published), in its part."""
-        row = store.published_release(session, slug)
-        if not entries:
-            if row is not None:
-                self._account(session, row.sitemap_part, -row.urls, -len(row.sitemap_xml))
-                store.remove_entries(session, [slug])
-                self.changed_parts.add(row.sitemap_part)
-            return
-        xml = release_lines(self.site, entries)
-        part = row.sitemap_part if row is not None else None
-        if row is not None:
-            self._account(session, part, -row.urls, -len(row.sitemap_xml))
-        if part is None or self._overflows(session, part, len(entries), len(xml)):
-            if part is not None:
+    def releases(self, session, entries: dict[str, list[Entry]], changes: Changes) -> None:
+        """Keep these releases' sitemap lines (slug -> its entries; none: no longer published),
+        each in its part."""
+        places = store.sitemap_places(session, list(entries))
+        if self._last_position is None:
+            self._last_position = store.last_sitemap_position(session)
+        rows, gone = [], []
+        for slug, listed in entries.items():
+            place = places.get(slug)
+            if place is not None:
+                part, urls, size = place
+                self._account(session, part, -urls, -size)
                 self.changed_parts.add(part)
-            part = self._last_part_with_room(session, len(entries), len(xml))
-        self._account(session, part, len(entries), len(xml))
-        store.save_published_release(session, slug, part=part, urls=len(entries), sitemap_xml=xml,
-                                     updated_at=max(e.updated for e in entries))
-        self.changed_parts.add(part)
+            if not listed:
+                if place is not None:
+                    gone.append(slug)
+                continue
+            xml = release_lines(self.site, listed)
+            part = place[0] if place is not None else None
+            if part is None or self._overflows(session, part, len(listed), len(xml)):
+                part = self._last_part_with_room(session, len(listed), len(xml))
+            self._account(session, part, len(listed), len(xml))
+            position = None
+            if place is None:
+                self._last_position += 1
+                position = self._last_position
+            rows.append({"slug": slug, "position": position, "sitemap_part": part, "urls": len(listed),
+                         "sitemap_xml": xml, "updated_at": max(e.updated for e in listed)})
+            self.changed_parts.add(part)
+        store.remove_entries(session, gone)
+        store.save_sitemap_lines(session, rows)
 
     def _overflows(self, session, part: int, more_urls: int, more_bytes: int) -> bool:
         urls, size = self._sizes(session).get(part, (0, 0))
