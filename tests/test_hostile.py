@@ -170,6 +170,32 @@ def test_a_symlink_inside_out_cannot_redirect_writes(tmp_path):
         inside(out, "site", "en", "page.html")
 
 
+
+def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
+    from pressflow.files import Staging
+    from pressflow.publish import Site
+
+    out, outside = tmp_path / "out", tmp_path / "outside.txt"
+    outside.write_text("not the publisher's")
+    (out / "site" / "en").mkdir(parents=True)
+    os.symlink(outside, out / "site" / "en" / "page.html")
+    site, staging = Site(Settings(out_dir=out)), Staging(out)
+    staging.write(site.page_path("en", "page"), "<p>the page</p>")
+    staging.commit()
+    assert outside.read_text() == "not the publisher's"
+    assert not (out / "site" / "en" / "page.html").is_symlink()
+    assert (out / "site" / "en" / "page.html").read_text() == "<p>the page</p>"
+
+
+@pytest.mark.parametrize("slug", ["..", ".", "", "../x", "a/../../x"])
+def test_names_that_leave_their_folder_are_refused(tmp_path, slug):
+    from pressflow.publish import Site
+
+    site = Site(Settings(out_dir=tmp_path / "out"))
+    with pytest.raises(PublishError, match="outside the output folder"):
+        site.outbox_path(slug, "..", "..", "..")
+
+
 # --- user templates in the sandbox -------------------------------------------------------------
 
 ESCAPES = [

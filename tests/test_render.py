@@ -12,6 +12,7 @@ import re
 import shutil
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pressflow.config import Settings
 from pressflow.errors import TemplateError
@@ -288,3 +289,23 @@ def test_title_and_summary_of_a_release(renderer):
     release = strip_keep(renderer.release(event, "en").variants[0])
     assert title_of(release) == "Test forum"
     assert summary_of(release) == "Kunming, August 30, 2021. Scientists met to talk about water."
+
+
+# Text without '//', '@' or a dot before a letter skips linkify-it's own (slow) test: it must
+# come out exactly as linkify would have left it.
+ADDRESS_PIECES = list("ab zZ.0@/:-_\n#*[]()<>") + ["www", "com", "org", "рф", "例", "http", "mailto", "xn--p1ai",
+                                                  "。", "．"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(ADDRESS_PIECES), max_size=30).map("".join))
+def test_text_skipping_the_address_search_renders_as_with_it(text):
+    from pressflow import render
+
+    if not render._MAY_HOLD_ADDRESS.search(text):
+        assert render._markdown_without_links.render(text) == render._markdown.render(text)
+
+
+@pytest.mark.parametrize("text", ["see anso.org", "write to press@anso.org", "https://x.y/z", "访问 例子.com", "сайт a.рф"])
+def test_addresses_still_become_links(text):
+    assert "<a href=" in str(markdown_to_html(text))

@@ -42,7 +42,7 @@ from .sitemap import Sitemap
 from .writer import Output, Writer
 
 # Bumped when the code changes what pages, feeds or lists hold: every output is republished once.
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"
 
 __all__ = ["publish", "on_progress", "PublishReport", "Item", "Entry", "Site", "is_failure", "as_utc"]
 

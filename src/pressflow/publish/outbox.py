@@ -40,12 +40,12 @@ class Outbox(Writer):
     def manifest(self, slug: str, items: list[Item], files: list[Path], reasons: dict[str, str]) -> Path:
         """`outbox/<slug>/manifest.json`: the release's files with their hashes, and the languages
         left out with why. Files staged in this run are described by their new content."""
-        out = self.settings.out_dir.resolve()
+        out = f"{self.settings.out_dir.resolve()}/"
         manifest = {
             "release": slug,
             "title": next((i.title for i in items if i.lang == self.settings.source_language), items[0].title),
             "languages": sorted(i.lang for i in items),
-            "files": [{"path": str(p.relative_to(out)), "sha256": sha, "bytes": size}
+            "files": [{"path": str(p).removeprefix(out), "sha256": sha, "bytes": size}
                       for p in sorted(files) for sha, size in [self._digest(p)]],
             # Kept for readers of the first manifest format: every language left out, and why.
             "skipped_languages": [{"language": lang, "reason": reason,

@@ -35,7 +35,7 @@ def labels(lang: str) -> dict[str, str]:
 def script_json(data: dict) -> Markup:
     """JSON for a <script type="application/ld+json"> element: '<', '>' and '&' escaped as JSON
     escapes, so no text in it (a title reading "</script>") can end the element early."""
-    text = json.dumps(data, ensure_ascii=False, indent=1)
+    text = json.dumps(data, ensure_ascii=False, separators=(", ", ": "))  # one line: json's C encoder
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 

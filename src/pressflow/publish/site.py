@@ -65,12 +65,21 @@ class Site:
     def __init__(self, settings):
         self.settings, self.out = settings, settings.out_dir
         self.base = settings.site_url
+        self._folders: dict[str, Path] = {}  # folder (relative) -> where it resolves, checked once
 
     def url(self, relative: str) -> str:
         return f"{self.base}/{relative}"
 
     def path(self, relative: str) -> Path:
-        return inside(self.out, *relative.split("/"))
+        """`relative` inside the output folder. Its folder is resolved once (a symlink out of the
+        output folder is refused); the name needs no resolving: writes replace a link at that
+        name rather than follow it."""
+        folder, _, name = relative.rpartition("/")
+        if name in ("", ".", ".."):
+            return inside(self.out, *relative.split("/"))  # refused, or the folder itself
+        if folder not in self._folders:
+            self._folders[folder] = inside(self.out, *folder.split("/")) if folder else inside(self.out)
+        return self._folders[folder] / name
 
     # --- URLs ---------------------------------------------------------------------------------
 
