@@ -187,6 +187,18 @@ def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
     assert (out / "site" / "en" / "page.html").read_text() == "<p>the page</p>"
 
 
+
+def test_a_symlink_deep_in_the_layout_cannot_redirect_writes(tmp_path):
+    from pressflow.publish import Site
+
+    out = tmp_path / "out"
+    (out / "outbox").mkdir(parents=True)
+    os.symlink(tmp_path, out / "outbox" / "water-forum")
+    site = Site(Settings(out_dir=out))
+    assert site.outbox_path("other-forum", "en", "posts", "x.txt") == out.resolve() / "outbox/other-forum/en/posts/x.txt"
+    with pytest.raises(PublishError, match="outside the output folder"):
+        site.outbox_path("water-forum", "en", "posts", "x.txt")
+
 @pytest.mark.parametrize("slug", ["..", ".", "", "../x", "a/../../x"])
 def test_names_that_leave_their_folder_are_refused(tmp_path, slug):
     from pressflow.publish import Site

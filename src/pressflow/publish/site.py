@@ -9,6 +9,7 @@ writer) and the review page (links to what was published) all take them from her
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..files import inside
@@ -77,9 +78,21 @@ class Site:
         folder, _, name = relative.rpartition("/")
         if name in ("", ".", ".."):
             return inside(self.out, *relative.split("/"))  # refused, or the folder itself
-        if folder not in self._folders:
-            self._folders[folder] = inside(self.out, *folder.split("/")) if folder else inside(self.out)
-        return self._folders[folder] / name
+        return self._folder(folder) / name
+
+    def _folder(self, relative: str) -> Path:
+        """Where a folder of the layout is: its parent's place and its name, when it is no
+        symlink (one lstat), else resolved in full, and refused if that leaves the output folder."""
+        if relative not in self._folders:
+            parent, _, name = relative.rpartition("/")
+            if not relative:
+                found = inside(self.out)
+            elif name in (".", "..") or os.path.islink(place := self._folder(parent) / name):
+                found = inside(self.out, *relative.split("/"))
+            else:
+                found = place
+            self._folders[relative] = found
+        return self._folders[relative]
 
     # --- URLs ---------------------------------------------------------------------------------
 
