@@ -74,6 +74,21 @@ def test_an_upgrade_step_runs_under_the_schema_lock_each_time_a_store_opens(tmp_
     assert seen == ["sqlite", "sqlite"]
 
 
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_from_before_sitemap_sizes_gets_them_filled_in(backend, tmp_path, request):
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
+    engine = store.get_engine(url)
+    with engine.begin() as connection:  # as an older version left it: no size column, one release kept
+        connection.exec_driver_sql("DELETE FROM published_releases")
+        connection.exec_driver_sql("ALTER TABLE published_releases DROP COLUMN size")
+        connection.exec_driver_sql("INSERT INTO published_releases (slug, position, sitemap_part, urls, sitemap_xml, "
+                                   "updated_at) VALUES ('forum', 1, 1, 2, '<url>a</url>', '2030-01-01 00:00:00')")
+    store._engines.pop(url).dispose()  # as the next process opening it
+    with store.session_scope(url) as session:
+        assert store.sitemap_parts(session) == {1: (2, len("<url>a</url>"))}
+        assert store.sitemap_places(session, ["forum"]) == {"forum": (1, 2, len("<url>a</url>"))}
+
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 

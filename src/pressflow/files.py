@@ -82,11 +82,14 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
     return True
 
 
+FSYNC_EACH_UP_TO = 2000  # staged files flushed one by one (0.4 ms each here); more: the filesystem at once
+
+
 class Staging:
     """A publish run's new files, each written in full before any of them is put in place.
 
     `write` puts the new version of a file in a staging folder (unless the file already holds
-    it); `commit` makes every staged file durable (one sync) and renames them into place, in the
+    it); `commit` makes every staged file durable (`_flush`) and renames them into place, in the
     order they were staged. A run that cannot finish, a full disk for one, stages without
     committing, so the published set stays as it was; `discard` removes what it staged, and a
     killed run's staging folder goes at the next run (`remove_stale_temp_files`).
@@ -95,27 +98,38 @@ class Staging:
     def __init__(self, out: Path):
         self.out = out.resolve()
         self.folder = self.out / "state" / "staging" / secrets.token_hex(4)
-        self.staged: dict[Path, Path] = {}  # target -> staged file (dicts keep the staging order)
-        self.digests: dict[Path, tuple[str, int]] = {}  # target -> sha256 and size of its new content
+        # target -> number of its staged file, `<folder>/<number>.tmp` (dicts keep the staging
+        # order). Strings and numbers: a first publish of a large archive stages a million files.
+        self.staged: dict[str, int] = {}
+        # target -> sha256 and size of its new content, until `digest` hands it out once
+        self.digests: dict[Path, tuple[str, int]] = {}
         self.removals: list[Path] = []  # files that go once every staged file is in place
 
     def write(self, path: Path, data: str | bytes) -> bool:
         """Stage `data` as the new content of `path`; returns whether the file changes."""
         payload = data.encode("utf-8") if isinstance(data, str) else data
         self.digests[path] = (hashlib.sha256(payload).hexdigest(), len(payload))
-        if path not in self.staged and _holds(path, payload):
+        target = str(path)
+        if target not in self.staged and _holds(path, payload):
             return False
-        tmp = self.staged.get(path) or self.folder / f"{len(self.staged)}.tmp"
+        number = self.staged.get(target, len(self.staged))
         try:
             if not self.staged:
                 self.folder.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as handle:
+            with open(self._tmp(number), "wb") as handle:
                 handle.write(payload)
         except OSError as exc:
             raise PublishError(f"could not write {self._name(path)}: {exc.strerror or exc}; "
                                "nothing of this run was published") from None
-        self.staged[path] = tmp
+        self.staged[target] = number
         return True
+
+    def digest(self, path: Path) -> tuple[str, int] | None:
+        """The sha256 and size of what was staged (or found unchanged) for `path`, once."""
+        return self.digests.pop(path, None)
+
+    def _tmp(self, number: int) -> str:
+        return f"{self.folder}/{number}.tmp"
 
     def remove(self, path: Path) -> None:
         """Remove `path` at commit, after every staged file is in place (nothing links to it then)."""
@@ -124,7 +138,7 @@ class Staging:
     def commit(self) -> None:
         """Put every staged file in place: a crash part-way leaves each file old or new, whole."""
         for path in self.removals:
-            self.staged.pop(path, None)
+            self.staged.pop(str(path), None)
         self._rename_all()
         for path in self.removals:
             path.unlink(missing_ok=True)
@@ -133,19 +147,34 @@ class Staging:
     def _rename_all(self) -> None:
         if not self.staged:
             return
-        sync_filesystem(self.folder)  # every new file on disk before the first rename points readers at it
-        folders: set[Path] = set()
-        for path, tmp in self.staged.items():
+        self._flush()
+        folders: set[str] = set()
+        for target, number in self.staged.items():
+            tmp = self._tmp(number)
             try:
-                if path.parent not in folders:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    folders.add(path.parent)
+                if (folder := os.path.dirname(target)) not in folders:
+                    os.makedirs(folder, exist_ok=True)
+                    folders.add(folder)
                 os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
+                os.replace(tmp, target)
             except OSError as exc:
-                raise PublishError(f"could not put {self._name(path)} in place: {exc.strerror or exc}") from None
+                raise PublishError(f"could not put {self._name(Path(target))} in place: {exc.strerror or exc}") from None
         self.staged.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _flush(self) -> None:
+        """Every staged file on disk before the first rename points readers at it: file by file
+        when they are few (a run costs its own files, whatever else the machine is writing), the
+        whole filesystem at once when they are many (a first publish of a large archive)."""
+        if len(self.staged) > FSYNC_EACH_UP_TO:
+            sync_filesystem(self.folder)
+            return
+        for number in self.staged.values():
+            fd = os.open(self._tmp(number), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def discard(self) -> None:
         self.staged.clear()

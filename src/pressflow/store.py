@@ -37,6 +37,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -742,7 +743,9 @@ class PublishedEntry(Base):
 
     __tablename__ = "published_entries"
     __table_args__ = (UniqueConstraint("release_slug", "lang"),
-                      Index("ix_published_entries_order", "lang", "published_at", "release_date", "release_slug"))
+                      Index("ix_published_entries_order", "lang", "published_at", "release_date", "release_slug"),
+                      # the feed of every language: its newest entries without sorting them all
+                      Index("ix_published_entries_newest", "published_at", "release_date", "release_slug", "lang"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     release_slug: Mapped[str] = mapped_column(String(100))
     lang: Mapped[str] = mapped_column(String(20))
@@ -766,7 +769,17 @@ class PublishedRelease(Base):
     sitemap_part: Mapped[int] = mapped_column(Integer)
     urls: Mapped[int] = mapped_column(Integer)
     sitemap_xml: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(Integer)  # of sitemap_xml: parts are counted without reading it
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+@schema_upgrade
+def _sitemap_sizes(connection: Connection) -> None:
+    """Stores from before `published_releases.size` get the column, filled in."""
+    if "size" not in {c["name"] for c in inspect(connection).get_columns("published_releases")}:
+        connection.exec_driver_sql("ALTER TABLE published_releases ADD COLUMN size INTEGER")
+    table = PublishedRelease.__table__
+    connection.execute(update(table).where(table.c.size.is_(None)).values(size=func.length(table.c.sitemap_xml)))
 
 
 class PublishState(Base):
@@ -915,7 +928,7 @@ def remove_entries(session: Session, slugs: list[str]) -> None:
 def sitemap_parts(session: Session) -> dict[int, tuple[int, int]]:
     """Each sitemap part's number of URLs and bytes of lines."""
     rows = session.execute(select(PublishedRelease.sitemap_part, func.sum(PublishedRelease.urls),
-                                  func.sum(func.length(PublishedRelease.sitemap_xml)))
+                                  func.sum(PublishedRelease.size))
                            .group_by(PublishedRelease.sitemap_part))
     return {part: (int(urls), int(size or 0)) for part, urls, size in rows}
 
@@ -925,7 +938,7 @@ def sitemap_places(session: Session, slugs: list[str]) -> dict[str, tuple[int, i
     R = PublishedRelease
     found: dict[str, tuple[int, int, int]] = {}
     for chunk in in_batches(slugs):
-        rows = session.execute(select(R.slug, R.sitemap_part, R.urls, func.length(R.sitemap_xml)).where(R.slug.in_(chunk)))
+        rows = session.execute(select(R.slug, R.sitemap_part, R.urls, R.size).where(R.slug.in_(chunk)))
         found.update((slug, (part, urls, size or 0)) for slug, part, urls, size in rows)
     return found
 
@@ -935,7 +948,7 @@ def last_sitemap_position(session: Session) -> int:
 
 
 def save_sitemap_lines(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Keep releases' sitemap lines (slug, sitemap_part, urls, sitemap_xml, updated_at, and
+    """Keep releases' sitemap lines (slug, sitemap_part, urls, sitemap_xml, size, updated_at, and
     `position` for a release published for the first time, None for one already kept)."""
     new = [row for row in rows if row["position"] is not None]
     again = [{**{k: v for k, v in row.items() if k not in ("slug", "position")}, "key": row["slug"]}

@@ -58,9 +58,8 @@ class Outbox(Writer):
                           json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
 
     def _digest(self, path: Path) -> tuple[str, int]:
-        if path in self.output.staging.digests:
-            return self.output.staging.digests[path]
-        return sha256_file(path), path.stat().st_size
+        staged = self.output.staging.digest(path)  # what this run wrote, or found there already
+        return staged if staged is not None else (sha256_file(path), path.stat().st_size)
 
     def files_on_disk(self, item: Item) -> list[Path]:
         """The outbound files an earlier run wrote for `item`."""

@@ -23,7 +23,7 @@ INDEX_PART = 0  # the part with the language index pages
 
 class Sitemap(Writer):
     PART_URLS = SITEMAP_MAX_URLS
-    PART_BYTES = 10_000_000
+    PART_BYTES = 2_000_000  # a new release rewrites its part: a small one keeps that cheap
 
     def __init__(self, output):
         super().__init__(output)
@@ -68,7 +68,7 @@ class Sitemap(Writer):
                 self._last_position += 1
                 position = self._last_position
             rows.append({"slug": slug, "position": position, "sitemap_part": part, "urls": len(listed),
-                         "sitemap_xml": xml, "updated_at": max(e.updated for e in listed)})
+                         "sitemap_xml": xml, "size": len(xml), "updated_at": max(e.updated for e in listed)})
             self.changed_parts.add(part)
         store.remove_entries(session, gone)
         store.save_sitemap_lines(session, rows)
