@@ -49,9 +49,11 @@ def links(page: Path) -> list[str]:
     return [a for a in html.parse(str(page)).getroot().xpath("//main//a/@href") if not a.startswith("index")]
 
 
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(out_dir=tmp_path / "out")
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request, tmp_path) -> Settings:
+    """The bookkeeping is SQL written in batches: each test runs on both stores."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return Settings(out_dir=tmp_path / "out", database_url=url)
 
 
 def test_index_pages_keep_their_releases_and_a_new_release_rewrites_only_what_lists_it(settings):
@@ -90,6 +92,37 @@ def test_index_pages_keep_their_releases_and_a_new_release_rewrites_only_what_li
     assert "site/en/release-004.html" not in changed and "site/en/release-003.html" in changed
     assert "Forum 3 on water, corrected" in (site / "index-2.html").read_text()
 
+
+
+def test_an_edit_moves_the_entry_and_its_sitemap_lines_and_nothing_else(settings):
+    from pressflow import review
+
+    def feed_entries() -> dict:
+        entries = {e.id: e for e in feedparser.parse(str(settings.out_dir / "feeds" / "en" / "atom.xml")).entries}
+        return {i: entries[f"tag:{settings.tag_authority}:release-00{i}/en"] for i in (1, 2)}
+
+    def lastmods() -> dict:
+        return {u.findtext(f"{SM}loc").rsplit("/", 1)[1]: u.findtext(f"{SM}lastmod")
+                for u in etree.parse(str(settings.out_dir / "sitemap.xml")).getroot().iter(f"{SM}url")}
+
+    prepare(settings, [1, 2])
+    publish(settings, now=at(0))
+    before, sitemap_before = feed_entries(), lastmods()
+    with store.session_scope(settings.db_url) as session:
+        [draft] = store.list_drafts(session, slug="release-001", channel="release", status=store.PUBLISHED)
+        draft_id, text = draft.id, draft.text
+    review.edit(settings, draft_id, text.replace("Forum 1 on water", "Forum 1 on water and energy", 1), author="ana")
+    review.set_status_many(settings, [draft_id], store.APPROVED, reviewer="ana")
+    assert publish(settings, now=at(30)).releases == {"release-001": ["en"]}
+    after, sitemap_after = feed_entries(), lastmods()
+    assert after[1].title == "Forum 1 on water and energy"
+    assert after[1].published == before[1].published and after[1].updated > before[1].updated
+    assert (after[2].published, after[2].updated) == (before[2].published, before[2].updated)
+    assert sitemap_after["release-001.html"] > sitemap_before["release-001.html"]
+    assert sitemap_after["release-002.html"] == sitemap_before["release-002.html"]
+    with store.session_scope(settings.db_url) as session:
+        kept = list(session.scalars(store.select(store.PublishedRelease)))
+        assert store.sitemap_parts(session) == {1: (2, sum(len(r.sitemap_xml) for r in kept))}
 
 def test_a_template_change_republishes_everything_once(settings, tmp_path):
     import shutil
