@@ -81,6 +81,7 @@ def test_a_store_from_before_sitemap_sizes_gets_them_filled_in(backend, tmp_path
     engine = store.get_engine(url)
     with engine.begin() as connection:  # as an older version left it: no size column, one release kept
         connection.exec_driver_sql("DELETE FROM published_releases")
+        connection.exec_driver_sql("DROP INDEX ix_published_releases_sizes")
         connection.exec_driver_sql("ALTER TABLE published_releases DROP COLUMN size")
         connection.exec_driver_sql("INSERT INTO published_releases (slug, position, sitemap_part, urls, sitemap_xml, "
                                    "updated_at) VALUES ('forum', 1, 1, 2, '<url>a</url>', '2030-01-01 00:00:00')")

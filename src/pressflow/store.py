@@ -39,6 +39,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -324,7 +325,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 #
 # Every table is a `Base` subclass defined in this module (or in a module named in
 # SCHEMA_MODULES, imported before the schema is made). `create_schema` creates what is missing,
-# adds indexes added since a store was created, then runs each step of SCHEMA_UPGRADES: all of
+# runs each step of SCHEMA_UPGRADES, then adds indexes added since a store was created: all of
 # it under one lock on the store (a PostgreSQL advisory lock, a lock file beside a SQLite
 # file), so two processes opening an empty database at once cannot both create a table.
 # A new table needs nothing more; a change to an existing one (a column, a virtual table, a
@@ -377,11 +378,11 @@ def create_schema(engine: Engine, url: str) -> None:
         importlib.import_module(module)
     with _schema_lock(engine, url) as connection:
         Base.metadata.create_all(connection)
+        for step in SCHEMA_UPGRADES:  # columns first: an index added since may use one
+            step(connection)
         for table in Base.metadata.sorted_tables:  # indexes added since a store was created
             for index in table.indexes:
                 index.create(connection, checkfirst=True)
-        for step in SCHEMA_UPGRADES:
-            step(connection)
 
 
 _engines: dict[str, Engine] = {}
@@ -745,7 +746,8 @@ class PublishedEntry(Base):
     __table_args__ = (UniqueConstraint("release_slug", "lang"),
                       Index("ix_published_entries_order", "lang", "published_at", "release_date", "release_slug"),
                       # the feed of every language: its newest entries without sorting them all
-                      Index("ix_published_entries_newest", "published_at", "release_date", "release_slug", "lang"))
+                      Index("ix_published_entries_newest", "published_at", "release_date", "release_slug", "lang"),
+                      Index("ix_published_entries_updated", "lang", "updated_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     release_slug: Mapped[str] = mapped_column(String(100))
     lang: Mapped[str] = mapped_column(String(20))
@@ -763,7 +765,9 @@ class PublishedRelease(Base):
     """A published release's lines in the sitemap, and which sitemap part holds them."""
 
     __tablename__ = "published_releases"
-    __table_args__ = (Index("ix_published_releases_part", "sitemap_part", "position"),)
+    __table_args__ = (Index("ix_published_releases_part", "sitemap_part", "position"),
+                      # each part's URLs, size and last change, without reading the lines kept beside them
+                      Index("ix_published_releases_sizes", "sitemap_part", "urls", "size", "updated_at"))
     slug: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)  # order of first publication: new releases go last
     sitemap_part: Mapped[int] = mapped_column(Integer)
@@ -841,11 +845,23 @@ def entry_languages(session: Session, slugs: list[str] | None = None) -> set[str
     """Languages with published entries (of these releases, or of any)."""
     query = select(PublishedEntry.lang).distinct()
     if slugs is None:
-        return set(session.scalars(query))
+        # Language after language through the index, a lookup each, rather than reading every
+        # entry of the archive to find the few distinct ones.
+        return set(session.scalars(_every_language()))
     found: set[str] = set()
     for chunk in in_batches(slugs):
         found |= set(session.scalars(query.where(PublishedEntry.release_slug.in_(chunk))))
     return found
+
+
+def _every_language():
+    """The distinct languages of the entries by a recursive query: the smallest, then the
+    smallest after it, ..., one index lookup each."""
+    E = PublishedEntry
+    languages = select(func.min(E.lang).label("lang")).cte("languages", recursive=True)
+    following = select(select(func.min(E.lang)).where(E.lang > languages.c.lang).scalar_subquery())
+    languages = languages.union_all(following.where(languages.c.lang.is_not(None)))
+    return select(languages.c.lang).where(languages.c.lang.is_not(None))
 
 
 def _newest_order():
@@ -884,10 +900,8 @@ def entry_positions(session: Session, keys: list[tuple[str, str]]) -> dict[tuple
         row = session.execute(select(E.published_at, E.release_date).where(E.release_slug == slug, E.lang == lang)).first()
         if row is None:
             continue
-        before = ((E.published_at < row.published_at)
-                  | ((E.published_at == row.published_at) & (E.release_date < row.release_date))
-                  | ((E.published_at == row.published_at) & (E.release_date == row.release_date)
-                     & (E.release_slug < slug)))
+        # A row-value comparison: a range of the order index, where three ORs read every entry.
+        before = tuple_(E.published_at, E.release_date, E.release_slug) < tuple_(row.published_at, row.release_date, slug)
         found[(slug, lang)] = session.scalar(select(func.count()).select_from(E).where(E.lang == lang, before))
     return found
 

@@ -42,9 +42,12 @@ class StoreCatalog:
 
     def __init__(self, session):
         self.session = session
+        self._languages: list[str] | None = None  # asked by every language's index pages
 
     def languages(self) -> list[str]:
-        return sorted(store.entry_languages(self.session))
+        if self._languages is None:
+            self._languages = sorted(store.entry_languages(self.session))
+        return self._languages
 
     def newest(self, lang: str | None, limit: int) -> list[Entry]:
         return [entry_of(row) for row in store.newest_entries(self.session, lang, limit)]
