@@ -295,7 +295,7 @@ def test_a_release_moved_back_under_embargo_is_withdrawn_until_then(published):
 
 
 def test_a_folder_a_killed_publisher_was_removing_is_cleaned_up(published):
-    leftover = published.out_dir / "outbox" / ".water-forum.0badc0de.tmp"
+    leftover = published.out_dir / "state" / "trash" / "water-forum.0badc0de"
     (leftover / "es").mkdir(parents=True)
     (leftover / "es" / "press-release.md").write_text("half of a withdrawn release")
     publish(published, now=LATER)

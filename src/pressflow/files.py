@@ -211,37 +211,44 @@ def _holds(path: Path, payload: bytes) -> bool:
         return False
 
 
-def remove_tree(folder: Path) -> None:
-    """Delete `folder` so that nobody sees part of it: it is renamed to a hidden temporary name
-    in one step, then deleted. A crash while deleting leaves only that temporary folder, which
-    `remove_stale_temp_files` deletes."""
-    tmp = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+def trash_folder(root: Path) -> Path:
+    """Where `remove_tree` moves what it deletes: inside the output folder (the same filesystem,
+    so moving is one rename), out of readers' way."""
+    return root / "state" / "trash"
+
+
+def remove_tree(folder: Path, root: Path) -> None:
+    """Delete `folder` (inside the output folder `root`) so that nobody sees part of it: it moves
+    to the trash folder in one step, then is deleted. A crash while deleting leaves it there,
+    for `remove_stale_temp_files`."""
+    trash = trash_folder(root)
+    trash.mkdir(parents=True, exist_ok=True)
+    tmp = trash / f"{folder.name}.{secrets.token_hex(4)}"
     os.rename(folder, tmp)
     shutil.rmtree(tmp)
 
 
 def remove_stale_temp_files(root: Path) -> int:
     """Delete what a publisher killed mid-run leaves behind: its staging folder, the folders
-    `remove_tree` was deleting, and temporary files `write_atomic` wrote beside their targets in
-    the output folder's top two levels (never a walk of the whole archive: it grows).
+    `remove_tree` was deleting, and temporary files `write_atomic` wrote beside files in the
+    output folder itself. Three places, whatever the archive's size: no folder of releases
+    is listed.
 
     Only call this while holding the publish lock: then no other writer owns a temp file.
     """
     removed = 0
-    staging = root / "state" / "staging"
-    if staging.is_dir():  # what a killed publisher staged and never put in place
-        shutil.rmtree(staging)
-        removed += 1
-    folders = [root] + [d for d in root.iterdir() if d.is_dir() and not d.is_symlink()] if root.is_dir() else []
-    for folder in folders:
-        for tmp in sorted(folder.glob(".*.tmp")):
-            if tmp.is_symlink() or not tmp.exists():
-                continue
-            if tmp.is_dir():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink(missing_ok=True)
+    for folder in (root / "state" / "staging", trash_folder(root)):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
             removed += 1
+    for tmp in sorted(root.glob(".*.tmp")) if root.is_dir() else []:
+        if tmp.is_symlink() or not tmp.exists():
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 

@@ -389,7 +389,7 @@ def _withdraw(outputs: list[Writer], report: PublishReport) -> None:
         for writer in outputs:
             for path in writer.withdraw(slug):
                 if path.is_dir():
-                    remove_tree(path)
+                    remove_tree(path, writer.settings.out_dir)
                 elif path.is_file():
                     path.unlink()
                 else:
