@@ -807,7 +807,9 @@ def set_publish_state(session: Session, name: str, value: str) -> None:
 
 
 def embargoed_releases(session: Session, now: dt.datetime) -> list[str]:
-    return list(session.scalars(select(Release.slug).where(Release.publish_at > now).order_by(Release.slug)))
+    # Sorted here: asked to sort, SQLite walks every release in slug order instead of the
+    # few in the embargo index.
+    return sorted(session.scalars(select(Release.slug).where(Release.publish_at > now)))
 
 
 def releases_to_publish(session: Session, now: dt.datetime, *, everything: bool) -> list[str]:
