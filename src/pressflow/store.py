@@ -523,9 +523,7 @@ def record_skip(session: Session, *, slug: str, lang: str, fingerprint: str, rea
 
 
 def skipped_languages(session: Session, slug: str, fingerprint: str) -> dict[str, str]:
-    rows = session.scalars(select(SkippedLanguage).where(SkippedLanguage.release_slug == slug,
-                                                         SkippedLanguage.fingerprint == fingerprint))
-    return {row.lang: row.reason for row in rows}
+    return skipped_languages_of(session, {slug: fingerprint}).get(slug, {})
 
 
 def _drafts_query(*, status: str | None = None, lang: str | None = None, channel: str | None = None,
