@@ -12,7 +12,8 @@ run. Peak memory is the getrusage maximum of each process.
 
 Then a full first publish of --hugo-releases releases in one language, against Hugo building the
 same releases (pages, RSS, sitemap) from Markdown files, medians of 3 each, per page:
-`publish_vs_hugo=`. Hugo is Debian's `hugo` package (`apt-get install hugo`); without it that
+`publish_vs_hugo=`; and, for where the difference lies, against Hugo also writing the eight
+outbound files pressflow writes beside each page (`publish_vs_hugo_same_files=`). Hugo is Debian's `hugo` package (`apt-get install hugo`); without it that
 part is skipped, saying so.
 
 Targets: one new release at 10,000 <= 1.5x at 100; unchanged re-publish at 10,000 <= 1.5x at
@@ -127,19 +128,55 @@ def run_child(*args) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def hugo_site(folder: Path, n: int) -> Path:
-    """The same releases as a Hugo site: Markdown pages, RSS and sitemap (Hugo's own templates)."""
-    site = folder / "hugo"
-    (site / "content" / "releases").mkdir(parents=True)
-    (site / "layouts" / "_default").mkdir(parents=True)
-    (site / "config.toml").write_text('baseURL = "http://127.0.0.1:8000/"\nlanguageCode = "en"\ntitle = "ANSO"\n'
-                                      'disableKinds = ["taxonomy", "term"]\n')
-    (site / "layouts" / "_default" / "single.html").write_text(
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>'
+# Hugo writing the files pressflow writes for a release (its page, the outbound HTML, Markdown
+# and text, four posts and a manifest), as output formats of each page.
+HUGO_SAME_FILES = """
+[mediaTypes."text/markdown"]
+suffixes = ["md"]
+[outputs]
+page = ["HTML", "standalone", "markdown", "text", "x", "mastodon", "bluesky", "linkedin", "manifest"]
+[outputFormats.standalone]
+mediaType = "text/html"
+baseName = "press-release"
+isHTML = true
+[outputFormats.markdown]
+mediaType = "text/markdown"
+baseName = "press-release"
+isPlainText = true
+[outputFormats.manifest]
+mediaType = "application/json"
+baseName = "manifest"
+isPlainText = true
+""" + "".join(f'[outputFormats.{name}]\nmediaType = "text/plain"\nbaseName = "{base}"\nisPlainText = true\n'
+              for name, base in [("text", "press-release"), ("x", "x"), ("mastodon", "mastodon"),
+                                 ("bluesky", "bluesky"), ("linkedin", "linkedin")])
+PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>'
         '<body><main><article>{{ .Content }}</article></main></body></html>\n')
-    (site / "layouts" / "_default" / "list.html").write_text(
+
+
+def hugo_site(folder: Path, n: int, same_files: bool = False) -> Path:
+    """The same releases as a Hugo site: Markdown pages, RSS and sitemap (Hugo's own templates);
+    `same_files`: each page also in the outbound formats pressflow writes."""
+    site = folder / ("hugo-same-files" if same_files else "hugo")
+    layouts = site / "layouts" / "_default"
+    (site / "content" / "releases").mkdir(parents=True)
+    layouts.mkdir(parents=True)
+    (site / "config.toml").write_text('baseURL = "http://127.0.0.1:8000/"\nlanguageCode = "en"\ntitle = "ANSO"\n'
+                                      'disableKinds = ["taxonomy", "term"]\n' + (HUGO_SAME_FILES if same_files else ""))
+    (layouts / "single.html").write_text(PAGE)
+    (layouts / "list.html").write_text(
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head><body><ul>'
         '{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>{{ end }}</ul></body></html>\n')
+    if same_files:
+        (layouts / "single.standalone.html").write_text(PAGE)
+        (layouts / "single.markdown.md").write_text("{{ .RawContent }}\n")
+        (layouts / "single.text.txt").write_text("{{ .Plain }}\n")
+        for channel in ("x", "mastodon", "bluesky", "linkedin"):
+            (layouts / f"single.{channel}.txt").write_text("{{ .Title }}: {{ .Summary | plainify }} {{ .Permalink }}\n")
+        (layouts / "single.manifest.json").write_text(
+            '{"release": {{ .File.BaseFileName | jsonify }}, "title": {{ .Title | jsonify }}, "files": ['
+            '{{ range $i, $f := .OutputFormats }}{{ if $i }}, {{ end }}{"path": {{ $f.RelPermalink | jsonify }}, '
+            '"sha256": {{ sha256 $.RawContent | jsonify }}}{{ end }}]}\n')
     for i in range(n):
         text = markdown(i, "en").split("\n", 1)[1]
         (site / "content" / "releases" / f"release-{i:05d}.md").write_text(
@@ -193,16 +230,19 @@ def main() -> None:
         if not shutil.which("hugo"):
             print("hugo not installed (Debian: apt-get install hugo): publish_vs_hugo skipped")
             return
-        site = hugo_site(Path(tmp), n)
-        hugo, ours = [], []
-        for rep in range(args.repeats):  # alternate, so a machine getting busier weighs on both
+        site, same_files = hugo_site(Path(tmp), n), hugo_site(Path(tmp), n, same_files=True)
+        hugo, hugo_same, ours = [], [], []
+        for rep in range(args.repeats):  # alternate, so a machine getting busier weighs on all three
             hugo.append(time_hugo(site))
+            hugo_same.append(time_hugo(same_files))
             run_child("seed", Path(tmp) / f"one-{rep}", n, 1)
             ours.append(run_child("first", Path(tmp) / f"one-{rep}", n, 1)["first"])
-        h, p = statistics.median(hugo), statistics.median(ours)
+        h, hs, p = statistics.median(hugo), statistics.median(hugo_same), statistics.median(ours)
         print(f"full first publish of {n} releases in one language: pressflow {p:.2f} s ({1000 * p / n:.2f} ms a page), "
-              f"hugo {h:.2f} s ({1000 * h / n:.2f} ms a page)  [pressflow {ours}, hugo {hugo}]")
+              f"hugo {h:.2f} s ({1000 * h / n:.2f} ms a page), hugo writing pressflow's 9 files a release "
+              f"{hs:.2f} s  [pressflow {ours}, hugo {hugo}, hugo same files {hugo_same}]")
         print(f"publish_vs_hugo={p / h:.2f} (per page; target <= 1.5)")
+        print(f"publish_vs_hugo_same_files={p / hs:.2f} (Hugo also writing the outbound files of each release)")
 
 
 if __name__ == "__main__":
