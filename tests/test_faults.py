@@ -368,3 +368,32 @@ def test_an_engine_failing_on_everything_fails_the_language_without_bisecting_fo
     assert all("engine broken" in langs["es"] for langs in prepared.failed.values())
     assert sum(n == 1 for n in calls) == stage.MAX_FAILED_SENTENCES + 1  # gave up after that many lone failures
     assert prepared.releases[records[0]["id"]].languages == ["en", "zh"]
+
+
+@pytest.mark.parametrize("flush_each_up_to", [0, 10_000])
+def test_staged_files_are_flushed_then_put_in_place_in_order(tmp_path, monkeypatch, flush_each_up_to):
+    """Both ways of making staged files durable (an fsync each, one syncfs of the filesystem)
+    put every file in place, the last version of a file written twice winning."""
+    from pressflow import files
+
+    monkeypatch.setattr(files, "FSYNC_EACH_UP_TO", flush_each_up_to)
+    flushed = []
+    monkeypatch.setattr(files, "sync_filesystem", lambda folder: flushed.append("syncfs"))
+    real_fsync = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (flushed.append("fsync"), real_fsync(fd)))
+    staging = files.Staging(tmp_path)
+    targets = [tmp_path / "site" / "en" / f"{i}.html" for i in range(5)]
+    for i, target in enumerate(targets):
+        assert staging.write(target, f"<p>{i}</p>")
+    staging.write(targets[0], "<p>again</p>")
+    staging.commit()
+    assert [t.read_text() for t in targets] == ["<p>again</p>", "<p>1</p>", "<p>2</p>", "<p>3</p>", "<p>4</p>"]
+    assert flushed == (["syncfs"] if flush_each_up_to == 0 else ["fsync"] * 5)
+    assert not (tmp_path / "state" / "staging").exists() or not any((tmp_path / "state" / "staging").iterdir())
+
+
+def test_a_large_run_flushes_the_output_filesystem_alone(tmp_path, monkeypatch):
+    from pressflow import files
+
+    monkeypatch.setattr(files.os, "sync", lambda: pytest.fail("flushed every filesystem, not the output's"))
+    files.sync_filesystem(tmp_path)  # Linux's syncfs, through libc
