@@ -7,6 +7,7 @@ in a real subprocess, where a traceback would actually reach the terminal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -83,6 +84,10 @@ def test_run_the_examples_end_to_end(cli, prefect_harness, argos_models, tmp_pat
         assert f"published {event.slug}: " in result.stdout
         manifest = json.loads((out / "outbox" / event.slug / "manifest.json").read_text())
         assert "en" in manifest["languages"] and "zh" in manifest["languages"]  # every example involves CN
+        listed = [f["path"] for f in manifest["files"]]
+        assert len(listed) == len(set(listed))  # a file every language shares (the image) is listed once
+        for f in manifest["files"]:
+            assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"], f["path"]
         for lang in manifest["languages"]:
             assert (out / "site" / lang / f"{event.slug}.html").is_file()
             folder = out / "outbox" / event.slug / lang

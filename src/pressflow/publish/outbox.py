@@ -46,7 +46,7 @@ class Outbox(Writer):
             "title": next((i.title for i in items if i.lang == self.settings.source_language), items[0].title),
             "languages": sorted(i.lang for i in items),
             "files": [{"path": str(p).removeprefix(out), "sha256": sha, "bytes": size}
-                      for p in sorted(files) for sha, size in [self._digest(p)]],
+                      for p in sorted(set(files)) for sha, size in [self._digest(p)]],
             # Kept for readers of the first manifest format: every language left out, and why.
             "skipped_languages": [{"language": lang, "reason": reason,
                                    "status": "failed" if is_failure(reason) else "skipped"}
