@@ -4,10 +4,11 @@ receiver on loopback (a stand-in hub that records what it is told)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import feedparser
@@ -118,6 +119,37 @@ class Hub:
         self.server.shutdown()
         self.server.server_close()
 
+
+
+def test_a_feed_reader_reads_the_json_feed_as_the_atom_feed(settings):
+    """reader (a feed reader library nobody here wrote, with its own JSON Feed parser) fetches
+    feed.json over HTTP and finds the Atom feed's entries: same ids, titles, links and times."""
+    from reader import make_reader
+
+    prepare(settings, record(1, image=IMAGE), record(2), record(3))
+    publish(settings, now=T0)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(settings.out_dir))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("en", "all"):
+            url = f"http://127.0.0.1:{server.server_address[1]}/feeds/{name}/feed.json"
+            subscriber = make_reader(":memory:")
+            subscriber.add_feed(url)
+            subscriber.update_feeds()
+            feed = subscriber.get_feed(url)
+            assert feed.last_exception is None and feed.version == "json11"
+            read = {e.id: e for e in subscriber.get_entries(feed=url)}
+            atom = {e.id: e for e in feedparser.parse(str(settings.out_dir / "feeds" / name / "atom.xml")).entries}
+            assert read.keys() == atom.keys() and len(read) == 3
+            for entry_id, entry in read.items():
+                assert entry.title == atom[entry_id].title and entry.link == atom[entry_id].link
+                assert entry.published.timetuple()[:6] == atom[entry_id].published_parsed[:6]
+                assert entry.updated.timetuple()[:6] == atom[entry_id].updated_parsed[:6]
+                assert "Delegates met for session" in entry.content[0].value
+    finally:
+        server.shutdown()
+        server.server_close()
 
 def test_feeds_name_the_hub_and_a_publish_that_changed_them_tells_it(settings):
     with Hub() as hub:
