@@ -8,41 +8,26 @@ import html
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from ..languages import language_name
-from .model import Changes, Entry
+from .model import Entry
 from .site import ALL_LANGUAGES
-from .writer import Catalog, Writer
+from .writer import FeedWriter
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ATOM = "{http://www.w3.org/2005/Atom}"
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class Feeds(Writer):
-    def language(self, lang: str, catalog: Catalog, changes: Changes) -> None:
-        self.feeds(catalog.newest(lang, self.settings.feed_limit), lang)
-
-    def everything(self, catalog: Catalog, changes: Changes) -> None:
-        """One feed with every language, for readers and outlets that want everything."""
-        self.feeds(catalog.newest(None, self.settings.feed_limit), ALL_LANGUAGES)
-
-    def feeds(self, entries: list[Entry], name: str) -> None:
+class Feeds(FeedWriter):
+    def write_feeds(self, entries: list[Entry], name: str) -> None:
         feed = self.feed(entries, name)
         atom = self._finish_atom(feed.atom_str(pretty=True), entries, mixed=name == ALL_LANGUAGES)
-        self._write_feed(name, "atom", self._with_hub(atom, "atom"))
+        self.write_feed(name, "atom", self._with_hub(atom, "atom"))
         # feedgen makes the last link given the RSS channel's <link>: that must be the site (the
         # index page), not the feed itself, so the self link goes first.
         feed.link(href=self.site.feed_url(name, "rss"), rel="self", replace=True)
         feed.link(href=self.site.index_url(self.settings.source_language if name == ALL_LANGUAGES else name),
                   rel="alternate")
-        self._write_feed(name, "rss", self._with_hub(self._finish_rss(feed.rss_str(pretty=True), entries), "rss"))
-
-    def _write_feed(self, name: str, kind: str, data: bytes) -> None:
-        """Write a feed, noting it for the WebSub hub when it changed."""
-        changed = self.output.staging.write(self.site.feed_path(name, kind), data)
-        self.output.report.count(changed)
-        if changed:
-            self.output.report.feeds_changed.append(self.site.feed_url(name, kind))
+        self.write_feed(name, "rss", self._with_hub(self._finish_rss(feed.rss_str(pretty=True), entries), "rss"))
 
     def _with_hub(self, feed: bytes, kind: str) -> bytes:
         """The feed naming the WebSub hub, when one is configured: Atom `<link rel="hub">`, RSS
@@ -67,10 +52,8 @@ class Feeds(Writer):
         fg = FeedGenerator()
         fg.load_extension("dc")  # dc:language on each item of the all-languages RSS feed
         fg.id(self.site.feed_id(name))
-        label = "all languages" if mixed else language_name(name, name)
-        fg.title(f"{self.settings.organization} — {label}")
-        fg.description(f"{self.settings.organization} press releases "
-                       f"({'all languages' if mixed else language_name(name, 'en')})")
+        fg.title(self.title(name))
+        fg.description(self.description(name))
         fg.link(href=self.site.index_url(source if mixed else name), rel="alternate")
         fg.link(href=self.site.feed_url(name, "atom"), rel="self")
         # The all-languages feed has no one language ("mul": multiple); each entry carries its own.

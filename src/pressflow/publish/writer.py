@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..files import Staging
 from ..images import ImageError, read_image
+from ..languages import language_name
 from ..render import Renderer
 from .model import Changes, Entry, Image, Item, PublishReport
-from .site import Site
+from .site import ALL_LANGUAGES, Site
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +117,33 @@ class Writer:
     def withdraw(self, slug: str) -> list[Path]:
         """Files of a withdrawn release to remove (after everything listing it was rewritten)."""
         return []
+
+
+class FeedWriter(Writer):
+    """A feed format: one feed per language and one of every language (`feeds/all/`), each of
+    the newest PRESSFLOW_FEED_LIMIT entries. A format writes its files in `write_feeds`."""
+
+    def language(self, lang: str, catalog: Catalog, changes: Changes) -> None:
+        self.write_feeds(catalog.newest(lang, self.settings.feed_limit), lang)
+
+    def everything(self, catalog: Catalog, changes: Changes) -> None:
+        """One feed with every language, for readers and outlets that want everything."""
+        self.write_feeds(catalog.newest(None, self.settings.feed_limit), ALL_LANGUAGES)
+
+    def write_feeds(self, entries: list[Entry], name: str) -> None:
+        raise NotImplementedError
+
+    def title(self, name: str) -> str:
+        label = "all languages" if name == ALL_LANGUAGES else language_name(name, name)
+        return f"{self.settings.organization} — {label}"
+
+    def description(self, name: str) -> str:
+        label = "all languages" if name == ALL_LANGUAGES else language_name(name, "en")
+        return f"{self.settings.organization} press releases ({label})"
+
+    def write_feed(self, name: str, kind: str, data: str | bytes) -> None:
+        """Write a feed, noting it for the WebSub hub when it changed."""
+        changed = self.output.staging.write(self.site.feed_path(name, kind), data)
+        self.output.report.count(changed)
+        if changed:
+            self.output.report.feeds_changed.append(self.site.feed_url(name, kind))
