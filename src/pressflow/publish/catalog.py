@@ -43,6 +43,7 @@ class StoreCatalog:
     def __init__(self, session):
         self.session = session
         self._languages: list[str] | None = None  # asked by every language's index pages
+        self._newest: dict[tuple[str | None, int], list[Entry]] = {}  # asked by each feed format
 
     def languages(self) -> list[str]:
         if self._languages is None:
@@ -50,7 +51,9 @@ class StoreCatalog:
         return self._languages
 
     def newest(self, lang: str | None, limit: int) -> list[Entry]:
-        return [entry_of(row) for row in store.newest_entries(self.session, lang, limit)]
+        if (lang, limit) not in self._newest:
+            self._newest[(lang, limit)] = [entry_of(row) for row in store.newest_entries(self.session, lang, limit)]
+        return list(self._newest[(lang, limit)])
 
     def count(self, lang: str) -> int:
         return store.count_entries(self.session, lang)
