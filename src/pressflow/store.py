@@ -906,13 +906,6 @@ def entry_positions(session: Session, keys: list[tuple[str, str]]) -> dict[tuple
     return found
 
 
-def entries_of(session: Session, slugs: list[str]) -> list[PublishedEntry]:
-    rows: list[PublishedEntry] = []
-    for chunk in in_batches(slugs):
-        rows += session.scalars(select(PublishedEntry).where(PublishedEntry.release_slug.in_(chunk)))
-    return rows
-
-
 def entry_languages_of(session: Session, slugs: list[str]) -> dict[str, set[str]]:
     """slug -> the languages it is listed in, for these releases."""
     E = PublishedEntry
@@ -934,8 +927,14 @@ def save_entries(session: Session, entries: dict[str, list[dict[str, Any]]]) -> 
 
 
 def remove_entries(session: Session, slugs: list[str]) -> None:
+    """These releases leave the lists of published entries."""
     for chunk in in_batches(slugs):
         session.execute(delete(PublishedEntry).where(PublishedEntry.release_slug.in_(chunk)))
+
+
+def remove_sitemap_lines(session: Session, slugs: list[str]) -> None:
+    """These releases leave the sitemap."""
+    for chunk in in_batches(slugs):
         session.execute(delete(PublishedRelease).where(PublishedRelease.slug.in_(chunk)))
 
 

@@ -210,7 +210,7 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     report.embargoed = store.embargoed_releases(session, now)
     todo = store.releases_to_publish(session, now, everything=changes.everything)
     outputs = writers(output)
-    if not (changes.everything or todo or store.entries_of(session, report.embargoed)):
+    if not (changes.everything or todo or store.entry_languages_of(session, report.embargoed)):
         _withdraw(outputs, report)  # pages a run killed after its renames left behind, if any
         _unpublish_embargoed(session, report.embargoed, now)
         return  # nothing changed: nothing to render, list or compare
@@ -294,11 +294,11 @@ def _record_entries(session, entries: dict[str, list[Entry]], changes: Changes, 
 
 def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitemap) -> None:
     """Releases under embargo again leave every list."""
-    for row in store.entries_of(session, slugs):
-        position = store.entry_positions(session, [(row.release_slug, row.lang)])[(row.release_slug, row.lang)]
-        changes.removed_from[row.lang] = min(changes.removed_from.get(row.lang, 1 << 62), position)
-        changes.languages.add(row.lang)
-        changes.removed.add(row.release_slug)
+    for slug, languages in store.entry_languages_of(session, slugs).items():
+        for (_, lang), position in store.entry_positions(session, [(slug, lang) for lang in languages]).items():
+            changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62), position)
+        changes.languages |= languages
+        changes.removed.add(slug)
     sitemap.releases(session, {slug: [] for slug in sorted(changes.removed)}, changes)
     store.remove_entries(session, sorted(changes.removed))
 
@@ -307,7 +307,8 @@ def _place_changes(session, changes: Changes) -> None:
     """Where the entries this run published now stand in their language (oldest first)."""
     if changes.everything:
         return
-    keys = [(row.release_slug, row.lang) for row in store.entries_of(session, sorted(changes.slugs))]
+    keys = [(slug, lang) for slug, languages in store.entry_languages_of(session, sorted(changes.slugs)).items()
+            for lang in languages]
     for (slug, lang), position in store.entry_positions(session, keys).items():
         changes.positions.setdefault(lang, set()).add(position)
 

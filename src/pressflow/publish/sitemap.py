@@ -70,7 +70,7 @@ class Sitemap(Writer):
             rows.append({"slug": slug, "position": position, "sitemap_part": part, "urls": len(listed),
                          "sitemap_xml": xml, "size": len(xml), "updated_at": max(e.updated for e in listed)})
             self.changed_parts.add(part)
-        store.remove_entries(session, gone)
+        store.remove_sitemap_lines(session, gone)
         store.save_sitemap_lines(session, rows)
 
     def _overflows(self, session, part: int, more_urls: int, more_bytes: int) -> bool:
