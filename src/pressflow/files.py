@@ -85,25 +85,36 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
 FSYNC_EACH_UP_TO = 2000  # staged files flushed one by one (0.4 ms each here); more: the filesystem at once
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class Staging:
     """A publish run's new files, each written in full before any of them is put in place.
 
     `write` puts the new version of a file in a staging folder (unless the file already holds
-    it); `commit` makes every staged file durable (`_flush`) and renames them into place, in the
-    order they were staged. A run that cannot finish, a full disk for one, stages without
-    committing, so the published set stays as it was; `discard` removes what it staged, and a
-    killed run's staging folder goes at the next run (`remove_stale_temp_files`).
+    it), at the place it will have in the output folder; `commit` makes every staged file
+    durable (`_flush`) and puts them in place in the order they were staged: a file by a rename,
+    and a folder the output does not have yet (every folder, in a first publish) by one rename
+    of the whole folder, so it appears complete. A run that cannot finish, a full disk for one,
+    stages without committing, so the published set stays as it was; `discard` removes what it
+    staged, and a killed run's staging folder goes at the next run (`remove_stale_temp_files`).
     """
 
     def __init__(self, out: Path):
         self.out = out.resolve()
         self.folder = self.out / "state" / "staging" / secrets.token_hex(4)
-        # target -> number of its staged file, `<folder>/<number>.tmp` (dicts keep the staging
-        # order). Strings and numbers: a first publish of a large archive stages a million files.
-        self.staged: dict[str, int] = {}
+        # Targets in the order staged (a dict keeps it), as strings: a first publish of a large
+        # archive stages a million files.
+        self.staged: dict[str, None] = {}
+        self._folders: set[str] = set()  # folders made in the staging folder
         # target -> sha256 and size of its new content, until `digest` hands it out once
         self.digests: dict[Path, tuple[str, int]] = {}
         self.removals: list[Path] = []  # files that go once every staged file is in place
+        # Published files are readable by the web server: set 0644 only where the umask would not.
+        self._chmod = (0o666 & ~_umask()) != 0o644
 
     def write(self, path: Path, data: str | bytes) -> bool:
         """Stage `data` as the new content of `path`; returns whether the file changes."""
@@ -112,24 +123,31 @@ class Staging:
         target = str(path)
         if target not in self.staged and _holds(path, payload):
             return False
-        number = self.staged.get(target, len(self.staged))
+        staged = self._staged_path(target)
         try:
-            if not self.staged:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self._tmp(number), "wb") as handle:
+            if (folder := os.path.dirname(staged)) not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            with open(staged, "wb") as handle:
                 handle.write(payload)
+            if self._chmod:
+                os.chmod(staged, 0o644)
         except OSError as exc:
             raise PublishError(f"could not write {self._name(path)}: {exc.strerror or exc}; "
                                "nothing of this run was published") from None
-        self.staged[target] = number
+        self.staged[target] = None
         return True
 
     def digest(self, path: Path) -> tuple[str, int] | None:
         """The sha256 and size of what was staged (or found unchanged) for `path`, once."""
         return self.digests.pop(path, None)
 
-    def _tmp(self, number: int) -> str:
-        return f"{self.folder}/{number}.tmp"
+    def _staged_path(self, target: str) -> str:
+        """Where `target` (an absolute path inside the output folder) is staged."""
+        relative = target.removeprefix(f"{self.out}/")
+        if relative == target or ".." in relative.split("/"):
+            raise PublishError(f"refusing to write outside the output folder: {target}")
+        return f"{self.folder}/{relative}"
 
     def remove(self, path: Path) -> None:
         """Remove `path` at commit, after every staged file is in place (nothing links to it then)."""
@@ -138,7 +156,8 @@ class Staging:
     def commit(self) -> None:
         """Put every staged file in place: a crash part-way leaves each file old or new, whole."""
         for path in self.removals:
-            self.staged.pop(str(path), None)
+            if self.staged.pop(str(path), False) is None:
+                os.unlink(self._staged_path(str(path)))
         self._rename_all()
         for path in self.removals:
             path.unlink(missing_ok=True)
@@ -148,19 +167,37 @@ class Staging:
         if not self.staged:
             return
         self._flush()
-        folders: set[str] = set()
-        for target, number in self.staged.items():
-            tmp = self._tmp(number)
+        placed: set[str] = set()  # folders of the output moved in whole from the staging folder
+        present: dict[str, bool] = {}  # folder of the output -> whether it existed before
+        for target in self.staged:
             try:
-                if (folder := os.path.dirname(target)) not in folders:
-                    os.makedirs(folder, exist_ok=True)
-                    folders.add(folder)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
+                folder = self._new_folder(target, placed, present)
+                if folder is None:
+                    os.replace(self._staged_path(target), target)
+                elif folder not in placed:
+                    os.rename(self._staged_path(folder), folder)
+                    placed.add(folder)
             except OSError as exc:
                 raise PublishError(f"could not put {self._name(Path(target))} in place: {exc.strerror or exc}") from None
         self.staged.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _new_folder(self, target: str, placed: set[str], present: dict[str, bool]) -> str | None:
+        """The outermost folder on the way to `target` that the output folder has not got (or
+        got in this commit, whole), or None when the target's own folder exists."""
+        folder = os.path.dirname(target)
+        if present.get(folder):
+            return None
+        out, relative = str(self.out), os.path.relpath(folder, self.out)
+        for part in ([] if relative == "." else relative.split("/")):
+            out = f"{out}/{part}"
+            if out in placed:
+                return out
+            if out not in present:
+                present[out] = os.path.lexists(out)
+            if not present[out]:
+                return out
+        return None
 
     def _flush(self) -> None:
         """Every staged file on disk before the first rename points readers at it: file by file
@@ -169,8 +206,8 @@ class Staging:
         if len(self.staged) > FSYNC_EACH_UP_TO:
             sync_filesystem(self.folder)
             return
-        for number in self.staged.values():
-            fd = os.open(self._tmp(number), os.O_RDONLY)
+        for target in self.staged:
+            fd = os.open(self._staged_path(target), os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
