@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -34,14 +35,17 @@ RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
 
 
+@lru_cache(maxsize=256)
 def babel_locale(lang: str) -> Locale:
-    """The Babel locale for a language tag, English when Babel has no data for it."""
+    """The Babel locale for a language tag, English when Babel has no data for it (parsed once
+    a process: every page asks, and parsing costs more than the formatting it is for)."""
     try:
         return Locale.parse(lang, sep="-")
     except Exception:
         return Locale("en")
 
 
+@lru_cache(maxsize=4096)  # a page, its index entry and its outbound copy show the same date
 def localized_date(value: dt.date, lang: str) -> str:
     """A date as readers of `lang` write it, e.g. '30 August 2021', '30 de agosto de 2021'."""
     return format_date(value, format="long", locale=babel_locale(lang))

