@@ -302,8 +302,17 @@ ADDRESS_PIECES = list("ab zZ.0@/:-_\n#*[]()<>") + ["www", "com", "org", "рф", 
 def test_text_skipping_the_address_search_renders_as_with_it(text):
     from pressflow import render
 
-    if not render._MAY_HOLD_ADDRESS.search(text):
+    if not render.may_hold_address(text):
         assert render._markdown_without_links.render(text) == render._markdown.render(text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(ADDRESS_PIECES), max_size=30).map("".join))
+def test_the_address_pre_check_is_the_plain_pattern(text):
+    """The pre-check, written to find dots fast, answers as the plain pattern would."""
+    from pressflow import render
+
+    assert render.may_hold_address(text) == bool(re.search(r"//|@|[^\W_]\.[^\W\d_]", text))
 
 
 @pytest.mark.parametrize("text", ["see anso.org", "write to press@anso.org", "https://x.y/z", "访问 例子.com", "сайт a.рф"])

@@ -188,8 +188,8 @@ class Staging:
         folder = os.path.dirname(target)
         if present.get(folder):
             return None
-        out, relative = str(self.out), os.path.relpath(folder, self.out)
-        for part in ([] if relative == "." else relative.split("/")):
+        out, relative = str(self.out), folder.removeprefix(f"{self.out}/")
+        for part in ([] if folder == out else relative.split("/")):
             out = f"{out}/{part}"
             if out in placed:
                 return out

@@ -85,6 +85,7 @@ def target_languages(
     return [lang for lang in dict.fromkeys(wanted) if lang != source]
 
 
+@lru_cache(maxsize=1024)  # every page's language bar names each language: parse CLDR once
 def language_name(code: str, in_language: str = "en") -> str:
     """A language's display name, e.g. 'Spanish' or, in its own language, 'español'."""
     try:
@@ -93,6 +94,7 @@ def language_name(code: str, in_language: str = "en") -> str:
         return code
 
 
+@lru_cache(maxsize=256)
 def text_direction(code: str) -> str:
     """'rtl' for right-to-left scripts, from CLDR's character order; 'ltr' otherwise."""
     try:
