@@ -2,6 +2,7 @@
 
     python bench/publish.py                        # archives of 100, 2,000, 10,000 releases x 9 languages
     python bench/publish.py --sizes 100 500 --repeats 3 --hugo-releases 500
+    python bench/publish.py --sizes 100 --dir /dev/shm     # in memory: the disk left out of both sides
 
 For each archive size N it builds a store of N releases approved in 9 languages (drafts written
 straight into the store, as a reviewer's approval leaves them; no model runs; in a process of its
@@ -10,8 +11,9 @@ own), publishes it once (the archive's first publish, in its own process), then,
 the clock). Figures are medians of 3; ratios compare N to the smallest N, measured in the same
 run. Peak memory is the getrusage maximum of each process.
 
-Then a full first publish of --hugo-releases releases in one language, against Hugo building the
-same releases (pages, RSS, sitemap) from Markdown files, medians of 3 each, per page:
+First, a full first publish of --hugo-releases releases in one language (`pressflow publish`, a
+fresh process, as users run it; and the library call alone), against Hugo building the same
+releases (pages, RSS, sitemap) from Markdown files, medians of 3 each, per page:
 `publish_vs_hugo=`; and, for where the difference lies, against Hugo also writing the eight
 outbound files pressflow writes beside each page (`publish_vs_hugo_same_files=`). Hugo is Debian's `hugo` package (`apt-get install hugo`); without it that
 part is skipped, saying so.
@@ -184,11 +186,42 @@ def hugo_site(folder: Path, n: int, same_files: bool = False) -> Path:
     return site
 
 
-def time_hugo(site: Path) -> float:
-    shutil.rmtree(site / "public", ignore_errors=True)
+def time_hugo(site: Path, destination: Path) -> float:
+    """Hugo building `site` into a new folder: nothing is deleted before the clock starts (on
+    this disk, creating files just after deleting many is several times slower, for both sides)."""
     start = time.perf_counter()
-    subprocess.run(["hugo", "--quiet", "--source", str(site)], check=True, capture_output=True)
+    subprocess.run(["hugo", "--quiet", "--source", str(site), "--destination", str(destination)],
+                   check=True, capture_output=True)
     return time.perf_counter() - start
+
+
+def time_publish_command(out: Path) -> float:
+    """`pressflow publish` as a user runs it: a fresh process, imports and all."""
+    command = [str(Path(sys.executable).with_name("pressflow")), "publish", "--out", str(out)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def compare_with_hugo(tmp: Path, n: int, repeats: int) -> None:
+    """A full first publish of `n` releases in one language against Hugo building the same
+    releases, each side a command in a fresh process, alternating, into folders never used before."""
+    site, same_files = hugo_site(tmp, n), hugo_site(tmp, n, same_files=True)
+    hugo, hugo_same, ours, ours_call = [], [], [], []
+    for rep in range(repeats):  # alternate, so a machine getting busier weighs on every side
+        hugo.append(time_hugo(site, tmp / f"hugo-public-{rep}"))
+        hugo_same.append(time_hugo(same_files, tmp / f"hugo-same-files-public-{rep}"))
+        for name, times in (("command", ours), ("call", ours_call)):
+            out = tmp / f"one-{name}-{rep}"
+            run_child("seed", out, n, 1)
+            times.append(time_publish_command(out) if name == "command" else run_child("first", out, n, 1)["first"])
+    h, hs, p, pc = (statistics.median(t) for t in (hugo, hugo_same, ours, ours_call))
+    print(f"full first publish of {n} releases in one language: `pressflow publish` {p:.2f} s ({1000 * p / n:.2f} ms "
+          f"a page; the library call alone {pc:.2f} s), `hugo` {h:.2f} s ({1000 * h / n:.2f} ms a page), hugo writing "
+          f"pressflow's 9 files a release {hs:.2f} s  [pressflow {ours}, call {ours_call}, hugo {hugo}, "
+          f"hugo same files {hugo_same}]")
+    print(f"publish_vs_hugo={p / h:.2f} (per page, command against command; target <= 1.5)")
+    print(f"publish_vs_hugo_same_files={p / hs:.2f} (Hugo also writing the outbound files of each release)")
 
 
 def main() -> None:
@@ -197,6 +230,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--languages", type=int, default=len(LANGUAGES))
     parser.add_argument("--hugo-releases", type=int, default=2000)
+    parser.add_argument("--dir", help="where archives and Hugo sites are built (default: the system's temporary "
+                                      "folder); a tmpfs such as /dev/shm leaves the disk out of both sides")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -204,7 +239,12 @@ def main() -> None:
         child = {"seed": child_seed, "first": child_first, "runs": child_runs}[kind]
         print(json.dumps(child(out, n, extra)))
         return
-    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-publish-", dir=args.dir) as tmp:
+        # Hugo first: before the archives below are deleted, whose deletion slows the disk for a while.
+        if shutil.which("hugo"):
+            compare_with_hugo(Path(tmp), args.hugo_releases, args.repeats)
+        else:
+            print("hugo not installed (Debian: apt-get install hugo): publish_vs_hugo skipped")
         results = {}
         for n in args.sizes:
             out = Path(tmp) / f"n{n}"
@@ -225,25 +265,6 @@ def main() -> None:
               f"(N={large} over N={small}; target <= 1.5)")
         print(f"peak_mb={max(results[large]['first_peak_mb'], results[large]['runs_peak_mb']):.0f} "
               f"(N={large} x {args.languages}; first publish and later runs; target < 1024)")
-
-        n = args.hugo_releases
-        if not shutil.which("hugo"):
-            print("hugo not installed (Debian: apt-get install hugo): publish_vs_hugo skipped")
-            return
-        site, same_files = hugo_site(Path(tmp), n), hugo_site(Path(tmp), n, same_files=True)
-        hugo, hugo_same, ours = [], [], []
-        for rep in range(args.repeats):  # alternate, so a machine getting busier weighs on all three
-            hugo.append(time_hugo(site))
-            hugo_same.append(time_hugo(same_files))
-            run_child("seed", Path(tmp) / f"one-{rep}", n, 1)
-            ours.append(run_child("first", Path(tmp) / f"one-{rep}", n, 1)["first"])
-        h, hs, p = statistics.median(hugo), statistics.median(hugo_same), statistics.median(ours)
-        print(f"full first publish of {n} releases in one language: pressflow {p:.2f} s ({1000 * p / n:.2f} ms a page), "
-              f"hugo {h:.2f} s ({1000 * h / n:.2f} ms a page), hugo writing pressflow's 9 files a release "
-              f"{hs:.2f} s  [pressflow {ours}, hugo {hugo}, hugo same files {hugo_same}]")
-        print(f"publish_vs_hugo={p / h:.2f} (per page; target <= 1.5)")
-        print(f"publish_vs_hugo_same_files={p / hs:.2f} (Hugo also writing the outbound files of each release)")
-
 
 if __name__ == "__main__":
     main()
