@@ -289,7 +289,7 @@ def _record_entries(session, entries: dict[str, list[Entry]], changes: Changes, 
                                              store.entry_positions(session, [(slug, lang)])[(slug, lang)])
         changes.languages |= before.get(slug, set()) | after
     store.save_entries(session, {slug: [entry_columns(e) for e in listed] for slug, listed in entries.items()})
-    sitemap.releases(session, entries, changes)
+    sitemap.releases(session, entries)
 
 
 def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitemap) -> None:
@@ -299,7 +299,7 @@ def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitema
             changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62), position)
         changes.languages |= languages
         changes.removed.add(slug)
-    sitemap.releases(session, {slug: [] for slug in sorted(changes.removed)}, changes)
+    sitemap.releases(session, {slug: [] for slug in sorted(changes.removed)})
     store.remove_entries(session, sorted(changes.removed))
 
 

@@ -41,7 +41,7 @@ class Sitemap(Writer):
         sizes[0] += urls
         sizes[1] += size
 
-    def releases(self, session, entries: dict[str, list[Entry]], changes: Changes) -> None:
+    def releases(self, session, entries: dict[str, list[Entry]]) -> None:
         """Keep these releases' sitemap lines (slug -> its entries; none: no longer published),
         each in its part."""
         places = store.sitemap_places(session, list(entries))
