@@ -4,19 +4,20 @@
     python bench/publish.py --sizes 100 500 --repeats 3 --hugo-releases 500
     python bench/publish.py --sizes 100 --dir /dev/shm     # in memory: the disk left out of both sides
 
-For each archive size N it builds a store of N releases approved in 9 languages (drafts written
-straight into the store, as a reviewer's approval leaves them; no model runs; in a process of its
-own) and publishes it once (the archive's first publish, in its own process). Then, 3 times, each
-archive in turn, a fresh process times an unchanged re-publish and a publish of ONE new release
-(approved between the two, outside the clock). Figures are medians of 3; ratios compare N to
-the smallest N, measured in the same run. Peak memory is the getrusage maximum of each process.
-
 First, a full first publish of --hugo-releases releases in one language (`pressflow publish`, a
 fresh process, as users run it; and the library call alone), against Hugo building the same
 releases (pages, RSS, sitemap) from Markdown files, medians of 3 each, per page:
-`publish_vs_hugo=`; and, for where the difference lies, against Hugo also writing the eight
-outbound files pressflow writes beside each page (`publish_vs_hugo_same_files=`). Hugo is Debian's `hugo` package (`apt-get install hugo`); without it that
-part is skipped, saying so.
+`publish_vs_hugo=`. For where the difference lies, also against Hugo writing the eight
+outbound files pressflow writes beside each page (`publish_vs_hugo_same_files=`), and what Hugo
+itself scores writing them (`hugo_same_files_vs_hugo=`). Hugo is Debian's `hugo` package
+(`apt-get install hugo`); without it that part is skipped, saying so.
+
+Then, for each archive size N, a store of N releases approved in 9 languages (drafts written
+straight into the store, as a reviewer's approval leaves them; no model runs; in a process of
+its own), published once (the archive's first publish, in its own process). Then, 3 times, each
+archive in turn, a fresh process times an unchanged re-publish and a publish of ONE new release
+(approved between the two, outside the clock). Figures are medians of 3; ratios compare N to
+the smallest N, measured in the same run. Peak memory is the getrusage maximum of each process.
 
 Targets: one new release at 10,000 <= 1.5x at 100; unchanged re-publish at 10,000 <= 1.5x at
 100; publish_vs_hugo <= 1.5; peak memory at 10,000 x 9 < 1 GB.
