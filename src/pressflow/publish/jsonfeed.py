@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-import orjson
-
 from .model import Entry
 from .site import ALL_LANGUAGES
-from .writer import FeedWriter
+from .writer import FeedWriter, indented_json
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -27,8 +25,7 @@ class JsonFeed(FeedWriter):
             **({"hubs": [{"type": "WebSub", "url": self.settings.websub_hub}]} if self.settings.websub_hub else {}),
             "items": [self.item(entry) for entry in entries],
         }
-        # orjson: the bytes of json.dumps(indent=2, ensure_ascii=False), without its pure-Python indenting
-        self.write_feed(name, "json", orjson.dumps(feed, option=orjson.OPT_INDENT_2) + b"\n")
+        self.write_feed(name, "json", indented_json(feed))
 
     def item(self, entry: Entry) -> dict:
         item = {

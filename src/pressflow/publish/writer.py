@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import orjson
+
 from ..config import Settings
 from ..files import Staging
 from ..images import ImageError, read_image
@@ -86,6 +88,13 @@ class Output:
         target = self.site.media_path(name)
         self.write(target, image.data)
         return Image(self.site.media_url(name), image.mime, len(image.data), alt, target)
+
+
+def indented_json(data: dict) -> bytes:
+    """A JSON file as pressflow writes them (manifests, JSON Feeds): indented by two spaces, not
+    ASCII-escaped, a final newline. orjson gives the bytes json.dumps(indent=2,
+    ensure_ascii=False) would, without json's pure-Python indenting encoder (0.5 ms a manifest)."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def _remote_image(url: str, alt: str) -> Image:
