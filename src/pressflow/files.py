@@ -156,8 +156,9 @@ class Staging:
     def commit(self) -> None:
         """Put every staged file in place: a crash part-way leaves each file old or new, whole."""
         for path in self.removals:
-            if self.staged.pop(str(path), False) is None:
-                os.unlink(self._staged_path(str(path)))
+            if (target := str(path)) in self.staged:  # staged, then removed: its folder goes in without it
+                del self.staged[target]
+                os.unlink(self._staged_path(target))
         self._rename_all()
         for path in self.removals:
             path.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -384,6 +385,7 @@ class StoreSchema(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
 
 
+@lru_cache(maxsize=1)  # the files do not change under a running process
 def schema_fingerprint() -> str:
     """A digest of every module that defines the schema: this one and SCHEMA_MODULES (read as
     files, not imported)."""
