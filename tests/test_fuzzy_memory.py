@@ -159,7 +159,7 @@ def test_a_store_made_before_the_fuzzy_index_gets_its_sources_indexed(tmp_path):
     with engine.begin() as connection:  # as a store written before memory_sources existed
         connection.execute(text("DELETE FROM memory_sources"))
         connection.execute(text("DELETE FROM memory_grams"))
-        connection.execute(text("DELETE FROM store_schema"))  # made by that older code
+        connection.execute(text("DELETE FROM schema_migrations"))  # made before numbered migrations
     engine.dispose()
     found = store.SqlMemory(url).suggest("en", "es", ["The forum opened in Lima yesterday."])
     assert [s.text for s in found["The forum opened in Lima yesterday."]] == ["El foro abrió en Lima hoy."]
@@ -183,7 +183,7 @@ def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url
     # a store made before the id lists existed gets them when opened
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE memory_grams DROP COLUMN sources"))
-        connection.execute(text("DELETE FROM store_schema"))  # made by that older code
+        connection.execute(text("DELETE FROM schema_migrations"))  # made before numbered migrations
     store._engines.pop(db_url).dispose()
     assert [s.text for s in store.SqlMemory(db_url).suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]
     with store.get_engine(db_url).begin() as connection:

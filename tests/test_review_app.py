@@ -715,7 +715,7 @@ def test_an_older_store_gets_the_unique_index_and_raced_revisions_are_renumbered
         connection.exec_driver_sql("DROP INDEX uq_revisions_draft_number")
         connection.execute(store.Revision.__table__.insert().values(
             draft_id=ids["es"], number=1, text="Raced.\n", author="ben", created_at=store.utcnow()))
-        connection.exec_driver_sql("DELETE FROM store_schema")  # made by that older code
+        connection.exec_driver_sql("DELETE FROM schema_migrations")  # made before numbered migrations
     store._engines.pop(settings.db_url).dispose()  # as a new process opening the old store
     store.get_engine(settings.db_url)
     row = draft_row(settings, ids["es"])

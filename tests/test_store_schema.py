@@ -65,26 +65,30 @@ def test_every_table_comes_with_the_store_including_accounts(backend, tmp_path, 
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_upgrade_steps_run_when_the_schema_code_changed_and_not_again(backend, tmp_path, request, monkeypatch):
+def test_migrations_run_once_in_order_and_a_new_one_runs_on_the_next_open(backend, tmp_path, request, monkeypatch):
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
     seen = []
-    monkeypatch.setattr(store, "SCHEMA_UPGRADES", [lambda connection: seen.append(connection.dialect.name)])
-    monkeypatch.setattr(store, "schema_fingerprint", lambda: "code of this test")
+    migrations = dict(store.MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", migrations)
+    latest = max(migrations)
+    migrations[latest + 1] = lambda connection: seen.append(("next", connection.dialect.name))
 
     def reopen() -> None:  # as another process opening it
         if (engine := store._engines.pop(url, None)) is not None:
             engine.dispose()
         store.get_engine(url)
 
-    reopen()  # a store this code has not opened before (PostgreSQL: another test's code made it)
-    reopen()  # the same code: nothing to check
-    monkeypatch.setattr(store, "schema_fingerprint", lambda: "the next version")
+    reopen()  # a new store: every migration
+    reopen()  # nothing left to run
+    assert seen == [("next", engine_dialect(url))]
+    migrations[latest + 2] = lambda connection: seen.append(("after", connection.dialect.name))
     reopen()
     reopen()
-    assert seen == [engine_dialect(url)] * 2
+    assert [name for name, _ in seen] == ["next", "after"]
     with store.get_engine(url).connect() as connection:
-        assert connection.scalar(store.select(store.StoreSchema.fingerprint)) == "the next version"
-    store._engines.pop(url).dispose()  # the next test opens it with the real fingerprint
+        numbers = connection.scalars(store.select(store.SchemaMigration.number)).all()
+    assert sorted(numbers) == list(range(1, latest + 3))
+    store._engines.pop(url).dispose()  # the next test opens it with the real migrations
 
 
 def engine_dialect(url: str) -> str:
@@ -102,7 +106,7 @@ def test_a_store_from_before_sitemap_sizes_gets_them_filled_in(backend, tmp_path
         connection.exec_driver_sql("ALTER TABLE published_releases DROP COLUMN size")
         connection.exec_driver_sql("INSERT INTO published_releases (slug, position, sitemap_part, urls, sitemap_xml, "
                                    "updated_at) VALUES ('forum', 1, 1, 2, '<url>a</url>', '2030-01-01 00:00:00')")
-        connection.exec_driver_sql("DELETE FROM store_schema")  # made by code from before the upgrade
+        connection.exec_driver_sql("DELETE FROM schema_migrations")  # made before numbered migrations
     store._engines.pop(url).dispose()  # as the next process opening it
     with store.session_scope(url) as session:
         assert store.sitemap_parts(session) == {1: (2, len("<url>a</url>"))}

@@ -242,6 +242,9 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
         report, recorded = _publish_report(settings)
     for slug, langs in sorted(report.releases.items()):
         echo(f"published {slug}: {', '.join(langs)}")
+    for slug, langs in sorted(report.waiting.items()):
+        echo(f"awaiting review {slug}: {', '.join(langs)}: newer text waits for a reviewer; "
+             "what was approved before stays published")
     for line in messages.embargoed(settings, report.embargoed):
         echo(line)
     for slug in report.withdrawn:
@@ -269,6 +272,8 @@ def _auto_approve(settings: Settings, slugs: list[str]) -> None:
     for (slug, lang), kinds in sorted(approval.flags.items()):
         flags = "; ".join(f"{kind} ({', '.join(channels)})" for kind, channels in kinds.items())
         echo(f"warning: {slug}: {lang}: approved with QA flags: {flags}", err=True)
+    for line in approval.left:
+        echo(f"warning: not approved: {line}", err=True)
 
 
 @app.command()
@@ -348,13 +353,22 @@ def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (
 
     with errors_as_lines():
         settings = settings_for(out)
+        languages = _languages_of(settings, reviewer)
         if all_pending:
-            count = review.approve_all(settings, reviewer=reviewer, lang=lang, slug=release)
+            count = review.approve_all(settings, reviewer=reviewer, lang=lang, slug=release, languages=languages)
         elif draft_ids:
-            count = review.set_status_many(settings, draft_ids, "approved", reviewer=reviewer)
+            count = review.decide(settings, {i: review.Seen() for i in draft_ids}, "approved", reviewer=reviewer,
+                                  languages=languages)
         else:
             fail("give draft ids, or --all")
         echo(f"approved {count} draft(s)")
+
+
+def _languages_of(settings: Settings, reviewer: str) -> list[str] | None:
+    """The languages of the reviewer's account, if the name is one (None: no account, no bound)."""
+    from . import users
+
+    return users.languages_of(settings.db_url, reviewer)
 
 
 @review_app.command("reject")
@@ -366,7 +380,9 @@ def review_reject(draft_ids: list[int] = typer.Argument(..., help="Draft ids."),
     from . import review
 
     with errors_as_lines():
-        count = review.set_status_many(settings_for(out), draft_ids, "rejected", reviewer=reviewer, reason=reason)
+        settings = settings_for(out)
+        count = review.decide(settings, {i: review.Seen() for i in draft_ids}, "rejected", reviewer=reviewer,
+                              reason=reason, languages=_languages_of(settings, reviewer))
         echo(f"rejected {count} draft(s)")
 
 
@@ -389,7 +405,8 @@ def review_edit(draft_id: int,
             if new_text is None:
                 echo("no change")
                 return
-        saved = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"])
+        saved = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"],
+                            languages=_languages_of(settings, reviewer))
         if saved.revision is None:
             echo("no change")
             return

@@ -70,7 +70,9 @@ class Settings(BaseModel):
     # tag URI authority for feed entry ids (RFC 4151): a domain the publisher owns, and a date
     # it owned it on. Changing either changes every entry id, so subscribers see duplicates.
     tag_authority: str = Field(default_factory=lambda: _env("TAG_AUTHORITY", "anso.org.cn,2021"))
-    auto_approve_source: bool = Field(default_factory=lambda: _flag("AUTO_APPROVE_SOURCE", "1"))
+    # Off: source-language drafts are reviewed like every other. On: they are approved as soon as
+    # they are prepared, for offices whose staff write the record as the final text.
+    auto_approve_source: bool = Field(default_factory=lambda: _flag("AUTO_APPROVE_SOURCE", "0"))
     feed_limit: int = Field(default_factory=lambda: int(_env("FEED_LIMIT", "50")))
     # A WebSub hub (https://www.w3.org/TR/websub/): every feed names it, and a publish that
     # changed feeds tells it which, so subscribers get them at once instead of polling.

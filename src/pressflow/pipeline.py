@@ -116,11 +116,17 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
     status = store.APPROVED if settings.auto_approve_source else store.PENDING
     for path, event in events:
         targets = target_languages(event.countries, event.languages, source=source, registry=settings.countries_file)
+        source_file = str(path.resolve()) if path else None
         with store.session_scope(settings.db_url) as session:
+            if clash := slug_clash(session, event, path, source_file):
+                report.errors.append(clash)
+                continue
+            record = event.model_dump(mode="json")
             _, changed = store.upsert_release(
                 session, slug=event.slug, title=event.title, date=event.date, publish_at=event.publish_at,
-                fingerprint=event.fingerprint(), record=event.model_dump(mode="json"),
-                source_file=str(path.resolve()) if path else None)
+                fingerprint=event.fingerprint(), record=record, source_file=source_file)
+            store.keep_record_version(session, slug=event.slug, fingerprint=event.fingerprint(), record=record,
+                                      source_file=source_file)
             todo = [lang for lang in targets if not store.has_drafts(session, event.slug, lang, event.fingerprint())]
             stored = store.has_drafts(session, event.slug, source, event.fingerprint())
             drafts = renderer.drafts(event, source) if todo or not stored else []
@@ -134,6 +140,19 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
         if todo:
             jobs.append(Job(event, todo, {d.channel: strip_keep(d.variants[0]) for d in drafts}))
     return jobs, report
+
+
+def slug_clash(session, event: Event, path: Path | None, source_file: str | None) -> str | None:
+    """Why this record may not take its slug, or None: the slug is another release's, prepared
+    from another record file that is still there (a record moved to another file is the same
+    release; one of two files whose titles make the same slug is not)."""
+    other = store.release_rows(session, [event.slug])
+    if not other or other[0].source_file in (None, source_file) or not Path(other[0].source_file).is_file():
+        return None
+    where = printable(path) if path else f"record '{event.title}'"
+    return (f"{where}: id: '{event.slug}' is already the release '{other[0].title}' from "
+            f"{printable(other[0].source_file)}; give this record an id of its own (e.g. id: {event.slug}-2), "
+            "or remove the other file if this record replaces it")
 
 
 # The CLI registers a listener to draw a progress bar; flows log instead.

@@ -245,10 +245,21 @@ class Event(_Strict):
         return self.id or slugify(f"{self.date.isoformat()} {self.title}", max_length=80, word_boundary=True)
 
     def fingerprint(self) -> str:
-        """A hash of the record's content: unchanged records are recognised on re-runs."""
+        """A hash of the record's content: unchanged records are recognised on re-runs.
+
+        Fields left at their defaults are left out, so that adding an optional field to the
+        record model changes no stored record's fingerprint (and translates nothing again)."""
         import hashlib
 
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        return hashlib.sha256(self.model_dump_json(exclude_defaults=True).encode()).hexdigest()[:16]
+
+
+def record_fingerprint(record: dict) -> str | None:
+    """The fingerprint of a stored record (its JSON dump); None when it no longer validates."""
+    try:
+        return Event.model_validate(record).fingerprint()
+    except ValidationError:
+        return None
 
 
 @dataclass

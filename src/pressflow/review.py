@@ -13,6 +13,7 @@ from pathlib import Path
 from . import store
 from .config import Settings
 from .errors import ReviewError, printable
+from .store import valid_name
 from .files import FileKindError, read_regular
 from .platforms import PLATFORMS
 from .translate import checks
@@ -67,6 +68,9 @@ def show(settings: Settings, draft_id: int) -> str:
         kinds = list(dict.fromkeys(flag["kind"] for flag in draft.qa))
         if kinds:
             lines += ["", "what the QA checks mean:"] + [f"  {kind}: {checks.explanation(kind)}" for kind in kinds]
+        if draft.approved_revision and draft.approved_revision != draft.revision:
+            lines.append(f"revision {draft.approved_revision} is approved and stays published; revision "
+                         f"{draft.revision} awaits review")
         if draft.meta.get("pivot"):
             lines.append(f"translated through English: {' then '.join(draft.meta['engines'])}")
         lines += ["", "--- source ---", draft.source_text.rstrip(), "", f"--- {draft.lang} ---", draft.text.rstrip()]
@@ -127,42 +131,95 @@ def get_text(settings: Settings, draft_id: int) -> dict:
         return {"text": draft.text, "revision": draft.revision}
 
 
-def set_status_many(settings: Settings, draft_ids: list[int], status: str, *, reviewer: str,
-                    reason: str | None = None) -> int:
+# --- the one review service: every approval, rejection and edit, whichever way it comes ------
+#
+# The CLI, the review page, XLIFF and TMX imports all decide and edit through these functions:
+# a decision is a compare-and-set on the revision and status the reviewer saw, a batch is all
+# or nothing, the actor's languages bound what they may touch, and nothing over its platform's
+# limit is ever approved.
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A draft as the reviewer saw it: its revision and status (None: as it stands now)."""
+
+    revision: int | None = None
+    status: str | None = None
+
+
+class NotYourLanguage(ReviewError):
+    """The actor does not review the draft's language."""
+
+
+def check_language(languages: list[str] | None, draft: store.Draft, actor: str) -> None:
+    """Refuse a draft outside the actor's languages (None or []: every language)."""
+    if languages and draft.lang not in languages:
+        raise NotYourLanguage(f"draft {draft.id} is in {draft.lang}; {actor} reviews {', '.join(languages)} only")
+
+
+def check_within_limit(draft: store.Draft) -> None:
+    """Refuse to approve a post its platform would not take."""
+    platform = PLATFORMS.get(draft.channel)
+    if platform is not None and not platform.fits(draft.text):
+        raise ReviewError(f"draft {draft.id}: the {platform.title} post is {platform.count(draft.text)} of "
+                          f"{platform.limit} ({platform.title} counting); shorten it, then approve it")
+
+
+def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, reason: str | None = None,
+              languages: list[str] | None = None) -> list[store.Draft]:
+    """Approve or reject these drafts in the caller's transaction; the first that may not be
+    decided raises (the caller's rollback then undoes the others: all or nothing)."""
+    valid_name(reviewer)
+    if status == store.REJECTED and not (reason or "").strip():
+        raise ReviewError("say why you reject the draft (--reason), so the translator can act on it")
+    decided = []
+    for batch in store.in_batches(list(seen)):
+        drafts = {d.id: d for d in store.drafts_by_id(session, batch)}
+        for draft_id in batch:
+            draft = drafts.get(draft_id) or store.get_draft(session, draft_id)  # raises NoSuchDraft
+            check_language(languages, draft, reviewer)
+            if status == store.APPROVED:
+                check_within_limit(draft)
+            store.set_status(session, draft, status, reviewer=reviewer, reason=reason,
+                             expected_revision=seen[draft_id].revision, expected_status=seen[draft_id].status)
+            decided.append(draft)
+    return decided
+
+
+def decide(settings: Settings, seen: dict[int, Seen], status: str, *, reviewer: str, reason: str | None = None,
+           languages: list[str] | None = None) -> int:
+    """`decide_in` in a transaction of its own; returns how many drafts were decided."""
     with store.session_scope(settings.db_url) as session:
-        for draft_id in draft_ids:
-            store.set_status(session, store.get_draft(session, draft_id), status, reviewer=reviewer, reason=reason)
-    return len(draft_ids)
+        return len(decide_in(session, seen, status, reviewer=reviewer, reason=reason, languages=languages))
 
 
-def approve_all(settings: Settings, *, reviewer: str, lang: str | None = None, slug: str | None = None) -> int:
-    """Approve every pending draft (of one language or release, if given); returns how many.
-
-    A batch of drafts at a time, each batch its own transaction: memory follows the batch, not
-    the review queue, however long it grew. A draft decided by someone else meanwhile is left
-    as they decided.
-    """
+def pending_ids(settings: Settings, *, lang: str | None = None, slug: str | None = None) -> list[int]:
     with store.session_scope(settings.db_url) as session:
-        ids = store.draft_ids(session, status=store.PENDING, lang=lang, slug=slug)
-    approved = 0
-    for batch in store.in_batches(ids):
-        with store.session_scope(settings.db_url) as session:
-            for draft in store.drafts_by_id(session, batch, status=store.PENDING):
-                store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
-                approved += 1
-    return approved
+        return store.draft_ids(session, status=store.PENDING, lang=lang, slug=slug)
+
+
+def approve_all(settings: Settings, *, reviewer: str, lang: str | None = None, slug: str | None = None,
+                languages: list[str] | None = None) -> int:
+    """Approve every pending draft (of one language or release, if given), all or nothing:
+    one that changed or may not be approved meanwhile leaves every one of them pending."""
+    ids = pending_ids(settings, lang=lang, slug=slug)
+    return decide(settings, {i: Seen(status=store.PENDING) for i in ids}, store.APPROVED, reviewer=reviewer,
+                  languages=languages)
 
 
 @dataclass
 class Approval:
-    """What `approve_releases` did: how many drafts it approved, and which of them carry QA flags."""
+    """What `approve_releases` did: how many drafts it approved, which of them carry QA flags,
+    and which it left pending (one line each)."""
 
     count: int = 0
     flags: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)  # (slug, lang) -> kind -> channels
+    left: list[str] = field(default_factory=list)
 
 
 def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> Approval:
-    """Approve the pending drafts of these releases only: other releases keep waiting for review.
+    """Approve the pending drafts of these releases only (`run --auto-approve`): other releases
+    keep waiting for review. A post over its platform's limit stays pending, named in `left`.
 
     Nobody read these drafts, so their QA flags are returned for the caller to say out loud.
     """
@@ -170,7 +227,12 @@ def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> 
     with store.session_scope(settings.db_url) as session:
         for slug in slugs:
             for draft in store.list_drafts(session, status=store.PENDING, slug=slug):
-                store.set_status(session, draft, store.APPROVED, reviewer=reviewer)
+                try:
+                    check_within_limit(draft)
+                except ReviewError as exc:
+                    approval.left.append(str(exc))
+                    continue
+                decide_in(session, {draft.id: Seen(draft.revision, draft.status)}, store.APPROVED, reviewer=reviewer)
                 approval.count += 1
                 if draft.qa:
                     _note_flags(approval.flags.setdefault((slug, draft.lang), {}), draft)
@@ -213,7 +275,7 @@ class Sentence:
 
 
 def edit(settings: Settings, draft_id: int, text: str, *, author: str, expected_revision: int | None = None,
-         note: str | None = None) -> Edit:
+         note: str | None = None, languages: list[str] | None = None) -> Edit:
     """Save a reviewer's whole new text; learn the sentences they changed.
 
     The text is aligned with the draft's sentences by the one rule of `translate.layout.align`
@@ -224,11 +286,12 @@ def edit(settings: Settings, draft_id: int, text: str, *, author: str, expected_
         raise ReviewError("the new text is empty; reject the draft instead")
     _check_size(text)
     return _save(settings, draft_id, lambda draft, before: (text, _aligned(draft, before, text)),
-                 author=author, expected_revision=expected_revision, note=note)
+                 author=author, expected_revision=expected_revision, note=note, languages=languages)
 
 
 def edit_segments(settings: Settings, draft_id: int, sentences: dict[int, str], *, author: str,
-                  expected_revision: int | None = None, note: str | None = None) -> Edit:
+                  expected_revision: int | None = None, note: str | None = None,
+                  languages: list[str] | None = None) -> Edit:
     """Save new translations of some sentences of a draft, by segment index."""
     def rewrite(draft: store.Draft, before: layouts.Layout | None):
         if before is None:
@@ -244,7 +307,8 @@ def edit_segments(settings: Settings, draft_id: int, sentences: dict[int, str], 
         after = before.with_segments(texts)
         return after.text(), after
 
-    return _save(settings, draft_id, rewrite, author=author, expected_revision=expected_revision, note=note)
+    return _save(settings, draft_id, rewrite, author=author, expected_revision=expected_revision, note=note,
+                 languages=languages)
 
 
 def _check_size(text: str) -> None:
@@ -258,10 +322,13 @@ def _aligned(draft: store.Draft, before: layouts.Layout | None, text: str) -> la
 
 
 def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_revision: int | None,
-          note: str | None) -> Edit:
+          note: str | None, languages: list[str] | None) -> Edit:
+    """Save the text `rewrite` makes as a new revision awaiting review (an edit never approves;
+    an approved revision stays published until the new one is approved)."""
     forced = Glossary.load(settings.glossary_file).translations
     with store.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
+        check_language(languages, draft, author)
         if expected_revision is not None and expected_revision != draft.revision:
             # Someone saved since the caller read the draft: this raises DraftChanged, saying who.
             store.edit_draft(session, draft, draft.text, author=author, expected_revision=expected_revision)

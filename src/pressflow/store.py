@@ -13,11 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
-import importlib.util
 import json
 import threading
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -45,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column, relationship, sessionmaker
 
 from .errors import ReviewError
@@ -107,6 +105,18 @@ class Release(Base):
     drafts: Mapped[list["Draft"]] = relationship(back_populates="release", order_by="Draft.id")
 
 
+class RecordVersion(Base):
+    """Every version of a release's record that drafts were made from: a page is assembled from
+    the version its approved text was rendered from, never from a newer record awaiting review."""
+
+    __tablename__ = "record_versions"
+    release_slug: Mapped[str] = mapped_column(ForeignKey("releases.slug"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record: Mapped[dict] = mapped_column(JSON)
+    source_file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Draft(Base):
     """A text for one release, language and channel, from one version of the record."""
 
@@ -132,6 +142,9 @@ class Draft(Base):
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
     reviewer: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+    # The revision a reviewer approved: what publishing reads. An edit after approval waits for
+    # review as a new revision while this one stays published.
+    approved_revision: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     release: Mapped[Release] = relationship(back_populates="drafts")
@@ -323,30 +336,42 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-# --- the schema: created and upgraded in one place -----------------------------------------
+# --- the schema: numbered migrations, run in one place ---------------------------------------
 #
 # Every table is a `Base` subclass defined in this module (or in a module named in
-# SCHEMA_MODULES, imported before the schema is made). `create_schema` creates what is missing,
-# runs each step of SCHEMA_UPGRADES, then adds indexes added since a store was created: all of
-# it under one lock on the store (a PostgreSQL advisory lock, a lock file beside a SQLite
-# file), so two processes opening an empty database at once cannot both create a table.
-# A new table needs nothing more; a change to an existing one (a column, a virtual table, a
-# backfill) is a function decorated with @schema_upgrade that can run again harmlessly.
-# The store remembers the fingerprint of the code that made its schema (`schema_fingerprint`):
-# opening a store made by this very code skips all of it (importing SCHEMA_MODULES and checking
-# every table and index cost each command 0.3 s); any change to that code runs it again, once.
+# SCHEMA_MODULES, imported before the schema is made). A store records, in `schema_migrations`,
+# the number of every migration it has run; opening a store whose last number is this code's
+# LATEST_MIGRATION does nothing more than read that number. Otherwise the missing migrations
+# run in order, under one lock on the store (a PostgreSQL advisory lock, a lock file beside a
+# SQLite file), so two processes opening an empty database at once cannot both run one.
+#
+# Migration 1 is the baseline: it creates what a store lacks and runs the idempotent upgrade
+# steps (@schema_upgrade) that stores made before numbering may need. Each later migration
+# changes the schema or its data once, and is written so that running it on a store that
+# already has its change is harmless (a new store gets new tables and columns from the baseline).
 
 SCHEMA_MODULES: list[str] = ["pressflow.fuzzy"]  # the memory's trigram index (FTS5 / pg_trgm)
 SCHEMA_UPGRADES: list[Callable[[Connection], None]] = []
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 # PostgreSQL advisory lock keys (64-bit): any fixed numbers nobody else on the server uses.
 _SCHEMA_LOCK_KEY = 0x7072_6573_7366_0001
 PREPARE_LOCK_KEY = 0x7072_6573_7366_0002
 
 
 def schema_upgrade(step: Callable[[Connection], None]) -> Callable[[Connection], None]:
-    """Register `step(connection)` to run, in registration order, whenever a store is opened."""
+    """Register `step(connection)`, an idempotent upgrade of stores made before numbered
+    migrations, to run in the baseline migration, in registration order."""
     SCHEMA_UPGRADES.append(step)
     return step
+
+
+def migration(number: int) -> Callable[[Callable[[Connection], None]], Callable[[Connection], None]]:
+    """Register a numbered migration; numbers are consecutive and never reused."""
+    def register(step: Callable[[Connection], None]) -> Callable[[Connection], None]:
+        assert number not in MIGRATIONS, f"migration {number} is defined twice"
+        MIGRATIONS[number] = step
+        return step
+    return register
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -377,46 +402,95 @@ def _schema_lock(engine: Engine, url: str) -> Iterator[Connection]:
             yield connection
 
 
-class StoreSchema(Base):
-    """The fingerprint of the code that made or last upgraded this store's schema (one row)."""
+class SchemaMigration(Base):
+    """One numbered migration this store has run."""
 
-    __tablename__ = "store_schema"
-    name: Mapped[str] = mapped_column(String(20), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    __tablename__ = "schema_migrations"
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-@lru_cache(maxsize=1)  # the files do not change under a running process
-def schema_fingerprint() -> str:
-    """A digest of every module that defines the schema: this one and SCHEMA_MODULES (read as
-    files, not imported)."""
-    digest = hashlib.sha256()
-    for name in (__name__, *SCHEMA_MODULES):
-        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
-    return digest.hexdigest()
+def latest_migration() -> int:
+    return max(MIGRATIONS)
+
+
+def schema_version(connection: Connection) -> int:
+    """The last migration this store ran; 0 for a new store or one made before numbering."""
+    if not inspect(connection).has_table(SchemaMigration.__tablename__):
+        return 0
+    return connection.scalar(select(func.max(SchemaMigration.number))) or 0
 
 
 def schema_is_current(engine: Engine) -> bool:
-    """Whether this code made the store's schema; False for a new store (no such table yet)."""
-    try:
-        with engine.connect() as connection:
-            return connection.scalar(select(StoreSchema.fingerprint)) == schema_fingerprint()
-    except SQLAlchemyError:
-        return False
+    with engine.connect() as connection:
+        return schema_version(connection) == latest_migration()
 
 
 def create_schema(engine: Engine, url: str) -> None:
-    """Create the tables and indexes a store lacks and run the upgrades, under the schema lock."""
+    """Run the migrations this store has not run, in order, under the schema lock."""
     for module in SCHEMA_MODULES:
         importlib.import_module(module)
     with _schema_lock(engine, url) as connection:
-        Base.metadata.create_all(connection)
-        for step in SCHEMA_UPGRADES:  # columns first: an index added since may use one
-            step(connection)
-        for table in Base.metadata.sorted_tables:  # indexes added since a store was created
-            for index in table.indexes:
-                index.create(connection, checkfirst=True)
-        connection.execute(delete(StoreSchema))
-        connection.execute(insert(StoreSchema).values(name="schema", fingerprint=schema_fingerprint()))
+        done = schema_version(connection)  # again under the lock: another process may have run them
+        for number in sorted(n for n in MIGRATIONS if n > done):
+            MIGRATIONS[number](connection)
+            connection.execute(insert(SchemaMigration).values(number=number, applied_at=utcnow()))
+
+
+@migration(1)
+def _baseline(connection: Connection) -> None:
+    """Every table and index of this code, and the upgrades of stores made before numbering."""
+    Base.metadata.create_all(connection)
+    for step in SCHEMA_UPGRADES:  # columns first: an index added since may use one
+        step(connection)
+    for table in Base.metadata.sorted_tables:  # indexes added since a store was created
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
+
+
+def _columns(connection: Connection, table: str) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns(table)}
+
+
+@migration(2)
+def _approved_revisions(connection: Connection) -> None:
+    """Drafts remember the revision a reviewer approved; releases keep every record version
+    their drafts were made from. Before, an approved draft's current text was its approved one,
+    and only the latest record was kept."""
+    drafts = Draft.__table__
+    if "approved_revision" not in _columns(connection, "drafts"):
+        connection.exec_driver_sql("ALTER TABLE drafts ADD COLUMN approved_revision INTEGER")
+    connection.execute(update(drafts).where(drafts.c.status.in_((APPROVED, PUBLISHED)),
+                                            drafts.c.approved_revision.is_(None))
+                       .values(approved_revision=drafts.c.revision))
+    releases, versions = Release.__table__, RecordVersion.__table__
+    known = set(connection.execute(select(versions.c.release_slug, versions.c.fingerprint)))
+    rows = [{"release_slug": r.slug, "fingerprint": r.fingerprint, "record": r.record, "source_file": r.source_file,
+             "created_at": r.updated_at}
+            for r in connection.execute(select(releases)) if (r.slug, r.fingerprint) not in known]
+    if rows:
+        connection.execute(insert(versions), rows)
+    connection.exec_driver_sql("DROP TABLE IF EXISTS store_schema")  # the fingerprint numbering replaced
+
+
+@migration(3)
+def _fingerprints_without_defaults(connection: Connection) -> None:
+    """Record fingerprints leave out fields at their defaults, so that a field added to the
+    record model changes no stored record's fingerprint. Stored fingerprints of every known
+    record version are recomputed, so no release is prepared again for it."""
+    from .records import record_fingerprint
+
+    tables = [Release.__table__, RecordVersion.__table__, Draft.__table__, SkippedLanguage.__table__]
+    versions = RecordVersion.__table__
+    for slug, old, record in connection.execute(select(versions.c.release_slug, versions.c.fingerprint,
+                                                       versions.c.record)).all():
+        new = record_fingerprint(record)
+        if new is None or new == old:
+            continue
+        for table in tables:
+            slug_column = table.c.slug if table is Release.__table__ else table.c.release_slug
+            connection.execute(update(table).where(slug_column == slug, table.c.fingerprint == old)
+                               .values(fingerprint=new))
 
 
 _engines: dict[str, Engine] = {}
@@ -503,6 +577,22 @@ def upsert_release(session: Session, *, slug: str, title: str, date: dt.date, pu
         release.fingerprint, release.record, release.source_file = fingerprint, record, source_file
         release.updated_at = utcnow()
     return release, changed
+
+
+def keep_record_version(session: Session, *, slug: str, fingerprint: str, record: dict[str, Any],
+                        source_file: str | None) -> None:
+    """Remember the record version drafts are about to be made from (once per version)."""
+    if session.get(RecordVersion, (slug, fingerprint)) is None:
+        session.add(RecordVersion(release_slug=slug, fingerprint=fingerprint, record=record, source_file=source_file))
+
+
+def record_versions(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], RecordVersion]:
+    """(slug, fingerprint) -> the record version, for these keys."""
+    found: dict[tuple[str, str], RecordVersion] = {}
+    for chunk in in_batches(sorted(set(keys))):
+        query = select(RecordVersion).where(tuple_(RecordVersion.release_slug, RecordVersion.fingerprint).in_(chunk))
+        found.update({(v.release_slug, v.fingerprint): v for v in session.scalars(query)})
+    return found
 
 
 def has_drafts(session: Session, slug: str, lang: str, fingerprint: str) -> bool:
@@ -679,25 +769,29 @@ def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, re
         raise _changed(session, draft.id, seen, "decide again")
     if draft.status not in (PENDING, APPROVED, REJECTED):
         raise ReviewError(f"draft {draft.id} is {draft.status}; only pending drafts can be reviewed")
-    if not _claim(session, draft, seen, status=status, reviewer=reviewer, reason=reason):
+    # Approving publishes exactly the revision approved. Rejecting withdraws that approval when
+    # it is the revision rejected; rejecting a later edit leaves the earlier approval standing.
+    approved_revision = seen if status == APPROVED else (
+        None if draft.approved_revision == seen else draft.approved_revision)
+    if not _claim(session, draft, seen, status=status, reviewer=reviewer, reason=reason,
+                  approved_revision=approved_revision):
         raise _changed(session, draft.id, seen, "decide again")
 
 
 def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
                note: str | None = None, qa: list | None = None, meta: dict | None = None) -> Revision:
-    """Save a reviewer's text as a new revision; refuse it if someone saved in between.
+    """Save a text as a new revision awaiting review; refuse it if someone saved in between.
 
-    An approved or published draft can be corrected: the edit makes it approved by its author
-    (a reviewer wrote it, and nobody else's approval may stand for text they never saw), and the
-    next publish updates the feed entry and pages in place.
+    An edit never approves, whoever makes it and however it came (the review page, the CLI, an
+    XLIFF file): the new revision waits for a reviewer's approval, and the revision approved
+    before, if any, stays published until then.
     """
     valid_name(author, "author's name")
     seen = draft.revision if expected_revision is None else expected_revision
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
-    approved_again = {"status": APPROVED, "reviewer": author} if draft.status in (APPROVED, PUBLISHED) else {}
     checked = {key: value for key, value in (("qa", qa), ("meta", meta)) if value is not None}
-    if not _claim(session, draft, seen, revision=seen + 1, text=text, **approved_again, **checked):
+    if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reason=None, **checked):
         raise _changed(session, draft.id, seen, "apply your edit again")
     revision = Revision(number=seen + 1, text=text, author=author, note=note)
     draft.revisions.append(revision)
@@ -712,27 +806,56 @@ def keep_meta(session: Session, draft: Draft, meta: dict) -> None:
 
 
 def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Any]]:
-    """For each language, the newest approved or published draft of each channel."""
+    """For each language, the approved revision of each channel (see `publishable_drafts_of`)."""
     return publishable_drafts_of(session, [slug]).get(slug, {})
 
 
 def publishable_drafts_of(session: Session, slugs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """slug -> language -> channel -> the newest approved or published draft (id, text, status,
-    updated_at), one query per 500 releases.
+    """slug -> language -> channel -> the approved revision to publish (id, text, status,
+    updated_at, fingerprint), one query per 500 releases.
+
+    One version of the record per language: the newest version whose press release has an
+    approved revision, with the approved posts of that same version only. A newer version
+    awaiting review leaves the approved one published; a post approved for a version whose
+    release is not approved yet waits with it.
 
     Only what publishing reads is loaded, as plain rows: a first publish reads every release's
     drafts, and their review data (segments, source text, QA) would make its memory grow with
     the archive.
     """
-    result: dict[str, dict[str, dict[str, Any]]] = {}
+    candidates: dict[str, dict[str, list]] = {}
     for chunk in in_batches(slugs):
-        query = (select(Draft.release_slug, Draft.lang, Draft.channel, Draft.id, Draft.text, Draft.status,
-                        Draft.updated_at)
-                 .where(Draft.release_slug.in_(chunk), Draft.status.in_((APPROVED, PUBLISHED)))
+        query = (select(Draft.release_slug, Draft.lang, Draft.channel, Draft.id, Revision.text, Draft.status,
+                        Draft.updated_at, Draft.fingerprint, Draft.created_at)
+                 .join(Revision, (Revision.draft_id == Draft.id) & (Revision.number == Draft.approved_revision))
+                 .where(Draft.release_slug.in_(chunk), Draft.approved_revision.is_not(None))
                  .order_by(Draft.created_at.desc(), Draft.id.desc()))
         for row in session.execute(query):
-            result.setdefault(row.release_slug, {}).setdefault(row.lang, {}).setdefault(row.channel, row)
+            candidates.setdefault(row.release_slug, {}).setdefault(row.lang, []).append(row)
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for slug, languages in candidates.items():
+        for lang, rows in languages.items():
+            version = next((r.fingerprint for r in rows if r.channel == "release"), None)
+            if version is None:
+                continue  # no approved press release in this language: nothing of it goes out
+            chosen: dict[str, Any] = {}
+            for row in rows:  # newest first: the newest approved draft of each channel of that version
+                if row.fingerprint == version:
+                    chosen.setdefault(row.channel, row)
+            result.setdefault(slug, {})[lang] = chosen
     return result
+
+
+def awaiting_review(session: Session) -> dict[str, list[str]]:
+    """slug -> published languages with newer text waiting for review (a changed record's new
+    drafts, or an edit of an approved one): the approved version stays published meanwhile."""
+    published = select(Publication.id).where(Publication.release_slug == Draft.release_slug,
+                                             Publication.lang == Draft.lang).exists()
+    found: dict[str, list[str]] = {}
+    query = select(Draft.release_slug, Draft.lang).where(Draft.status == PENDING, published).distinct()
+    for slug, lang in session.execute(query.order_by(Draft.release_slug, Draft.lang)):
+        found.setdefault(slug, []).append(lang)
+    return found
 
 
 def skipped_languages_of(session: Session, fingerprints: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -848,9 +971,9 @@ def embargoed_releases(session: Session, now: dt.datetime) -> list[str]:
 def releases_to_publish(session: Session, now: dt.datetime, *, everything: bool) -> list[str]:
     """Releases past their embargo with approved text not yet published (`everything`: with any
     approved or published text), in date order."""
-    statuses = (APPROVED, PUBLISHED) if everything else (APPROVED,)
     # Through the drafts' status index: the approved drafts are few, the releases many.
-    with_text = select(Draft.release_slug).where(Draft.status.in_(statuses)).distinct()
+    approved = Draft.approved_revision.is_not(None) if everything else Draft.status == APPROVED
+    with_text = select(Draft.release_slug).where(approved).distinct()
     query = (select(Release.slug).where(Release.slug.in_(with_text),
                                         (Release.publish_at.is_(None)) | (Release.publish_at <= now))
              .order_by(Release.date, Release.slug))

@@ -56,15 +56,15 @@ def as_utc(now: dt.datetime | None) -> dt.datetime:
     return now.astimezone(dt.timezone.utc)
 
 
-def _event(release: store.Release) -> Event | None:
-    """The release's record as the typed `Event`; None for a release stored without one."""
+def _event(record: dict | None) -> Event | None:
+    """A stored record as the typed `Event`; None for a release stored without one."""
     try:
-        return Event.model_validate(release.record or {})
+        return Event.model_validate(record or {})
     except ValidationError:
         return None
 
 
-def _release_image(release: store.Release, event: Event | None) -> tuple[Path | str | None, str | None]:
+def _release_image(source_file: str | None, event: Event | None) -> tuple[Path | str | None, str | None]:
     """The release's image and its alt text: a web address as the record gives it, or a file
     when it is inside the record's folder."""
     image = event.image if event else None
@@ -72,10 +72,10 @@ def _release_image(release: store.Release, event: Event | None) -> tuple[Path | 
         return None, None
     if image.url.startswith(("http://", "https://")):
         return image.url, image.alt
-    if not release.source_file:
+    if not source_file:
         return None, image.alt
     try:  # a symlink out of the record's folder is refused like a '..' path
-        path = inside(Path(release.source_file).parent, image.url)
+        path = inside(Path(source_file).parent, image.url)
     except PublishError:
         return None, image.alt
     return (path if path.is_file() else None), image.alt
@@ -88,35 +88,41 @@ class ReleaseToPublish:
     slug: str
     items: list[Item]
     skipped: dict[str, str]  # lang -> why prepare left it out of this version of the release
+    held: list[str] = dataclasses.field(default_factory=list)  # posts held back, one line each
 
 
 def collect(session, now: dt.datetime, slugs: list[str], batch: int = 200) -> Iterator[list[ReleaseToPublish]]:
     """The publishable text of these releases (embargo lifted), `batch` releases at a time, each
-    with its approved or published text per language: a few queries a batch, not a release."""
+    with its approved text per language: a few queries a batch, not a release."""
     for chunk in store.in_batches(slugs, batch):
         before = {key: Published(*value) for key, value in store.publications(session, chunk).items()}
         releases = store.release_rows(session, chunk)
         drafts_of = store.publishable_drafts_of(session, chunk)
+        versions = store.record_versions(session, [(slug, drafts[RELEASE].fingerprint)
+                                                   for slug, languages in drafts_of.items()
+                                                   for drafts in languages.values()])
         skipped = store.skipped_languages_of(session, {r.slug: r.fingerprint for r in releases})
         found = []
         for release in releases:
-            items = _items(release, drafts_of.get(release.slug, {}), before, now)
+            held: list[str] = []
+            items = _items(release, drafts_of.get(release.slug, {}), versions, before, now, held)
             if items:
-                found.append(ReleaseToPublish(release.slug, items, skipped.get(release.slug, {})))
+                found.append(ReleaseToPublish(release.slug, items, skipped.get(release.slug, {}), held))
         yield found
 
 
-def _items(release: store.Release, drafts_of: dict, before: dict, now: dt.datetime) -> list[Item]:
-    """A release's items, one per language with approved or published text."""
-    event = _event(release)
-    image, alt = _release_image(release, event)
+def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict, now: dt.datetime,
+           held: list[str]) -> list[Item]:
+    """A release's items, one per language with an approved press release, each assembled from
+    the approved revisions and the record version they were made from: one version per page."""
     items = []
     for lang, drafts in sorted(drafts_of.items()):
-        if RELEASE not in drafts:
-            continue
+        version = versions.get((release.slug, drafts[RELEASE].fingerprint))
+        event = _event(version.record if version else release.record)
+        image, alt = _release_image(version.source_file if version else release.source_file, event)
         text = drafts[RELEASE].text
         markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
-        posts = {c: d.text for c, d in drafts.items() if c in PLATFORMS}
+        posts = _posts_within_limits(release.slug, lang, drafts, held)
         content_hash = store.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
         previous = before.get((release.slug, lang))
         # `updated` moves only when the text changed, so re-publishing unchanged text changes nothing.
@@ -127,10 +133,27 @@ def _items(release: store.Release, drafts_of: dict, before: dict, now: dt.dateti
         else:
             published, updated = previous.published_at, previous.updated_at
         items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
-                          release.date, published, updated, image, translated_alt or alt,
+                          event.date if event else release.date, published, updated, image, translated_alt or alt,
                           [d.id for d in drafts.values()], list(event.tags if event else []),
                           previous, event, content_hash))
     return items
+
+
+def _posts_within_limits(slug: str, lang: str, drafts: dict, held: list[str]) -> dict[str, str]:
+    """The approved posts, less any over its platform's limit (approval refuses those; a post
+    approved under an older limit or counting is held back, never cut or sent)."""
+    posts = {}
+    for channel, draft in drafts.items():
+        if channel not in PLATFORMS:
+            continue
+        platform = PLATFORMS[channel]
+        if platform.fits(draft.text):
+            posts[channel] = draft.text
+        else:
+            held.append(f"{slug}: {lang}: {platform.title} post (draft {draft.id}) not published: "
+                        f"{platform.count(draft.text)} of {platform.limit} ({platform.title} counting); "
+                        f"shorten it and approve it again")
+    return posts
 
 
 def _release_time(drafts, publish_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -210,6 +233,7 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     report.embargoed = store.embargoed_releases(session, now)
     todo = store.releases_to_publish(session, now, everything=changes.everything)
     outputs = writers(output)
+    report.waiting = store.awaiting_review(session)
     if not (changes.everything or todo or store.entry_languages_of(session, report.embargoed)):
         _withdraw(outputs, report)  # pages a run killed after its renames left behind, if any
         _unpublish_embargoed(session, report.embargoed, now)
@@ -273,6 +297,7 @@ def _report(report: PublishReport, release: ReleaseToPublish, written: list[Item
     failed = {**{lang: r for lang, r in release.skipped.items() if is_failure(r)}, **failed_now}
     if release.skipped:
         report.skipped[release.slug] = release.skipped
+    report.warnings += release.held
     if failed:
         report.failed[release.slug] = failed
 

@@ -125,6 +125,9 @@ class PublishReport:
     # Feeds whose content changed in this run (their URLs): what a WebSub hub is told about.
     feeds_changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. a WebSub hub that did not answer
+    # slug -> languages whose newer text (a changed record, an edit) awaits review: the approved
+    # version stays published meanwhile.
+    waiting: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, changed: bool) -> None:
         if changed:

@@ -548,7 +548,8 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
     flash(request, f"Saved as revision {saved.revision}." + (
         f" {saved.learned} edited sentence(s) will be reused by the next translation." if saved.learned else "") + (
         f" Checks now: {len(saved.qa)} flag(s)." if saved.qa else " No check flags it.") + (
-        " It was approved, so it now stands approved by you." if status in (store.APPROVED, store.PUBLISHED) else ""))
+        " The approved revision stays published until a reviewer approves this one."
+        if status in (store.APPROVED, store.PUBLISHED) else ""))
     return redirect(f"/drafts/{draft_id}")
 
 
@@ -577,8 +578,8 @@ def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, exp
             flash(request, FORM_TOO_OLD, "error")
             return redirect(f"/drafts/{draft_id}")
         try:  # atomic in the store: a save or decision made since the page was loaded makes this one fail
-            store.set_status(session, draft, status, reviewer=reviewer.name, reason=reason,
-                             expected_revision=expected_revision, expected_status=expected_status)
+            review.decide_in(session, {draft_id: review.Seen(expected_revision, expected_status)}, status,
+                             reviewer=reviewer.name, reason=reason, languages=reviewer.languages)
         except store.DraftChanged:
             session.rollback()
             refused = _decision_refused(store.get_draft(session, draft_id), expected_revision, expected_status,
@@ -673,10 +674,8 @@ def approve_listed(request: Request, reviewer: Reviewer, release: str, lang: str
         changed = [_changed_entry(d, *seen[i]) for i, d in drafts.items() if (d.revision, d.status) != seen[i]]
         if not changed:
             try:  # compare-and-set per draft: one changed between the look above and its write fails them all
-                for draft_id, draft in drafts.items():
-                    revision, status = seen[draft_id]
-                    store.set_status(session, draft, store.APPROVED, reviewer=reviewer.name,
-                                     expected_revision=revision, expected_status=status)
+                review.decide_in(session, {i: review.Seen(*seen[i]) for i in drafts}, store.APPROVED,
+                                 reviewer=reviewer.name, languages=reviewer.languages)
             except store.DraftChanged as exc:
                 session.rollback()  # all or nothing: the approvals already written are undone
                 changed = [_changed_entry(store.get_draft(session, exc.draft_id), *seen[exc.draft_id])]
