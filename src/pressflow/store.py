@@ -791,7 +791,8 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
     checked = {key: value for key, value in (("qa", qa), ("meta", meta)) if value is not None}
-    if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reason=None, **checked):
+    if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reviewer=None, reason=None,
+                  **checked):
         raise _changed(session, draft.id, seen, "apply your edit again")
     revision = Revision(number=seen + 1, text=text, author=author, note=note)
     draft.revisions.append(revision)
@@ -844,6 +845,11 @@ def publishable_drafts_of(session: Session, slugs: list[str]) -> dict[str, dict[
                     chosen.setdefault(row.channel, row)
             result.setdefault(slug, {})[lang] = chosen
     return result
+
+
+def is_published(session: Session, slug: str, lang: str) -> bool:
+    query = select(Publication.id).where(Publication.release_slug == slug, Publication.lang == lang)
+    return session.execute(query.limit(1)).first() is not None
 
 
 def awaiting_review(session: Session) -> dict[str, list[str]]:

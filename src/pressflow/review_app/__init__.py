@@ -450,7 +450,12 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
     platform = PLATFORMS.get(draft.channel)
     siblings = store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, status=store.PENDING)
     following = [d.id for d in siblings if d.id != draft.id]
+    newer = [d.id for d in store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, channel=draft.channel,
+                                             status=store.PENDING) if d.fingerprint != draft.fingerprint]
     return {
+        "newer_version": newer[-1] if newer and draft.approved_revision else None,
+        "published_version": draft.status == store.PUBLISHED or store.is_published(session, draft.release_slug,
+                                                                                    draft.lang),
         "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
