@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..config import secret_block_value
 from ..errors import ConfigError
@@ -65,16 +65,6 @@ class Account(BaseModel):
             if not isinstance(code, str) or not code.replace("-", "").isalnum() or len(code) > 12:
                 raise ValueError(f"{code!r} is not a language code")
         return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_secret_in_file(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in ("secret", "password", "token"):
-                if key in data:
-                    raise ValueError(f"{key}: secrets are not written in the file; name them with "
-                                     f"password_env, token_env or secret_block")
-        return data
 
     @property
     def key(self) -> str:
@@ -181,6 +171,10 @@ def load_channels(path: Path | str, *, secrets: bool = True) -> list[Account]:
         where = f"{path}: {label}"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: an account is a mapping (channel: ..., languages: ...)")
+        for name in ("secret", "password", "token"):
+            if name in entry:
+                raise ConfigError(f"{where}: {name}: secrets are not written in the file; name them with "
+                                  f"password_env, token_env or secret_block")
         try:
             account = Account.model_validate(entry)
             _check(account)
