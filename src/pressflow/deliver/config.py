@@ -47,6 +47,9 @@ class Account(BaseModel):
     username: str | None = None  # e-mail: SMTP login (default: no login)
     author: str | None = None  # LinkedIn: urn:li:organization:... or urn:li:person:...
     security: Literal["starttls", "tls", "none"] | None = None  # e-mail: default starttls
+    unsubscribe: str | None = None  # e-mail: the list's https one-click unsubscribe URL (RFC 8058)
+    embargoed_briefings: bool = False  # e-mail: this list takes releases before their embargo ends
+    confirm_imap: str | None = None  # e-mail: imap(s)://user@host:port/Mailbox holding a copy (confirmation)
     password_env: str | None = None  # the environment variable holding the password
     token_env: str | None = None  # the environment variable holding the access token
     secret_block: str | None = None  # or: the Prefect Secret block holding it
@@ -93,7 +96,7 @@ class Account(BaseModel):
 REQUIRED: dict[str, tuple[str, ...]] = {
     "bluesky": ("service", "handle"),
     "mastodon": ("instance",),
-    "email": ("smtp", "from_", "to"),
+    "email": ("smtp", "from_", "to", "unsubscribe"),
     "x": (),
     "linkedin": ("author",),
 }
@@ -122,6 +125,11 @@ def _check(account: Account) -> None:
         value = getattr(account, name)
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError(f"{name}: {value!r} is not an http(s) URL")
+    if account.unsubscribe is not None and urlsplit(account.unsubscribe).scheme != "https":
+        raise ValueError(f"unsubscribe: {account.unsubscribe!r} is not an https URL (RFC 8058)")
+    if account.confirm_imap is not None and (urlsplit(account.confirm_imap).scheme not in ("imap", "imaps")
+                                             or not urlsplit(account.confirm_imap).username):
+        raise ValueError(f"confirm_imap: {account.confirm_imap!r} is not imap(s)://user@host:port/Mailbox")
     if account.smtp is not None:
         host, _, port = account.smtp.rpartition(":")
         if not host or not port.isdigit():
