@@ -85,6 +85,12 @@ def release(language="en", title="Ministers agree on a shared research fund", te
     return Message(**fields)
 
 
+def sessions_started(sessions):
+    [data] = sessions.data.values()
+    [entry] = data["attempts"].values()
+    return datetime.fromisoformat(entry["at"])
+
+
 def inbox(dovecot, name):
     return dovecot.messages(name)
 
@@ -227,8 +233,9 @@ def test_a_send_lost_before_the_data_is_absent_once_mail_would_have_arrived(serv
             channel.send(release(), key=key, planned=None)
     channel = EmailChannel(account(smtp.address, "press-en", dovecot, suffix="early"), sessions, clock=clock)
     planned = channel.plan(key)
-    with pytest.raises(Unconfirmable, match="not in the confirmation mailbox yet"):
+    with pytest.raises(RateLimited, match="not in the confirmation mailbox yet") as wait:
         channel.confirm(release(), key=key, planned=planned)  # it could still be on its way
+    assert wait.value.retry_at == sessions_started(sessions) + CONFIRM_GRACE  # look again then
     clock.now += CONFIRM_GRACE + timedelta(minutes=1)
     assert channel.confirm(release(), key=key, planned=planned) is None  # surely absent
     channel.send(release(), key=key, planned=planned)  # so the runner sends it again

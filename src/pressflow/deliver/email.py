@@ -14,7 +14,8 @@ sent, so the same delivery always carries the same id.
 - Confirmation of a send whose answer was lost looks for the Message-ID in `confirm_imap` (a
   mailbox the list's copy reaches: the office's own subscription or the Sent folder). Found:
   sent. Not found once `CONFIRM_GRACE` has passed since the send began: not sent (mail would
-  have arrived). Not found sooner, or no mailbox configured: Unconfirmable.
+  have arrived). Not found sooner: RateLimited until then (the runner confirms again, it does
+  not send again). No mailbox configured: Unconfirmable.
 """
 
 from __future__ import annotations
@@ -109,8 +110,13 @@ class EmailChannel:
             return None  # the send never began (its start is recorded before connecting)
         if age is not None and age >= CONFIRM_GRACE:
             return None  # accepted mail would have reached the mailbox by now
-        raise Unconfirmable(f"email: {message_id} is not in the confirmation mailbox yet, "
-                            f"{int((age or timedelta(0)).total_seconds() // 60)} minutes after the send began")
+        if age is None:
+            raise Unconfirmable(f"email: {message_id} is not in the confirmation mailbox and there is no "
+                                f"record of when the send began (no session store)")
+        # It may still be on its way: look again once it surely would have arrived (the runner
+        # keeps the row to be confirmed, it does not send it again).
+        raise RateLimited(self.attempts.get(key)["at"] + CONFIRM_GRACE,
+                          f"email: {message_id} is not in the confirmation mailbox yet")
 
     def delete(self, remote_id: str) -> None:
         raise ChannelError("email: a sent message cannot be taken back; a withdrawal sends a notice")
