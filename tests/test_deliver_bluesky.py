@@ -187,3 +187,32 @@ def test_sigkill_mid_delivery_then_rerun(bsky, tmp_path):
     texts = sorted(r.value.text for r in posts(bsky))
     assert texts == sorted(f"Post {n}" for n in range(count))  # none twice, none lost
     assert {r.state for r in ledger.rows()} == {L.SENT}
+
+
+def test_deliver_flow_runs_a_task_per_delivery_and_emits_events(prefect_harness, bsky, tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from pressflow.flows import deliver as deliver_module
+    from pressflow.flows import using_settings
+
+    emitted = []
+    real = deliver_module.emit_delivery_event
+    monkeypatch.setattr(deliver_module, "emit_delivery_event", lambda name, row: (emitted.append(name), real(name, row)))
+    write_outbox(bsky["out"], "flowed", {"en": {"bluesky": "A\n---\nB"}}, site=SITE)
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(f"- channel: bluesky\n  languages: [en]\n  service: {bsky['proxy'].url}\n"
+                        f"  handle: {bsky['account'].handle}\n  password_env: PDS_PASSWORD\n")
+    monkeypatch.setenv("PDS_PASSWORD", "pw-test")
+    with using_settings(bsky["settings"]):
+        state = deliver_module.deliver_flow(out_dir=str(bsky["out"]), channels=str(channels), return_state=True)
+    assert state.is_completed() and state.name == "Completed"
+    assert emitted == ["pressflow.delivery.sent"] * 2 and len(posts(bsky)) == 2
+    import asyncio
+
+    async def task_names():
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            return sorted(r.name.rsplit("-", 1)[0] for r in runs)
+    names = asyncio.run(task_names())
+    assert len(names) == 2 and all(n.startswith("deliver flowed en") for n in names)

@@ -94,7 +94,10 @@ def site_allowed(settings: Settings, account: Account) -> str | None:
 class Runner:
     def __init__(self, settings: Settings, accounts: list[Account], *, now: dt.datetime | None = None,
                  on_event: Callable[[str, L.Row], None] | None = None,
-                 channels: dict[str, Any] | None = None):
+                 channels: dict[str, Any] | None = None,
+                 around_send: Callable[[L.Row, Callable[[], Sent]], Sent] | None = None):
+        # `around_send(row, call)`: how one network call is run (the Prefect flow makes it a task).
+        self.around_send = around_send or (lambda row, call: call())
         self.settings, self.accounts = settings, [a for a in accounts if a.is_enabled]
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.ledger = L.Ledger(settings.db_url)
@@ -229,7 +232,7 @@ class Runner:
         if not self.ledger.claim(row, from_states=(L.PENDING, L.POSTPONED)):
             return
         try:
-            sent = call()
+            sent = self.around_send(row, call)
         except RateLimited as exc:
             self._postpone(account, row, exc)
         except Unconfirmable as exc:
