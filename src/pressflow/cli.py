@@ -285,11 +285,23 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
             raise typer.Exit(1)
 
 
+ChannelsOption = typer.Option(None, "--channels", help="The channels file (default: PRESSFLOW_CHANNELS; "
+                              "docs/channels.md).")
+
+
 @app.command()
-def publish(out: Optional[Path] = OutOption) -> None:
-    """Publish approved drafts: feeds, pages and outbound files."""
+def publish(out: Optional[Path] = OutOption, channels: Optional[Path] = ChannelsOption,
+            no_deliver: bool = typer.Option(False, "--no-deliver", help="Do not deliver to the configured "
+                                            "channels after publishing.")) -> None:
+    """Publish approved drafts: feeds, pages and outbound files; then deliver them to the
+    channels configured (--channels or PRESSFLOW_CHANNELS), unless --no-deliver."""
     with errors_as_lines():
-        if not _run_publish(settings_for(out)):
+        settings = settings_for(out)
+        published = _run_publish(settings)
+        delivered = True
+        if not no_deliver and channels_file(channels) is not None:
+            delivered = _run_deliver(settings, channels)
+        if not (published and delivered):
             raise typer.Exit(1)
 
 
@@ -297,16 +309,105 @@ def publish(out: Optional[Path] = OutOption) -> None:
 def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
         out: Optional[Path] = OutOption,
         auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve the drafts of these records "
-                                          "without review (other releases keep waiting for theirs).")) -> None:
-    """Prepare, then publish, in one go."""
+                                          "without review (other releases keep waiting for theirs)."),
+        deliver: bool = typer.Option(False, "--deliver", help="Then deliver to the configured channels "
+                                     "(never without this option)."),
+        channels: Optional[Path] = ChannelsOption) -> None:
+    """Prepare, then publish, in one go (and deliver, only with --deliver)."""
     with errors_as_lines():
         settings = settings_for(out)
         prepared = _run_prepare(paths, settings)
         if auto_approve:
             _auto_approve(settings, sorted(prepared.releases))
         published = _run_publish(settings, already_said=prepared.failed)
-        if not (prepared.ok and published):
+        delivered = True
+        if deliver:
+            if channels_file(channels) is None:
+                fail("--deliver: no channels configured (--channels FILE or PRESSFLOW_CHANNELS)")
+            delivered = _run_deliver(settings, channels)
+        if not (prepared.ok and published and delivered):
             raise typer.Exit(1)
+
+
+# --- delivery (docs/channels.md) ---------------------------------------------------------------
+
+channels_app = typer.Typer(help="Delivery to social accounts and mailing lists: status, settle unknowns.",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+def channels_file(option: Optional[Path]) -> Optional[Path]:
+    from .deliver.config import channels_file as configured
+
+    return configured(option)
+
+
+def _run_deliver(settings: Settings, channels: Optional[Path], release: Optional[str] = None) -> bool:
+    from .deliver.config import load_channels
+    from .deliver.runner import deliver as deliver_due
+
+    path = channels_file(channels)
+    if path is None:
+        fail("no channels configured: give --channels FILE or set PRESSFLOW_CHANNELS (docs/channels.md)")
+    report = deliver_due(settings, load_channels(path), release=release)
+    for row in report.sent:
+        echo(f"sent {row.release} {row.language} {row.account} {row.kind} {row.part}: {row.url or row.remote_id}")
+    for row in report.deleted:
+        echo(f"deleted {row.release} {row.language} {row.account} {row.kind} {row.part}")
+    for row in report.postponed:
+        echo(f"postponed {row.id} {row.release} {row.language} {row.account}: until {row.retry_at}")
+    for row in report.failed:
+        echo(f"error: delivery {row.id} {row.release} {row.language} {row.account}: {row.last_error}", err=True)
+    for row in report.unknown:
+        echo(f"unknown: delivery {row.id} {row.release} {row.language} {row.account}: {row.last_error}; "
+             f"settle it with `pressflow channels resolve {row.id} --sent URL|--not-sent`", err=True)
+    for line in report.errors:
+        echo(f"error: {line}", err=True)
+    echo(f"delivery: {report.summary()}")
+    return report.ok
+
+
+@app.command("deliver")
+def deliver_command(out: Optional[Path] = OutOption, channels: Optional[Path] = ChannelsOption,
+                    release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
+                    ) -> None:
+    """Send what publish put out to the configured channels, once; take back withdrawn releases."""
+    with errors_as_lines():
+        if not _run_deliver(settings_for(out), channels, release):
+            raise typer.Exit(1)
+
+
+@channels_app.command("status")
+def channels_status(out: Optional[Path] = OutOption,
+                    release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
+                    ) -> None:
+    """Every delivery: id, release, language, account, part, state, remote URL."""
+    from .deliver.ledger import Ledger
+
+    with errors_as_lines():
+        rows = Ledger(settings_for(out).db_url).rows(release=release)
+        for row in rows:
+            where = row.url or row.remote_id or ""
+            note = f"  ({one_line(row.last_error)})" if row.last_error and row.state != "sent" else ""
+            echo(f"{row.id}\t{row.release}\t{row.language}\t{row.account}\t{row.kind}:{row.part}\t"
+                 f"{row.state}\t{where}{note}")
+        if not rows:
+            echo("no deliveries")
+
+
+@channels_app.command("resolve")
+def channels_resolve(delivery_id: int = typer.Argument(..., help="The delivery's id (`channels status`)."),
+                     sent: Optional[str] = typer.Option(None, "--sent", help="It was sent: its URL."),
+                     not_sent: bool = typer.Option(False, "--not-sent", help="It was not sent: send it again."),
+                     out: Optional[Path] = OutOption) -> None:
+    """Settle a delivery whose outcome is unknown."""
+    from .deliver.runner import resolve
+
+    with errors_as_lines():
+        if (sent is None) == (not not_sent):
+            fail("give one of --sent URL or --not-sent")
+        row = resolve(settings_for(out), delivery_id, sent=sent, not_sent=not_sent)
+        echo(f"delivery {row.id}: {row.state}")
 
 
 # --- review --------------------------------------------------------------------------------
