@@ -401,7 +401,7 @@ def review_edit(draft_id: int,
         if text_file:
             new_text = review.read_edit_file(text_file)
         else:
-            new_text = typer.edit(current["text"], extension=".md")
+            new_text = _edit_in_editor(current["text"])
             if new_text is None:
                 echo("no change")
                 return
@@ -413,6 +413,18 @@ def review_edit(draft_id: int,
         learned = f"; {saved.learned} edited sentence(s) learned" if saved.learned else ""
         flags = ", ".join(dict.fromkeys(flag["kind"] for flag in saved.qa)) or "none"
         echo(f"saved draft {draft_id} revision {saved.revision}{learned}; QA now: {flags}")
+
+
+def _edit_in_editor(text: str) -> str | None:
+    """The text as $VISUAL/$EDITOR left it, or None when it was saved unchanged. Click's editor
+    (typer has no `edit` of its own since 0.2x); an editor that fails is one line."""
+    import click
+
+    try:
+        return click.edit(text, extension=".md", require_save=True)
+    except click.ClickException as exc:
+        fail(f"the editor ({os.environ.get('VISUAL') or os.environ.get('EDITOR') or 'default'}) failed: "
+             f"{exc.format_message()}; nothing was saved (or give the text with --file)")
 
 
 # --- exchange: XLIFF with agencies and CAT tools, TMX for the memory ------------------------
