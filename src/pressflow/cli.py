@@ -498,14 +498,18 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 @models_app.command("list")
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
-    from .translate.models import find_route, installed_models
+    from .translate.models import find_route, scan
     from .errors import ModelMissingError
 
     with errors_as_lines():
         settings = settings_for(out)
-        models = installed_models()
-        for model in sorted(models, key=lambda m: (m.source, m.target)):
-            echo(f"{model.source} -> {model.target}  {model.version}  {model.path}")
+        catalog = scan()
+        models = catalog.models
+        lines, warnings = catalog.lines()
+        for line in lines:
+            echo(line)
+        for line in warnings:
+            echo(line, err=True)
         if not models:
             echo("no translation models installed")
         wanted = _configured_languages(settings)
@@ -545,13 +549,15 @@ def _store_exists(settings: Settings) -> bool:
 
 
 @models_app.command("install")
-def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel.")) -> None:
+def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel."),
+                   replace: bool = typer.Option(False, "--replace", help="Take the place of the package installed "
+                                                "in the same folder or for the same pair.")) -> None:
     """Install a translation model from the Argos index (needs internet) or from a file."""
     from .translate.models import install_file, install_pair
 
     with errors_as_lines():
         if len(args) == 1:
-            model = install_file(Path(args[0]))
+            model = install_file(Path(args[0]), replace=replace)
         elif len(args) == 2:
             model = install_pair(args[0], args[1])
         else:
