@@ -99,6 +99,12 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
         logger.setLevel(logging.INFO)
     else:
         logger.addHandler(logging.NullHandler())  # not Python's last-resort printing of warnings
+        # nor any library's: a warning logged where the command already fails (psycopg's "error
+        # ignored terminating <psycopg.Pipeline [BAD]>" when the server is gone) is no second line
+        # beside the one error line; --debug shows them
+        root = logging.getLogger()
+        if not any(isinstance(handler, logging.NullHandler) for handler in root.handlers):
+            root.addHandler(logging.NullHandler())
     # Prefect's own settings, for commands that run through a Prefect server: no telemetry, and
     # its console lines only with --debug (its logs still reach the server).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
