@@ -270,3 +270,24 @@ def test_a_staging_folder_left_by_a_killed_install_is_not_listed_and_is_cleared(
     assert install(english_french).exit_code == 0
     assert not leftover.parent.exists()
     assert folders(private_argos) == ["translate-en_fr-1_0"]
+
+
+def test_a_zip_whose_directory_understates_a_size_is_refused_and_leaves_nothing(private_argos, english_french,
+                                                                                   tmp_path):
+    """The sizes checked are the directory's: a member holding more than it declares is cut at
+    the declared size by zipfile and fails its CRC check; nothing stays installed."""
+    import struct
+
+    package = repack(english_french, tmp_path / "liar.argosmodel", add={"translate-en_fr-1_0/model/x.bin": bytes(8 << 20)})
+    data = bytearray(package.read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:  # each central directory entry: the uncompressed size at +24, the name at +46
+        name_length = struct.unpack_from("<H", data, entry + 28)[0]
+        if bytes(data[entry + 46:entry + 46 + name_length]) == b"translate-en_fr-1_0/model/x.bin":
+            struct.pack_into("<I", data, entry + 24, 1000)
+        entry = data.find(b"PK\x01\x02", entry + 1)
+    package.write_bytes(bytes(data))
+    line = one_error_line(install(package))
+    assert line.startswith(f"error: {package}: not a readable package (BadZipFile: Bad CRC-32"), line
+    assert line.endswith("; nothing was installed")
+    assert folders(private_argos) == [] and not list(private_argos.glob(".pressflow-staging-*"))

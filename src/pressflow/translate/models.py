@@ -355,11 +355,11 @@ def install_file(path: Path, *, replace: bool = False, max_bytes: int | None = N
             metadata = _metadata_in(archive, top)
             destination = packages / top
             displaced = _displaced(destination, (metadata.from_code, metadata.to_code), replace)
+            _clear_staging(packages)  # what a killed install left counts against the free space
             free = _free_bytes(packages)
             if unpacked + _RESERVE_BYTES > free:
                 raise PackageProblem(f"unpacks to {_mib(unpacked)}, and {printable(packages)} has {_mib(free)} free "
                                      f"({_mib(_RESERVE_BYTES)} must stay free)")
-            _clear_staging(packages)
             staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=packages))
             try:
                 _unpack(archive, members, staging, unpacked)
