@@ -106,10 +106,10 @@ def test_a_server_stopped_mid_publish_is_one_line(cluster, tmp_path):
         return subprocess.run([sys.executable, "-m", "pressflow.cli", *args], env=env, capture_output=True, text=True,
                               timeout=300, stdin=subprocess.DEVNULL)
 
-    assert pressflow("prepare", str(records)).returncode == 0
-    assert pressflow("publish").returncode == 0
+    assert pressflow("run", str(records), "--auto-approve").returncode == 0  # prepared, approved, published
     records.write_text(records.read_text().replace("Delegates met.", "Delegates met again."))
     assert pressflow("prepare", str(records)).returncode == 0  # the next publish updates what it published
+    assert pressflow("review", "approve", "--all", "--reviewer", "test").returncode == 0
 
     done = subprocess.run([sys.executable, "-c", STOPPING_PUBLISH, json.dumps(cluster.stop_command()), "publish"],
                           env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)

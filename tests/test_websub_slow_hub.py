@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pressflow import pipeline
+from pressflow import pipeline, review
 from pressflow.config import Settings
 from pressflow.publish import publish, websub
 from pressflow.records import validate_record
@@ -65,9 +65,11 @@ class TricklingHub:
 
 
 def prepare(settings: Settings) -> None:
+    """One English release, approved as it is prepared (no reviewer in these tests)."""
     record = {"id": "forum", "title": "Water forum", "date": "2021-09-01", "summary": "Delegates met.",
               "languages": []}
     assert not pipeline.prepare([(None, validate_record(record))], settings).failed
+    assert review.approve_releases(settings, ["forum"], reviewer="test").count
 
 
 def test_the_pings_of_a_publish_are_bounded_as_a_whole(tmp_path, monkeypatch):
