@@ -99,6 +99,12 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
         logger.setLevel(logging.INFO)
     else:
         logger.addHandler(logging.NullHandler())  # not Python's last-resort printing of warnings
+        # nor any library's: a warning logged where the command already fails (psycopg's "error
+        # ignored terminating <psycopg.Pipeline [BAD]>" when the server is gone) is no second line
+        # beside the one error line; --debug shows them
+        root = logging.getLogger()
+        if not any(isinstance(handler, logging.NullHandler) for handler in root.handlers):
+            root.addHandler(logging.NullHandler())
     # Prefect's own settings, for commands that run through a Prefect server: no telemetry, and
     # its console lines only with --debug (its logs still reach the server).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -502,7 +508,7 @@ def review_edit(draft_id: int,
         if text_file:
             new_text = review.read_edit_file(text_file)
         else:
-            new_text = typer.edit(current["text"], extension=".md")
+            new_text = _edit_in_editor(current["text"])
             if new_text is None:
                 echo("no change")
                 return
@@ -514,6 +520,18 @@ def review_edit(draft_id: int,
         learned = f"; {saved.learned} edited sentence(s) learned" if saved.learned else ""
         flags = ", ".join(dict.fromkeys(flag["kind"] for flag in saved.qa)) or "none"
         echo(f"saved draft {draft_id} revision {saved.revision}{learned}; QA now: {flags}")
+
+
+def _edit_in_editor(text: str) -> str | None:
+    """The text as $VISUAL/$EDITOR left it, or None when it was saved unchanged. Click's editor
+    (typer has no `edit` of its own since 0.2x); an editor that fails is one line."""
+    import click
+
+    try:
+        return click.edit(text, extension=".md", require_save=True)
+    except click.ClickException as exc:
+        fail(f"the editor ({os.environ.get('VISUAL') or os.environ.get('EDITOR') or 'default'}) failed: "
+             f"{exc.format_message()}; nothing was saved (or give the text with --file)")
 
 
 # --- exchange: XLIFF with agencies and CAT tools, TMX for the memory ------------------------
@@ -587,14 +605,18 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 @models_app.command("list")
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
-    from .translate.models import find_route, installed_models
+    from .translate.models import find_route, scan
     from .errors import ModelMissingError
 
     with errors_as_lines():
         settings = settings_for(out)
-        models = installed_models()
-        for model in sorted(models, key=lambda m: (m.source, m.target)):
-            echo(f"{model.source} -> {model.target}  {model.version}  {model.path}")
+        catalog = scan()
+        models = catalog.models
+        lines, warnings = catalog.lines()
+        for line in lines:
+            echo(line)
+        for line in warnings:
+            echo(line, err=True)
         if not models:
             echo("no translation models installed")
         wanted = _configured_languages(settings)
@@ -634,13 +656,15 @@ def _store_exists(settings: Settings) -> bool:
 
 
 @models_app.command("install")
-def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel.")) -> None:
+def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel."),
+                   replace: bool = typer.Option(False, "--replace", help="Take the place of the package installed "
+                                                "in the same folder or for the same pair.")) -> None:
     """Install a translation model from the Argos index (needs internet) or from a file."""
     from .translate.models import install_file, install_pair
 
     with errors_as_lines():
         if len(args) == 1:
-            model = install_file(Path(args[0]))
+            model = install_file(Path(args[0]), replace=replace)
         elif len(args) == 2:
             model = install_pair(args[0], args[1])
         else:

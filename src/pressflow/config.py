@@ -95,6 +95,9 @@ class Settings(BaseModel):
     max_decoding_length: int = Field(default_factory=lambda: int(_env("MAX_DECODING_LENGTH", "0")) or 512, ge=1)
     threads: int = Field(default_factory=lambda: int(_env("THREADS", "0")) or (os.cpu_count() or 1), ge=1)
     model_cache: int = Field(default_factory=lambda: int(_env("MODEL_CACHE", "2")), ge=1)
+    # `pressflow models install FILE`: the most a package may unpack to, in MiB (Argos's packages
+    # unpack to a few hundred). A package over it is refused before anything is written.
+    model_max_mb: int = Field(default_factory=lambda: int(_env("MODEL_MAX_MB", "1024")), ge=1)
 
     @property
     def review_page_url(self) -> str:

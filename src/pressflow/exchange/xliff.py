@@ -188,9 +188,34 @@ class _Unit:
     where: str
 
 
+def _without_dtd(path: Path, data: bytes) -> None:
+    """Refuse a file that declares a DTD (internal or external), and with it any entity.
+
+    XLIFF needs none, and translate-toolkit cannot take entity references (it fails on them
+    naming no file); expanding them is how a billion laughs or an external entity reads what it
+    should not. defusedxml stops at the `<!DOCTYPE` itself, before any declaration in it is
+    read, so nothing is ever expanded or fetched; the file is refused whole, in one line.
+    """
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import ParseError, fromstring
+
+    try:
+        fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise ExchangeError(f"{path}: declares a DTD (<!DOCTYPE ...>); XLIFF files with a DTD or entities are "
+                            "refused and never expanded: remove the DOCTYPE and export or save the file again") from None
+    except ParseError as exc:
+        raise ExchangeError(f"{path}: not a readable XLIFF file (not well-formed XML: {exc})") from None
+
+
 def _units(path: Path) -> list[_Unit]:
     try:
-        file = ttk_xliff.xlifffile.parsefile(str(path))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExchangeError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    _without_dtd(path, data)
+    try:
+        file = ttk_xliff.xlifffile.parsestring(data)  # the bytes just checked, not the file again
     except Exception as exc:  # noqa: BLE001 - any parse failure is one line naming the file
         raise ExchangeError(f"{path}: not a readable XLIFF file ({type(exc).__name__}: {exc})") from exc
     units = []
