@@ -39,26 +39,26 @@ from slugify import slugify
 from .errors import RecordError, printable
 from .files import FileKindError, read_regular, resolve_inside
 from .images import ImageError, read_image
+from .text_rules import check_text, visible
 
 MAX_FILE_BYTES = 2_000_000
 # Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
 SHORT_TEXT = 300
 LONG_TEXT = 5_000
 ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
-# \ue000 and \ue001 are the templates' do-not-translate marks (render.KEEP_OPEN/KEEP_CLOSE): never in user text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ue000\ue001]")
+# What text may hold is text_rules' one rule (it refuses private-use characters, so the
+# templates' do-not-translate marks \ue000 and \ue001, render.KEEP_OPEN/KEEP_CLOSE, never come
+# from a record).
 
 
 def _one_line_text(value: str) -> str:
-    if re.search(r"[\r\n]", value):
-        raise ValueError("contains control characters (a line break; this field is one line)")
-    return _no_control_chars(value)
+    # text_rules decides what any text may hold (controls, noncharacters, bidi controls,
+    # invisible characters); this field also refuses line breaks.
+    return unicodedata.normalize("NFC", check_text(value, one_line=True))
 
 
 def _no_control_chars(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("contains control characters")
-    return unicodedata.normalize("NFC", value)
+    return unicodedata.normalize("NFC", check_text(value))
 
 
 Line = Annotated[
@@ -163,6 +163,8 @@ class Image(_Strict):
     @field_validator("url")
     @classmethod
     def _url_or_relative_path(cls, value: str) -> str:
+        # Published into `img src`, `og:image` and the JSON Feed: one line, nothing invisible.
+        check_text(value, one_line=True)
         if re.match(r"^https?://", value):
             HttpUrl(value)
         elif ":" in value or "\\" in value or value.startswith("/") or ".." in Path(value).parts:
@@ -231,6 +233,22 @@ class Event(_Strict):
             raise ValueError(f"{value.isoformat()} is out of range (years 1900 to 2200)")
         return value
 
+    @field_validator("publish_at")
+    @classmethod
+    def _representable_moment(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # Every writer (the store, feeds, sitemaps, the embargo message) converts to UTC: a
+        # moment whose UTC year is 0 or 10000 cannot be, and one far out is a typing mistake.
+        if value is None:
+            return value
+        try:
+            utc = value.astimezone(dt.timezone.utc)
+        except (OverflowError, ValueError):
+            utc = None
+        if utc is None or not 1900 <= utc.year <= 2200 or not 1900 <= value.year <= 2200:
+            raise ValueError(f"{value.isoformat()} is out of range (years 1900 to 2200), "
+                             "e.g. publish_at: 2021-06-04T09:00:00+08:00")
+        return value
+
     @field_validator("body", mode="before")
     @classmethod
     def _paragraphs(cls, value: Any) -> Any:
@@ -296,7 +314,7 @@ _NoAliasLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(_CONTROL.sub("?", text).split())
+    return " ".join(visible(text).split())
 
 
 def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict:
