@@ -459,8 +459,13 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 
     with errors_as_lines():
         result = tmx.import_file(settings_for(out), file, origin=origin)
+        for line in result.refused:
+            echo(f"error: {file}: {line}", err=True)
         skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
-        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}")
+        refused = f"; {len(result.refused)} refused" if result.refused else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{refused}")
+        if result.refused:
+            raise typer.Exit(1)
 
 
 # --- models --------------------------------------------------------------------------------

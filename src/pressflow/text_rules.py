@@ -221,7 +221,8 @@ def check_name(name: str, what: str = "name", *, taken: Iterable[str] = (), allo
     person again), not a different name that looks the same. System names are refused unless
     `allow_system` (the system writing its own)."""
     normal = unicodedata.normalize("NFKC", name).strip()
-    shown = repr(name) if name_problem(name) else f"'{name}'"
+    shown = repr(name[:40]) if name_problem(name) else f"'{name[:40]}'"
+    shown += "..." if len(name) > 40 else ""
     if found := name_problem(normal):
         raise TextRuleError(f"the {what} {shown} {found}")
     if mixed_script(normal):

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 
-from . import store
+from . import store, text_rules
 from .errors import PressflowError
 
 _HASHER = PasswordHasher()
@@ -39,13 +39,28 @@ Reviewer = store.Reviewer  # the table lives with the others, created with them
 
 
 def check_name(name: str) -> str:
-    """An account name: the store's limit (store.NAME_LIMIT), letters, digits and . _ - @ only."""
+    """An account name: the names' rule (text_rules.check_name: NFKC, one script, not a name the
+    system writes), then letters, digits and . _ - @ only. Returns it NFKC-normalised."""
     if len(name) > store.NAME_LIMIT:
         raise AccountError(f"reviewer name {name[:20]!r}... is {len(name)} characters long; at most {store.NAME_LIMIT}")
+    try:
+        name = text_rules.check_name(name, "reviewer name")
+    except text_rules.TextRuleError as exc:
+        raise AccountError(str(exc)) from None
     if not _NAME.fullmatch(name):
         raise AccountError(f"reviewer name {name!r}: use letters, digits, '.', '_', '-' or '@' "
                            f"(at most {store.NAME_LIMIT})")
     return name
+
+
+def new_name(url: str, name: str, what: str = "name") -> str:
+    """A name someone gives for the audit trail (an account, `--reviewer`, a TMX creationid, a
+    shared-token sign-in): text_rules.check_name against every account's name, so it cannot be a
+    look-alike of one ("аlice" for "alice") nor a name the system writes. Raises AccountError."""
+    try:
+        return text_rules.check_name(name, what, taken=[account for account, _ in list_users(url)])
+    except text_rules.TextRuleError as exc:
+        raise AccountError(str(exc)) from None
 
 
 def parse_languages(value: str | None) -> list[str]:
@@ -55,7 +70,7 @@ def parse_languages(value: str | None) -> list[str]:
 
 def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
     """Create a reviewer, or replace an existing one's password and languages; True if created."""
-    check_name(name)
+    name = new_name(url, check_name(name), "reviewer name")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters")
     with store.session_scope(url) as session:
