@@ -63,16 +63,52 @@ def new_name(url: str, name: str, what: str = "name") -> str:
         raise AccountError(str(exc)) from None
 
 
+# zxcvbn's score: 3 is "safely unguessable: moderate protection from an offline slow-hash
+# scenario" (Argon2 here). Its frequency lists hold the common passwords (password, 12345678),
+# and it knows repeats (aaaaaaaa, eight spaces), sequences, dates, keyboard walks and the name.
+MIN_SCORE = 3
+_SCORED_CHARS = 72  # zxcvbn refuses longer input (its matching grows fast with length): the first 72 are scored
+
+
+def check_password(name: str, password: str) -> None:
+    """Refuse a password shorter than MIN_PASSWORD, or one zxcvbn finds easy to guess."""
+    if len(password.strip()) < MIN_PASSWORD:
+        raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters "
+                           "(not counting spaces at its ends)")
+    from zxcvbn import zxcvbn  # loads its word lists: only when a password is set
+
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=[name, *re.split(r"[\W_]+", name), "pressflow"])
+    if result["score"] < MIN_SCORE:
+        feedback = result["feedback"]
+        why = feedback.get("warning") or "It is easy to guess."
+        hint = " ".join(feedback.get("suggestions") or []) or "Use a few uncommon words."
+        raise AccountError(f"reviewer {name}: that password is too easy to guess. {why} {hint} "
+                           "(e.g. four unrelated words)")
+
+
 def parse_languages(value: str | None) -> list[str]:
-    """'es, zh' -> ['es', 'zh']; empty -> [] (every language)."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
+    """'es, zh' -> ['es', 'zh']; None or "" (the option left out) -> [] (every language).
+
+    A value that names no language (' , ') is refused: it is a mistake, and reading it as
+    "every language" would give a reviewer meant for some languages all of them."""
+    if not value:
+        return []
+    parts = [part.strip() for part in value.split(",")]
+    if not any(parts):
+        raise AccountError(f"--languages {value!r} names no language; give tags like es,zh "
+                           "(or leave --languages out for every language)")
+    from .records import _language  # the records' check: a BCP 47 tag Babel knows
+
+    try:
+        return list(dict.fromkeys(_language(part) for part in parts if part))
+    except ValueError as exc:
+        raise AccountError(f"--languages: {exc}") from None
 
 
 def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
     """Create a reviewer, or replace an existing one's password and languages; True if created."""
     name = new_name(url, check_name(name), "reviewer name")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters")
+    check_password(name, password)
     with store.session_scope(url) as session:
         account = session.get(Reviewer, name)
         created = account is None
