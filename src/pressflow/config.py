@@ -88,6 +88,9 @@ class Settings(BaseModel):
     # and mark its session cookie Secure (behind HTTPS).
     publish_on_approve: bool = Field(default_factory=lambda: _flag("PUBLISH_ON_APPROVE", "1"))
     cookie_secure: bool = Field(default_factory=lambda: _flag("COOKIE_SECURE", "0"))
+    # A review page sign-in ends after this many minutes without a request (and 12 hours after
+    # it began, whatever happens): a screen left signed in on a shared desk does not stay so.
+    session_idle_minutes: int = Field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")), ge=1, le=12 * 60)
     # The translation engine, in the process that runs the model (see the module docstring).
     batch_size: int = Field(default_factory=lambda: int(_env("BATCH_SIZE", "32")), ge=1)
     max_decoding_length: int = Field(default_factory=lambda: int(_env("MAX_DECODING_LENGTH", "0")) or 512, ge=1)

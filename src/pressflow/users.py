@@ -171,23 +171,41 @@ def _end_sessions_of(session, name: str) -> None:
     session.execute(delete(store.ReviewSession).where(store.ReviewSession.name == name))
 
 
-def start_session(url: str, name: str, kind: str, hours: float) -> str:
-    """A new session for `name` ("account", or the tag of the shared token); returns its id."""
+def start_session(url: str, name: str, kind: str, hours: float, idle_minutes: float | None = None) -> str:
+    """A new session for `name` ("account", or the tag of the shared token); returns its id.
+
+    It ends `hours` after it began, or `idle_minutes` after its last request (session_of
+    moves that on), whichever comes first."""
     session_id = secrets.token_urlsafe(32)
     now = store.utcnow()
+    lifetime = dt.timedelta(hours=hours)
+    first = min(lifetime, dt.timedelta(minutes=idle_minutes)) if idle_minutes else lifetime
     with store.session_scope(url) as session:
         session.execute(delete(store.ReviewSession).where(store.ReviewSession.expires_at < now))
         session.add(store.ReviewSession(id_hash=_digest(session_id), name=name, kind=kind, created_at=now,
-                                        expires_at=now + dt.timedelta(hours=hours)))
+                                        expires_at=now + first))
     return session_id
 
 
-def session_of(url: str, session_id: str) -> tuple[str, str, list[str]] | None:
-    """(name, kind, languages) of a live session; None if it ended, expired, or its account is gone."""
+# The idle deadline is moved on at most once a minute: a page's requests do not each write a row.
+_SLIDE_STEP = dt.timedelta(minutes=1)
+
+
+def session_of(url: str, session_id: str, *, hours: float | None = None,
+               idle_minutes: float | None = None) -> tuple[str, str, list[str]] | None:
+    """(name, kind, languages) of a live session; None if it ended, expired, or its account is gone.
+
+    With `idle_minutes`, a live session's end is moved to that long from now (never past
+    `hours` after it began): `expires_at` is the idle deadline and the absolute one at once."""
     with store.session_scope(url) as session:
         row = session.get(store.ReviewSession, _digest(session_id))
-        if row is None or row.expires_at <= store.utcnow():
+        now = store.utcnow()
+        if row is None or row.expires_at <= now:
             return None
+        if idle_minutes and hours:
+            until = min(row.created_at + dt.timedelta(hours=hours), now + dt.timedelta(minutes=idle_minutes))
+            if until - row.expires_at >= _SLIDE_STEP:
+                row.expires_at = until
         if row.kind != "account":
             return row.name, row.kind, []
         account = session.get(Reviewer, row.name)
