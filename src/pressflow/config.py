@@ -97,6 +97,25 @@ class Settings(BaseModel):
     threads: int = Field(default_factory=lambda: int(_env("THREADS", "0")) or (os.cpu_count() or 1), ge=1)
     model_cache: int = Field(default_factory=lambda: int(_env("MODEL_CACHE", "2")), ge=1)
 
+    def site_url_warning(self) -> str | None:
+        """A warning when the site address cannot be the public one: left at its default, or a
+        loopback or unspecified host. It goes into every canonical link, feed, sitemap and post,
+        so a publish with it says so (once a run: `publish`'s report)."""
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(self.site_url).hostname or "").lower()
+        try:
+            local = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+        except ValueError:
+            local = host in ("", "localhost") or host.endswith(".localhost")
+        if not local:
+            return None
+        given = "is not set" if "PRESSFLOW_SITE_URL" not in os.environ else f"is {self.site_url}"
+        return (f"PRESSFLOW_SITE_URL {given}: every link in the feeds, pages, sitemap and social posts points at "
+                f"{self.site_url}, which readers cannot reach; set it to the public address "
+                "(e.g. PRESSFLOW_SITE_URL=https://press.example.org) and publish again")
+
     @property
     def review_page_url(self) -> str:
         return (self.review_url or self.site_url).rstrip("/")
