@@ -183,7 +183,7 @@ def _run_prepare(paths: list[Path], settings: Settings):
     stats = report.stats
     echo(f"{report.drafts_added} drafts stored; {stats.segments} segments, {stats.unique} unique, "
          f"{stats.from_memory} from memory, {stats.translated} machine-translated")
-    if not (report.ok or recorded):
+    if not (report.ok or recorded) and _state["debug"]:  # Prefect advice only for whoever asked for details
         echo(NOT_RECORDED, err=True)
     return report
 
@@ -264,7 +264,7 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
     for warning in report.warnings:
         echo(f"warning: {warning}", err=True)
     echo(f"{report.files_written} files written, {report.files_unchanged} unchanged in {settings.out_dir}")
-    if report.failed and not recorded and not said:
+    if report.failed and not recorded and not said and _state["debug"]:
         echo(NOT_RECORDED, err=True)
     return not report.failed
 
@@ -421,7 +421,7 @@ def channels_resolve(delivery_id: int = typer.Argument(..., help="The delivery's
 
 @review_app.command("list")
 def review_list(out: Optional[Path] = OutOption,
-                status: Optional[str] = typer.Option("draft", help="draft, approved, rejected, published, superseded, or 'all'."),
+                status: Optional[str] = typer.Option("pending", help="pending (also: draft), approved, rejected, published, superseded, or 'all'."),
                 lang: Optional[str] = typer.Option(None, help="Only this language."),
                 channel: Optional[str] = typer.Option(None, help="Only this channel (release, x, mastodon, ...)."),
                 release: Optional[str] = typer.Option(None, help="Only this release (slug)."),
@@ -595,8 +595,13 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 
     with errors_as_lines():
         result = tmx.import_file(settings_for(out), file, origin=origin)
+        for line in result.refused:
+            echo(f"error: {file}: {line}", err=True)
         skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
-        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}")
+        refused = f"; {len(result.refused)} refused" if result.refused else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{refused}")
+        if result.refused:
+            raise typer.Exit(1)
 
 
 # --- models --------------------------------------------------------------------------------

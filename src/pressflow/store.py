@@ -48,6 +48,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_c
 
 from .errors import ReviewError
 from .files import private_file
+from .text_rules import name_problem
 
 PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED = "draft", "approved", "rejected", "published", "superseded"
 STATUSES = (PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED)
@@ -293,11 +294,10 @@ NAME_LIMIT = 100
 
 
 def valid_name(name: str, what: str = "reviewer name") -> str:
-    """`name` if it fits the store's name columns, else a one-line ReviewError."""
-    if not name.strip():
-        raise ReviewError(f"the {what} is empty")
-    if len(name) > NAME_LIMIT:
-        raise ReviewError(f"the {what} {name[:20]!r}... is {len(name)} characters long; at most {NAME_LIMIT}")
+    """`name` if it fits the store's name columns and is one line of visible characters (the
+    audit trail's rule, text_rules.name_problem), else a one-line ReviewError."""
+    if found := name_problem(name):
+        raise ReviewError(f"the {what} {name[:20]!r}{'...' if len(name) > 20 else ''} {found}")
     return name
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 from sqlalchemy import select
 from translate.storage import tmx as ttk_tmx
 
-from .. import store
+from .. import store, text_rules, users
 from ..config import Settings
 from ..files import write_atomic
 from ..translate.protect import Glossary, Protector
@@ -30,6 +30,7 @@ ORIGIN_PROP = "x-pressflow-origin"
 ENGINE_PROP = "x-pressflow-engine"
 _PLACEHOLDER = re.compile(r"⟦\s*\d+\s*⟧")
 _TMX_DATE = "%Y%m%dT%H%M%SZ"
+IMPORT_AUTHOR = "tmx import"  # the memory's author for units without a creationid (text_rules.SYSTEM_NAMES)
 
 
 def export(settings: Settings, path: Path, *, source: str | None = None, target: str | None = None) -> int:
@@ -68,6 +69,7 @@ def _describe(unit, row: store.MemoryEntry) -> None:
 class TmxImport:
     entries: int = 0
     skipped: int = 0  # units without both languages' text
+    refused: list[str] = field(default_factory=list)  # units refused, one line each (what and why)
 
 
 def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxImport:
@@ -82,7 +84,8 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
     protectors: dict[str, Protector] = {}
     pairs: dict[tuple[str, str, str, str | None], dict[str, str]] = {}
     result = TmxImport()
-    for unit in file.units:
+    accounts = [name for name, _ in users.list_users(settings.db_url)]
+    for number, unit in enumerate(file.units, 1):
         found = _languages(unit.xmlelement)
         source_lang = unit.xmlelement.get("srclang") or file.getsourcelanguage() or settings.source_language
         if source_lang not in found:
@@ -91,7 +94,16 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
         if not source_text or not found:
             result.skipped += 1
             continue
-        author = unit.xmlelement.get("creationid") or ("tmx import" if origin == HUMAN else None)
+        author = unit.xmlelement.get("creationid") or (IMPORT_AUTHOR if origin == HUMAN else None)
+        if author is not None and author != IMPORT_AUTHOR:
+            try:  # the memory's author is shown in `review show` and on the review page
+                author = text_rules.check_name(author, "creationid", taken=accounts)
+            except text_rules.TextRuleError as exc:
+                result.refused.append(f"translation unit {number}: {exc}: not imported")
+                continue
+        if problem := next(filter(None, (text_rules.problem(text) for text in (source_text, *found.values()))), None):
+            result.refused.append(f"translation unit {number}: the text {problem}: not imported")
+            continue
         engine = HUMAN if origin == HUMAN else (_prop(unit.xmlelement, ENGINE_PROP) or f"tmx:{path.name}")
         for target_lang, text in found.items():
             key, translation = _protected(protectors, glossary, target_lang, source_text, text)

@@ -27,7 +27,7 @@ from translate.storage import xliff as ttk_xliff
 from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 
-from .. import fuzzy, review, store
+from .. import fuzzy, review, store, text_rules, users
 from ..config import Settings
 from ..errors import PressflowError
 from ..files import write_atomic
@@ -240,6 +240,10 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
     Raises ExchangeError, saving nothing, when the file is stale: a release's record changed
     since the export (its source sentences differ, or its drafts were prepared again).
     """
+    try:  # the name goes into the audit trail: not a look-alike of an account, nor pressflow's own
+        reviewer = users.new_name(settings.db_url, reviewer, "--reviewer name")
+    except users.AccountError as exc:
+        raise ExchangeError(f"{path}: {exc}; nothing imported") from None
     units = _units(path)
     by_draft: dict[int, list[_Unit]] = {}
     for unit in units:
@@ -285,6 +289,9 @@ def _plan(settings: Settings, path: Path, draft_id: int, units: list[_Unit]):
         wanted, got = _ids(unit.source), _ids(target)
         if wanted != got:
             refused.append(_placeholder_problem(unit, wanted, got))
+            continue
+        if problem := text_rules.problem(target):
+            refused.append(f"{unit.where}: the translation {problem}: not imported")
             continue
         if unit.revision is not None and unit.revision != revision:
             refused.append(f"{unit.where}: draft {draft_id} was edited in pressflow since this file was exported "

@@ -292,7 +292,12 @@ def _routes():
             return render(request, "signin.html.j2", status_code=429, next=_safe_next(next),
                           error=f"Too many failed sign-ins. Try again in {wait} seconds.",
                           token_enabled=bool(shared_token(request.app.state.settings)))
-        if sign_in(request, request.app.state.settings.db_url, name, password) is None:
+        try:
+            signed_in = sign_in(request, request.app.state.settings.db_url, name, password)
+        except users.AccountError as exc:  # the team token, with a name that may not be used
+            return render(request, "signin.html.j2", status_code=400, next=_safe_next(next), error=str(exc),
+                          token_enabled=bool(shared_token(request.app.state.settings)))
+        if signed_in is None:
             by_name.failed(account)
             by_client.failed(client)
             return render(request, "signin.html.j2", status_code=401, next=_safe_next(next),
