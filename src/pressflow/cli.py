@@ -472,9 +472,11 @@ def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (
 
 
 def _languages_of(settings: Settings, reviewer: str) -> list[str] | None:
-    """The languages of the reviewer's account, if the name is one (None: no account, no bound)."""
+    """The languages of the reviewer's account, if the name is one (None: no account, no bound).
+    The name follows the audit trail's rule first: no look-alike of an account, no system name."""
     from . import users
 
+    users.new_name(settings.db_url, reviewer, "--reviewer name")
     return users.languages_of(settings.db_url, reviewer)
 
 
