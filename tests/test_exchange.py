@@ -164,3 +164,25 @@ def test_tmx_round_trip_and_a_fresh_store_prepares_from_it(argos_models, setting
     with decoding_capped():
         second = pipeline.prepare(events, fresh)
     assert second.stats.translated == 0 and second.stats.from_memory == first.stats.unique
+
+
+MARKS = [
+    {"key": "Use ⟦3⟧ and ⟦0⟧ for ⟦0⟧ now.", "values": ["ANSO"], "source": "Use ⟦3⟧ and ⟦0⟧ for ANSO now.",
+     "target": "Usa ⟦3⟧ y ⟦0⟧ para ⟦0⟧ ya.", "text": "Usa ⟦3⟧ y ⟦0⟧ para ANSO ya."},
+    {"key": "It serves the Aral Sea region.", "values": [], "source": "It serves the Aral Sea region.",
+     "target": "Sirve a la region.", "text": "Sirve a la region."},
+]
+
+
+def test_record_text_with_placeholder_marks_round_trips_as_text(settings, tmp_path):
+    # "⟦3⟧" and the first "⟦0⟧" are the record's own text; only ANSO is a protected item
+    draft_id = add_release(settings, segments=MARKS, text="# Usa ⟦3⟧ y ⟦0⟧ para ANSO ya.\n\nSirve a la region.\n")
+    exported = export(settings, tmp_path / "a.xlf")
+    raw = (tmp_path / "a.xlf").read_text(encoding="utf-8")
+    assert '<source>Use ⟦3⟧ and ⟦0⟧ for <x id="0" equiv-text="ANSO"/> now.</source>' in raw
+    assert 'Usa ⟦3⟧ y ⟦0⟧ para <x id="0" equiv-text="ANSO"/> ya.</target>' in raw
+    exported.getunits()[0].rich_target = [StringElem(["Usa ⟦3⟧ y ⟦0⟧ con ", X(id="0"), " hoy."])]
+    exported.savefile(str(tmp_path / "back.xlf"))
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
+    assert code == 0, output
+    assert draft(settings, draft_id)["text"] == "# Usa ⟦3⟧ y ⟦0⟧ con ANSO hoy.\n\nSirve a la region.\n"

@@ -5,7 +5,8 @@ world and Weblate use. One `<file>` per draft (its `original` names release, lan
 channel), one `<trans-unit>` per sentence, id `DRAFT:SENTENCE`, stable across exports of the same
 draft. Protected items (names, URLs, numbers with units...) are `<x id="N" equiv-text="..."/>`
 placeholders, so CAT tools keep them as tags; a unit coming back with one dropped or invented
-is refused (never saved, never published). Each unit's target `state` says where the sentence
+is refused (never saved, never published). Marks the record's own text holds ("see ⟦3⟧") are
+text in the file, never tags: only the stage's placeholders become `<x/>`. Each unit's target `state` says where the sentence
 stands: `needs-review-translation` (machine text), `translated` (a reviewer's edit), `final`
 (the draft is approved or published). Notes carry the sentence's QA flags and memory
 suggestions, and the draft revision exported (an import refuses drafts edited since).
@@ -18,9 +19,12 @@ same file twice changes nothing the second time.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Union
 
 from lxml import etree
 from translate.storage import xliff as ttk_xliff
@@ -32,6 +36,7 @@ from ..config import Settings
 from ..errors import PressflowError
 from ..files import write_atomic
 from ..translate import checks
+from ..translate.marks import KEEP_CLOSE, KEEP_OPEN
 
 NAMESPACE = "urn:oasis:names:tc:xliff:document:1.2"
 REVISION_NOTE = "pressflow"  # <note from="pressflow">draft 12 revision 3</note>
@@ -62,30 +67,98 @@ class Xliff12File(ttk_xliff.xlifffile):
                 node.getparent().remove(node)
 
 
-def _rich(key: str, values: tuple[str, ...]) -> list[StringElem]:
-    """A sentence with ⟦N⟧ placeholders as translate-toolkit rich text with <x id="N"/>."""
-    parts: list = []
+Part = Union[str, int]  # literal text, or the index of a protected item
+
+
+def _key_parts(key: str, values: tuple[str, ...], source: str) -> list[Part]:
+    """A protected sentence as literal text and placeholders.
+
+    The stage numbers a sentence's protected items ⟦0⟧, ⟦1⟧, ... in order, one each; record text
+    may hold the same marks literally ("see ⟦3⟧"), which are text, never placeholders. Which
+    marks are the stage's is decided against the sentence itself (`source`): the literal ones
+    stand there as they are, the stage's stand for its protected items.
+    """
+    marks = list(_PLACEHOLDER.finditer(key))
+    if not values or not marks:
+        return [key] if key else []
+    choices = [[j for j, m in enumerate(marks) if int(m.group(1)) == i] for i in range(len(values))]
+    fallback = None
+    for chosen in itertools.islice(itertools.product(*choices), 1000):
+        if any(a >= b for a, b in zip(chosen, chosen[1:])):
+            continue
+        real = {j: int(marks[j].group(1)) for j in chosen}
+        fallback = fallback or real
+        if _fits(key, marks, real, source):
+            break
+    else:
+        real = fallback or {}
+    parts: list[Part] = []
     position = 0
-    for match in _PLACEHOLDER.finditer(key):
-        if match.start() > position:
-            parts.append(key[position:match.start()])
-        parts.append(X(id=match.group(1)))
-        position = match.end()
-    if position < len(key):
-        parts.append(key[position:])
-    return [StringElem(parts)]
+    for j, match in enumerate(marks):
+        if j in real:
+            parts += [key[position:match.start()], real[j]]
+            position = match.end()
+    parts.append(key[position:])
+    return _merged(parts)
 
 
-def _plain(rich: list[StringElem]) -> str:
-    """Rich text back to a sentence with ⟦N⟧ placeholders."""
-    out: list[str] = []
+def _fits(key: str, marks: list[re.Match], real: dict[int, int], source: str) -> bool:
+    """Whether `source` reads as `key` with these marks standing for protected items."""
+    pattern, position = [], 0
+    for j, match in enumerate(marks):
+        if j in real:
+            pattern += [_literal(key[position:match.start()]), "(.*?)"]
+            position = match.end()
+    pattern.append(_literal(key[position:]))
+    return re.fullmatch("".join(pattern), source.strip(), re.S) is not None
+
+
+def _literal(text: str) -> str:
+    text = text.replace(KEEP_OPEN, "").replace(KEEP_CLOSE, "")
+    return r"\s*".join(re.escape(word) for word in re.split(r"\s+", text))
+
+
+def _text_parts(text: str, values: tuple[str, ...]) -> list[Part]:
+    """A sentence's current text with its protected items as placeholders (each item's first
+    occurrence, as the memory learns it); anything else, marks included, stays literal text."""
+    parts: list[Part] = [text]
+    for index, value in enumerate(values):
+        if not value:
+            continue
+        for at, part in enumerate(parts):
+            if isinstance(part, str) and value in part:
+                before, after = part.split(value, 1)
+                parts[at:at + 1] = [before, index, after]
+                break
+    return _merged(parts)
+
+
+def _merged(parts: list[Part]) -> list[Part]:
+    out: list[Part] = []
+    for part in parts:
+        if isinstance(part, str) and out and isinstance(out[-1], str):
+            out[-1] += part
+        elif part != "":
+            out.append(part)
+    return out
+
+
+def _rich(parts: list[Part]) -> list[StringElem]:
+    """Literal text and placeholders as translate-toolkit rich text with <x id="N"/>."""
+    return [StringElem([X(id=str(part)) if isinstance(part, int) else part for part in parts])]
+
+
+def _parts(rich: list[StringElem]) -> list[Part]:
+    """Rich text back to literal text and placeholders; a tag whose id is not a placeholder's
+    number is kept as -1, which no protected item has (refused as invented)."""
+    out: list[Part] = []
 
     def walk(element) -> None:
         if isinstance(element, str):
             out.append(element)
         elif isinstance(element, X) or type(element).__name__ in ("X", "Ph", "Bx", "Ex", "G"):
             if element.id is not None:
-                out.append(f"⟦{element.id}⟧")
+                out.append(int(element.id) if str(element.id).isdigit() else -1)
             for sub in getattr(element, "sub", []) if not isinstance(element, X) else []:
                 walk(sub)
         else:
@@ -94,7 +167,22 @@ def _plain(rich: list[StringElem]) -> str:
 
     for element in rich:
         walk(element)
-    return "".join(out)
+    return _merged(out)
+
+
+def _canonical(parts: list[Part]) -> str:
+    """Parts as one comparable string: literal braces escaped, placeholders as {N}, spaces folded."""
+    text = "".join(f"{{{part}}}" if isinstance(part, int) else part.replace("\\", "\\\\").replace("{", "\\{")
+                   for part in parts)
+    return " ".join(text.split())
+
+
+def _ids(parts: list[Part]) -> list[int]:
+    return sorted(part for part in parts if isinstance(part, int))
+
+
+def _fill(parts: list[Part], values: tuple[str, ...]) -> str:
+    return "".join(values[part] if isinstance(part, int) else part for part in parts)
 
 
 def _state(draft: store.Draft, sentence: review.Sentence, machine_text: str) -> int:
@@ -103,12 +191,6 @@ def _state(draft: store.Draft, sentence: review.Sentence, machine_text: str) -> 
     if sentence.text.strip() != machine_text.strip():
         return ttk_xliff.xliffunit.S_TRANSLATED
     return ttk_xliff.xliffunit.S_NEEDS_REVIEW
-
-
-def _with_placeholders(text: str, values: tuple[str, ...]) -> str:
-    for index, value in enumerate(values):
-        text = text.replace(value, f"⟦{index}⟧", 1)
-    return text
 
 
 def export(settings: Settings, path: Path, *, slug: str, lang: str, channel: str | None = None) -> int:
@@ -141,8 +223,8 @@ def _export_draft(settings: Settings, session, file: Xliff12File, draft: store.D
         unit = file.addsourceunit(sentence.source, filename=original, createifmissing=True)
         unit.setid(f"{draft.id}:{sentence.index}")
         unit.xmlelement.set("resname", f"{original}/{sentence.index + 1}")
-        unit.rich_source = _rich(sentence.key, sentence.values)
-        unit.rich_target = _rich(_with_placeholders(sentence.text, sentence.values), sentence.values)
+        unit.rich_source = _rich(_key_parts(sentence.key, sentence.values, sentence.source))
+        unit.rich_target = _rich(_text_parts(sentence.text, sentence.values))
         for x in unit.xmlelement.iter():  # what each tag stands for, for the translator
             if not isinstance(x.tag, str) or etree.QName(x).localname != "x" or not (x.get("id") or "").isdigit():
                 continue
@@ -182,8 +264,8 @@ class ImportReport:
 class _Unit:
     draft_id: int
     index: int
-    source: str  # with ⟦N⟧
-    target: str  # with ⟦N⟧
+    source: list[Part]
+    target: list[Part]
     revision: int | None
     where: str
 
@@ -202,8 +284,8 @@ def _units(path: Path) -> list[_Unit]:
         if not match:
             raise ExchangeError(f"{path}: trans-unit {uid!r} was not exported by pressflow (ids are DRAFT:SENTENCE)")
         note = _REVISION.search(unit.getnotes(REVISION_NOTE) or "")
-        units.append(_Unit(int(match.group(1)), int(match.group(2)), _plain(unit.rich_source),
-                           _plain(unit.rich_target) if unit.target is not None else "",
+        units.append(_Unit(int(match.group(1)), int(match.group(2)), _parts(unit.rich_source),
+                           _parts(unit.rich_target) if unit.target is not None else [],
                            int(note.group(2)) if note else None,
                            unit.xmlelement.get("resname") or uid))
     return units
@@ -249,28 +331,33 @@ def _plan(settings: Settings, path: Path, draft_id: int, units: list[_Unit]):
     changes, refused, unchanged = {}, [], 0
     for unit in units:
         sentence = current.get(unit.index)
-        if sentence is None or unit.source.strip() != sentence.key.strip():
-            now = sentence.key if sentence else "(no such sentence)"
+        exported = _key_parts(sentence.key, sentence.values, sentence.source) if sentence else None
+        if exported is None or _canonical(unit.source) != _canonical(exported):
+            now = sentence.source if sentence else "(no such sentence)"
             raise ExchangeError(f"{path}: release {slug} changed since this file was exported: sentence "
-                                f"{unit.index + 1} of draft {draft_id} was {unit.source!r}, is now {now!r}; export it again")
-        target = unit.target.strip()
-        if not target or target == _with_placeholders(sentence.text, sentence.values).strip():
-            unchanged += 1
+                                f"{unit.index + 1} of draft {draft_id} was {_shown(unit.source)!r}, is now "
+                                f"{now!r}; export it again")
+        if not _canonical(unit.target):
+            unchanged += 1  # left untranslated
             continue
-        wanted, got = _ids(unit.source), _ids(target)
+        wanted, got = _ids(exported), _ids(unit.target)
         if wanted != got:
             refused.append(_placeholder_problem(unit, wanted, got))
+            continue
+        text = " ".join(_fill(unit.target, sentence.values).split())
+        if text == " ".join(sentence.text.split()):
+            unchanged += 1
             continue
         if unit.revision is not None and unit.revision != revision:
             refused.append(f"{unit.where}: draft {draft_id} was edited in pressflow since this file was exported "
                            f"(revision {unit.revision}, now {revision}): not imported; export it again")
             continue
-        changes[unit.index] = _fill(target, sentence.values)
+        changes[unit.index] = text
     return changes, refused, unchanged, revision
 
 
-def _ids(text: str) -> list[int]:
-    return sorted(int(i) for i in _PLACEHOLDER.findall(text))
+def _shown(parts: list[Part]) -> str:
+    return "".join(f"<x id={part}/>" if isinstance(part, int) else part for part in parts)
 
 
 def _placeholder_problem(unit: _Unit, wanted: list[int], got: list[int]) -> str:
@@ -283,6 +370,3 @@ def _placeholder_problem(unit: _Unit, wanted: list[int], got: list[int]) -> str:
         said.append(f"placeholder(s) {', '.join(map(str, sorted(set(invented))))} invented or repeated")
     return f"{unit.where}: {' and '.join(said)}: not imported (the protected items must stay as they are)"
 
-
-def _fill(target: str, values: tuple[str, ...]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values[int(m.group(1))], target)
