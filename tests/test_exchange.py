@@ -29,11 +29,12 @@ SOURCE = "# ANSO opens an office in Tashkent.\n\nIt serves the Aral Sea region.\
 TEXT = "# ANSO abre una oficina en Taskent.\n\nSirve a la region.\n"
 
 
-def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT) -> int:
+def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slug="office", lang="es",
+                publish_at=None) -> int:
     with store.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
+        store.upsert_release(session, slug=slug, title="Office", date=dt.date(2021, 9, 12), publish_at=publish_at,
                              fingerprint=fingerprint, record={}, source_file=None)
-        draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint=fingerprint,
+        draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint=fingerprint,
                                 source_text=SOURCE, text=text, meta={"segments": segments},
                                 qa=[{"kind": "identical_to_source", "segment": 1}])
         session.flush()
@@ -122,8 +123,9 @@ def test_dropped_or_invented_placeholders_are_refused(settings, tmp_path):
     exported.savefile(str(tmp_path / "bad.xlf"))
     code, output = cli(settings, "review", "import", str(tmp_path / "bad.xlf"))
     assert code == 1
-    assert "office/es/release/1: placeholder(s) 0 dropped: not imported" in output
-    assert "office/es/release/2: placeholder(s) 3 invented or repeated: not imported" in output
+    assert f"office/es/release/1 (unit {draft_id}:0) target: placeholder(s) 0 dropped: not imported" in output
+    assert f"office/es/release/2 (unit {draft_id}:1) target: placeholder(s) 3 invented or repeated: not imported" \
+        in output
     assert draft(settings, draft_id)["revision"] == 1  # nothing saved, nothing published broken
 
 
@@ -186,3 +188,66 @@ def test_record_text_with_placeholder_marks_round_trips_as_text(settings, tmp_pa
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
     assert code == 0, output
     assert draft(settings, draft_id)["text"] == "# Usa ⟦3⟧ y ⟦0⟧ con ANSO hoy.\n\nSirve a la region.\n"
+
+
+def status_of(settings, draft_id):
+    with store.session_scope(settings.db_url) as session:
+        return store.get_draft(session, draft_id).status
+
+
+def rewrite_ids(path, ids: dict[int, str]) -> None:
+    """What a hand (or a tool) can do to a file: point unit N at another id."""
+    file = ttk_xliff.xlifffile.parsefile(str(path))
+    for n, uid in ids.items():
+        file.getunits()[n].xmlelement.set("id", uid)
+    file.savefile(str(path))
+
+
+def test_an_import_never_crosses_release_or_language(settings, tmp_path):
+    from pressflow import users
+
+    es = add_release(settings)
+    zh = add_release(settings, lang="zh", text=TEXT)  # (its text does not matter here)
+    other = add_release(settings, slug="forum", fingerprint="g1")
+    users.add_user(settings.db_url, "lucia", "a long password", ["es"])
+    exported = export(settings, tmp_path / "a.xlf")
+    for unit in exported.getunits():
+        unit.target = unit.target.replace("Sirve a la region.", "Sirve a la región del Aral.").replace(
+            "abre una oficina", "inaugura una oficina")
+    exported.savefile(str(tmp_path / "back.xlf"))
+    rewrite_ids(tmp_path / "back.xlf", {0: f"{zh}:1"})  # Spanish pointed at the zh draft
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "lucia")
+    assert code == 1
+    assert (f"office/es/release/1 (unit {zh}:1) id: draft {zh} is release office in zh (release); this file is "
+            f"office in es (release): not imported") in output
+    assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the good unit went in
+    assert draft(settings, zh)["revision"] == 1 and draft(settings, es)["revision"] == 2
+    assert store.SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
+
+    exported = export(settings, tmp_path / "b.xlf")  # release office's file pointed at release forum
+    exported.getunits()[1].target = "Sirve a toda la región."
+    exported.savefile(str(tmp_path / "b.xlf"))
+    rewrite_ids(tmp_path / "b.xlf", {1: f"{other}:1"})
+    code, output = cli(settings, "review", "import", str(tmp_path / "b.xlf"))
+    assert code == 1 and f"id: draft {other} is release forum in es (release); this file is office in es" in output
+    assert draft(settings, other)["revision"] == 1
+
+
+def test_a_reviewer_account_bounds_the_languages_a_file_may_change(settings, tmp_path):
+    from pressflow import users
+
+    es = add_release(settings)
+    users.add_user(settings.db_url, "wang", "a long password", ["zh"])
+    exported = export(settings, tmp_path / "a.xlf")
+    exported.getunits()[1].target = "Sirve a la región del Aral."
+    exported.savefile(str(tmp_path / "back.xlf"))
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "wang")
+    assert code == 1 and output.count("\n") == 1, output
+    assert "the file is in es; reviewer wang may change zh only: nothing imported" in output
+    assert draft(settings, es)["revision"] == 1
+    # a file whose header was made to say zh, for a zh-only account, is still refused whole
+    raw = (tmp_path / "back.xlf").read_text(encoding="utf-8")
+    (tmp_path / "zh.xlf").write_text(raw.replace('target-language="es"', 'target-language="zh"'), encoding="utf-8")
+    code, output = cli(settings, "review", "import", str(tmp_path / "zh.xlf"), "--reviewer", "wang")
+    assert code == 1 and "is for es but its target-language is zh: nothing imported" in output
+    assert draft(settings, es)["revision"] == 1

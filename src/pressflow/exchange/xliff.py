@@ -31,7 +31,7 @@ from translate.storage import xliff as ttk_xliff
 from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 
-from .. import fuzzy, review, store
+from .. import fuzzy, review, store, users
 from ..config import Settings
 from ..errors import PressflowError
 from ..files import write_atomic
@@ -262,47 +262,99 @@ class ImportReport:
 
 @dataclass
 class _Unit:
-    draft_id: int
+    uid: str
+    draft_id: int | None  # None: not an id pressflow wrote
     index: int
     source: list[Part]
     target: list[Part]
     revision: int | None
-    where: str
+    where: str  # RELEASE/LANGUAGE/CHANNEL/SENTENCE and the unit id, for messages
+    channel: str  # of its <file>
 
 
-def _units(path: Path) -> list[_Unit]:
+@dataclass(frozen=True)
+class _Header:
+    """What the file's <file> elements say it is for: one release in one language."""
+
+    release: str
+    lang: str
+
+
+_ORIGINAL = re.compile(r"([^/]+)/([^/]+)/([^/]+)")
+
+
+def _units(path: Path) -> tuple[_Header, list[_Unit]]:
+    """The file's release and language, and its units; raises ExchangeError, nothing imported,
+    when the file is unreadable or its <file> elements name other than one release in one language."""
     try:
         file = ttk_xliff.xlifffile.parsefile(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse failure is one line naming the file
         raise ExchangeError(f"{path}: not a readable XLIFF file ({type(exc).__name__}: {exc})") from exc
+    headers: set[_Header] = set()
     units = []
     for unit in file.getunits():
         if unit.isheader():
             continue
-        uid = unit.xmlelement.get("id") or ""
-        match = re.fullmatch(r"(\d+):(\d+)", uid)
+        node = next((a for a in unit.xmlelement.iterancestors() if etree.QName(a).localname == "file"), None)
+        original = node.get("original") if node is not None else None
+        match = _ORIGINAL.fullmatch(original or "")
         if not match:
-            raise ExchangeError(f"{path}: trans-unit {uid!r} was not exported by pressflow (ids are DRAFT:SENTENCE)")
+            raise ExchangeError(f"{path}: <file original={original!r}> is not RELEASE/LANGUAGE/CHANNEL as "
+                                "`pressflow review export` writes it: nothing imported")
+        slug, lang, channel = match.groups()
+        declared = (node.get("target-language") or lang).split("-")[0].lower()
+        if declared != lang:
+            raise ExchangeError(f"{path}: <file original={original!r}> is for {lang} but its target-language "
+                                f"is {node.get('target-language')}: nothing imported")
+        headers.add(_Header(slug, lang))
+        uid = unit.xmlelement.get("id") or ""
+        ids = re.fullmatch(r"(\d+):(\d+)", uid)
         note = _REVISION.search(unit.getnotes(REVISION_NOTE) or "")
-        units.append(_Unit(int(match.group(1)), int(match.group(2)), _parts(unit.rich_source),
-                           _parts(unit.rich_target) if unit.target is not None else [],
+        units.append(_Unit(uid, int(ids.group(1)) if ids else None, int(ids.group(2)) if ids else 0,
+                           _parts(unit.rich_source), _parts(unit.rich_target) if unit.target is not None else [],
                            int(note.group(2)) if note else None,
-                           unit.xmlelement.get("resname") or uid))
-    return units
+                           f"{unit.xmlelement.get('resname') or original} (unit {uid})", channel))
+    if len(headers) > 1:
+        named = ", ".join(sorted(f"{h.release} in {h.lang}" for h in headers))
+        raise ExchangeError(f"{path}: the file mixes releases or languages ({named}); pressflow exports one "
+                            "release in one language a file: nothing imported")
+    if not headers:
+        raise ExchangeError(f"{path}: the file has no translation units: nothing imported")
+    return headers.pop(), units
+
+
+def _check_file(settings: Settings, path: Path, header: _Header, reviewer: str) -> None:
+    """Refuse the whole file when its release has no drafts in its language, or when the
+    importing reviewer's account may not change that language."""
+    with store.session_scope(settings.db_url) as session:
+        if not store.draft_ids(session, slug=header.release, lang=header.lang):
+            raise ExchangeError(f"{path}: release {header.release} has no drafts in {header.lang}: nothing imported")
+    languages = users.languages_of(settings.db_url, reviewer)
+    if languages and header.lang not in languages:
+        raise ExchangeError(f"{path}: the file is in {header.lang}; reviewer {reviewer} may change "
+                            f"{', '.join(languages)} only: nothing imported")
 
 
 def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportReport:
     """Take a translated XLIFF file back: changed units become revisions by `reviewer`.
 
-    Raises ExchangeError, saving nothing, when the file is stale: a release's record changed
-    since the export (its source sentences differ, or its drafts were prepared again).
+    Raises ExchangeError, saving nothing, when the file as a whole cannot be taken: unreadable,
+    for other than one release in one language, for a language the reviewer's account may not
+    change, or stale (a release's record changed since the export). Otherwise a unit that cannot
+    be taken is refused (one line in the report) and the others go in.
     """
-    units = _units(path)
+    header, units = _units(path)
+    _check_file(settings, path, header, reviewer)
+    report = ImportReport()
     by_draft: dict[int, list[_Unit]] = {}
     for unit in units:
-        by_draft.setdefault(unit.draft_id, []).append(unit)
-    plans = {draft_id: _plan(settings, path, draft_id, draft_units) for draft_id, draft_units in by_draft.items()}
-    report = ImportReport()
+        if unit.draft_id is None:
+            report.refused.append(f"{unit.where} id: not an id `pressflow review export` writes "
+                                  "(DRAFT:SENTENCE): not imported")
+        else:
+            by_draft.setdefault(unit.draft_id, []).append(unit)
+    plans = {draft_id: _plan(settings, path, header, draft_id, draft_units)
+             for draft_id, draft_units in by_draft.items()}
     for draft_id, (changes, refused, unchanged, revision) in plans.items():
         report.refused += refused
         report.unchanged += unchanged
@@ -315,15 +367,20 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
     return report
 
 
-def _plan(settings: Settings, path: Path, draft_id: int, units: list[_Unit]):
+def _plan(settings: Settings, path: Path, header: _Header, draft_id: int, units: list[_Unit]):
     """(changes {index: sentence}, refused lines, unchanged count, expected revision) for a draft;
     raises ExchangeError when the file is stale for it."""
     with store.session_scope(settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
-        except PressflowError as exc:
-            raise ExchangeError(f"{path}: {exc}") from exc
-        slug, status, revision = draft.release_slug, draft.status, draft.revision
+        except PressflowError:
+            return {}, [f"{u.where} id: no draft {draft_id} in this store: not imported" for u in units], 0, None
+        slug, lang, channel, status, revision = (draft.release_slug, draft.lang, draft.channel, draft.status,
+                                                 draft.revision)
+    crossing = [u for u in units if (slug, lang, channel) != (header.release, header.lang, u.channel)]
+    if crossing:  # an id rewritten, or a unit moved between files: never into another release or language
+        return {}, [f"{u.where} id: draft {draft_id} is release {slug} in {lang} ({channel}); this file is "
+                    f"{header.release} in {header.lang} ({u.channel}): not imported" for u in units], 0, None
     if status == store.SUPERSEDED:
         raise ExchangeError(f"{path}: release {slug} changed since this file was exported: its record was "
                             f"prepared again (draft {draft_id} is superseded); export it again")
@@ -368,5 +425,5 @@ def _placeholder_problem(unit: _Unit, wanted: list[int], got: list[int]) -> str:
         said.append(f"placeholder(s) {', '.join(map(str, sorted(set(dropped))))} dropped")
     if invented:
         said.append(f"placeholder(s) {', '.join(map(str, sorted(set(invented))))} invented or repeated")
-    return f"{unit.where}: {' and '.join(said)}: not imported (the protected items must stay as they are)"
+    return f"{unit.where} target: {' and '.join(said)}: not imported (the protected items must stay as they are)"
 
