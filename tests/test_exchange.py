@@ -251,3 +251,23 @@ def test_a_reviewer_account_bounds_the_languages_a_file_may_change(settings, tmp
     code, output = cli(settings, "review", "import", str(tmp_path / "zh.xlf"), "--reviewer", "wang")
     assert code == 1 and "is for es but its target-language is zh: nothing imported" in output
     assert draft(settings, es)["revision"] == 1
+
+
+def test_two_units_with_one_id_are_both_refused(settings, tmp_path):
+    draft_id = add_release(settings)
+    exported = export(settings, tmp_path / "a.xlf")
+    exported.getunits()[0].rich_target = [StringElem([X(id="0"), " inaugura una oficina en Taskent."])]
+    exported.getunits()[1].target = "Sirve a la región del Aral."
+    exported.savefile(str(tmp_path / "back.xlf"))
+    raw = (tmp_path / "back.xlf").read_text(encoding="utf-8")  # the second unit copied, with other text
+    start = raw.rindex("<trans-unit", 0, raw.index(f'id="{draft_id}:1"'))
+    end = raw.index("</trans-unit>", start) + len("</trans-unit>")
+    twin = raw[start:end].replace("Sirve a la región del Aral.", "Sirve a Asia Central.")
+    (tmp_path / "back.xlf").write_text(raw[:end] + twin + raw[end:], encoding="utf-8")
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
+    assert code == 1
+    line = f"office/es/release/2 (unit {draft_id}:1) id: 2 units of the file are sentence 2 of draft {draft_id}: " \
+           "none of them imported"
+    assert output.count(line) == 2, output
+    assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the first unit went in
+    assert draft(settings, draft_id)["text"] == "# ANSO inaugura una oficina en Taskent.\n\nSirve a la region.\n"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -346,11 +347,15 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
     header, units = _units(path)
     _check_file(settings, path, header, reviewer)
     report = ImportReport()
+    seen = Counter((unit.draft_id, unit.index) for unit in units if unit.draft_id is not None)
     by_draft: dict[int, list[_Unit]] = {}
     for unit in units:
         if unit.draft_id is None:
             report.refused.append(f"{unit.where} id: not an id `pressflow review export` writes "
                                   "(DRAFT:SENTENCE): not imported")
+        elif seen[unit.draft_id, unit.index] > 1:  # which one is meant? none goes in
+            report.refused.append(f"{unit.where} id: {seen[unit.draft_id, unit.index]} units of the file are "
+                                  f"sentence {unit.index + 1} of draft {unit.draft_id}: none of them imported")
         else:
             by_draft.setdefault(unit.draft_id, []).append(unit)
     plans = {draft_id: _plan(settings, path, header, draft_id, draft_units)
