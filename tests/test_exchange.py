@@ -41,6 +41,13 @@ def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slu
         return draft.id
 
 
+def uid(draft_id, index, text) -> str:
+    """A unit's id: draft, sentence, and the mark of the sentence's text as exported."""
+    from pressflow.exchange.xliff import text_mark
+
+    return f"{draft_id}:{index}:{text_mark(text)}"
+
+
 def cli(settings, *args):
     result = CliRunner().invoke(app, [*args, "--out", str(settings.out_dir)])
     return result.exit_code, result.output
@@ -64,7 +71,8 @@ def test_export_is_xliff_12_with_placeholders_states_notes_and_stable_ids(settin
     raw = (tmp_path / "a.xlf").read_text(encoding="utf-8")
     assert 'version="1.2"' in raw and "urn:oasis:names:tc:xliff:document:1.2" in raw
     units = first.getunits()
-    assert [u.xmlelement.get("id") for u in units] == [f"{draft_id}:0", f"{draft_id}:1"]
+    assert [u.xmlelement.get("id") for u in units] == [uid(draft_id, 0, SEGMENTS[0]["text"]),
+                                                       uid(draft_id, 1, SEGMENTS[1]["text"])]
     assert '<source><x id="0" equiv-text="ANSO"/> opens an office in Tashkent.</source>' in raw
     assert 'state="needs-review-translation"><x id="0" equiv-text="ANSO"/> abre una oficina' in raw
     assert "QA identical_to_source" in units[1].getnotes("developer")
@@ -123,8 +131,9 @@ def test_dropped_or_invented_placeholders_are_refused(settings, tmp_path):
     exported.savefile(str(tmp_path / "bad.xlf"))
     code, output = cli(settings, "review", "import", str(tmp_path / "bad.xlf"))
     assert code == 1
-    assert f"office/es/release/1 (unit {draft_id}:0) target: placeholder(s) 0 dropped: not imported" in output
-    assert f"office/es/release/2 (unit {draft_id}:1) target: placeholder(s) 3 invented or repeated: not imported" \
+    first, second = uid(draft_id, 0, SEGMENTS[0]["text"]), uid(draft_id, 1, SEGMENTS[1]["text"])
+    assert f"office/es/release/1 (unit {first}) target: placeholder(s) 0 dropped: not imported" in output
+    assert f"office/es/release/2 (unit {second}) target: placeholder(s) 3 invented or repeated: not imported" \
         in output
     assert draft(settings, draft_id)["revision"] == 1  # nothing saved, nothing published broken
 
@@ -215,10 +224,10 @@ def test_an_import_never_crosses_release_or_language(settings, tmp_path):
         unit.target = unit.target.replace("Sirve a la region.", "Sirve a la región del Aral.").replace(
             "abre una oficina", "inaugura una oficina")
     exported.savefile(str(tmp_path / "back.xlf"))
-    rewrite_ids(tmp_path / "back.xlf", {0: f"{zh}:1"})  # Spanish pointed at the zh draft
+    rewrite_ids(tmp_path / "back.xlf", {0: uid(zh, 1, SEGMENTS[1]["text"])})  # Spanish pointed at the zh draft
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "lucia")
     assert code == 1
-    assert (f"office/es/release/1 (unit {zh}:1) id: draft {zh} is release office in zh (release); this file is "
+    assert (f"office/es/release/1 (unit {uid(zh, 1, SEGMENTS[1]['text'])}) id: draft {zh} is release office in zh (release); this file is "
             f"office in es (release): not imported") in output
     assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the good unit went in
     assert draft(settings, zh)["revision"] == 1 and draft(settings, es)["revision"] == 2
@@ -227,7 +236,7 @@ def test_an_import_never_crosses_release_or_language(settings, tmp_path):
     exported = export(settings, tmp_path / "b.xlf")  # release office's file pointed at release forum
     exported.getunits()[1].target = "Sirve a toda la región."
     exported.savefile(str(tmp_path / "b.xlf"))
-    rewrite_ids(tmp_path / "b.xlf", {1: f"{other}:1"})
+    rewrite_ids(tmp_path / "b.xlf", {1: uid(other, 1, SEGMENTS[1]["text"])})
     code, output = cli(settings, "review", "import", str(tmp_path / "b.xlf"))
     assert code == 1 and f"id: draft {other} is release forum in es (release); this file is office in es" in output
     assert draft(settings, other)["revision"] == 1
@@ -260,14 +269,50 @@ def test_two_units_with_one_id_are_both_refused(settings, tmp_path):
     exported.getunits()[1].target = "Sirve a la región del Aral."
     exported.savefile(str(tmp_path / "back.xlf"))
     raw = (tmp_path / "back.xlf").read_text(encoding="utf-8")  # the second unit copied, with other text
-    start = raw.rindex("<trans-unit", 0, raw.index(f'id="{draft_id}:1"'))
+    start = raw.rindex("<trans-unit", 0, raw.index(f'id="{uid(draft_id, 1, SEGMENTS[1]["text"])}"'))
     end = raw.index("</trans-unit>", start) + len("</trans-unit>")
     twin = raw[start:end].replace("Sirve a la región del Aral.", "Sirve a Asia Central.")
     (tmp_path / "back.xlf").write_text(raw[:end] + twin + raw[end:], encoding="utf-8")
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
     assert code == 1
-    line = f"office/es/release/2 (unit {draft_id}:1) id: 2 units of the file are sentence 2 of draft {draft_id}: " \
+    line = f"office/es/release/2 (unit {uid(draft_id, 1, SEGMENTS[1]['text'])}) id: 2 units of the file are sentence 2 of draft {draft_id}: " \
            "none of them imported"
     assert output.count(line) == 2, output
     assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the first unit went in
     assert draft(settings, draft_id)["text"] == "# ANSO inaugura una oficina en Taskent.\n\nSirve a la region.\n"
+
+
+def drop_notes(path) -> None:
+    """As CAT tools do: the returned file has none of the export's <note> elements."""
+    file = ttk_xliff.xlifffile.parsefile(str(path))
+    for unit in file.getunits():
+        unit.removenotes()
+    file.savefile(str(path))
+    assert "<note" not in path.read_text(encoding="utf-8")
+
+
+def test_a_reviewers_later_text_is_a_conflict_never_overwritten(settings, tmp_path):
+    from pressflow import review
+
+    draft_id = add_release(settings)
+    exported = export(settings, tmp_path / "a.xlf")
+    review.edit_segments(settings, draft_id, {1: "Sirve a la región del mar de Aral."}, author="maria")
+    exported.getunits()[0].rich_target = [StringElem([X(id="0"), " inaugura una oficina en Taskent."])]
+    exported.savefile(str(tmp_path / "stale.xlf"))  # sentence 2 comes back as exported
+    drop_notes(tmp_path / "stale.xlf")
+    exported.getunits()[1].target = "Sirve a la región."
+    exported.savefile(str(tmp_path / "both.xlf"))  # sentence 2 changed by the agency too
+    drop_notes(tmp_path / "both.xlf")
+
+    code, output = cli(settings, "review", "import", str(tmp_path / "both.xlf"), "--reviewer", "agency")
+    assert code == 1
+    assert (f"conflict: {tmp_path / 'both.xlf'}: office/es/release/2 (unit {uid(draft_id, 1, SEGMENTS[1]['text'])}) "
+            f"target: sentence 2 of draft {draft_id} was changed in pressflow after this file was exported "
+            "(now revision 2): not imported, the text in pressflow kept") in output
+    assert "imported 1 changed sentence(s) into 1 draft(s); 0 unchanged; 1 conflict(s)" in output
+    assert draft(settings, draft_id)["text"] == \
+        "# ANSO inaugura una oficina en Taskent.\n\nSirve a la región del mar de Aral.\n"
+
+    code, output = cli(settings, "review", "import", str(tmp_path / "stale.xlf"), "--reviewer", "agency")
+    assert code == 0 and "imported 0 changed sentence(s) into 0 draft(s); 2 unchanged" in output, output
+    assert draft(settings, draft_id)["text"].endswith("Sirve a la región del mar de Aral.\n")

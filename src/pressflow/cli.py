@@ -545,9 +545,12 @@ def review_import(file: Path = typer.Argument(..., help="An XLIFF file exported 
         report = xliff.import_file(settings_for(out), file, reviewer=reviewer)
         for line in report.refused:
             echo(f"error: {file}: {line}", err=True)
+        for line in report.conflicts:
+            echo(f"conflict: {file}: {line}", err=True)
         echo(f"imported {report.sentences} changed sentence(s) into {len(report.saved)} draft(s); "
-             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else ""))
-        if report.refused:
+             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else "")
+             + (f"; {len(report.conflicts)} conflict(s)" if report.conflicts else ""))
+        if report.refused or report.conflicts:
             raise typer.Exit(1)
 
 

@@ -43,6 +43,8 @@ NAMESPACE = "urn:oasis:names:tc:xliff:document:1.2"
 REVISION_NOTE = "pressflow"  # <note from="pressflow">draft 12 revision 3</note>
 _PLACEHOLDER = re.compile(r"⟦\s*(\d+)\s*⟧")
 _REVISION = re.compile(r"draft (\d+) revision (\d+)")
+MARK_LENGTH = 12  # hex digits of a sentence text's SHA-256 in a unit id
+_UNIT_ID = re.compile(rf"(\d+):(\d+)(?::([0-9a-f]{{{MARK_LENGTH}}}))?")
 
 
 class ExchangeError(PressflowError):
@@ -186,6 +188,12 @@ def _fill(parts: list[Part], values: tuple[str, ...]) -> str:
     return "".join(values[part] if isinstance(part, int) else part for part in parts)
 
 
+def text_mark(text: str) -> str:
+    """What a unit id carries of the sentence's text as exported: the import compares it with the
+    text now, so a reviewer's later edit is never overwritten (CAT tools keep ids, drop notes)."""
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:MARK_LENGTH]
+
+
 def _state(draft: store.Draft, sentence: review.Sentence, machine_text: str) -> int:
     if draft.status in (store.APPROVED, store.PUBLISHED):
         return ttk_xliff.xliffunit.S_FINAL
@@ -222,7 +230,7 @@ def _export_draft(settings: Settings, session, file: Xliff12File, draft: store.D
     original = f"{draft.release_slug}/{draft.lang}/{draft.channel}"
     for sentence in sentences:
         unit = file.addsourceunit(sentence.source, filename=original, createifmissing=True)
-        unit.setid(f"{draft.id}:{sentence.index}")
+        unit.setid(f"{draft.id}:{sentence.index}:{text_mark(sentence.text)}")
         unit.xmlelement.set("resname", f"{original}/{sentence.index + 1}")
         unit.rich_source = _rich(_key_parts(sentence.key, sentence.values, sentence.source))
         unit.rich_target = _rich(_text_parts(sentence.text, sentence.values))
@@ -259,6 +267,7 @@ class ImportReport:
     sentences: int = 0
     unchanged: int = 0
     refused: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # changed in pressflow since the export: kept
 
 
 @dataclass
@@ -268,7 +277,8 @@ class _Unit:
     index: int
     source: list[Part]
     target: list[Part]
-    revision: int | None
+    revision: int | None  # from the revision note (files exported before the marks)
+    mark: str | None  # text_mark of the sentence as exported
     where: str  # RELEASE/LANGUAGE/CHANNEL/SENTENCE and the unit id, for messages
     channel: str  # of its <file>
 
@@ -309,11 +319,11 @@ def _units(path: Path) -> tuple[_Header, list[_Unit]]:
                                 f"is {node.get('target-language')}: nothing imported")
         headers.add(_Header(slug, lang))
         uid = unit.xmlelement.get("id") or ""
-        ids = re.fullmatch(r"(\d+):(\d+)", uid)
+        ids = _UNIT_ID.fullmatch(uid)
         note = _REVISION.search(unit.getnotes(REVISION_NOTE) or "")
         units.append(_Unit(uid, int(ids.group(1)) if ids else None, int(ids.group(2)) if ids else 0,
                            _parts(unit.rich_source), _parts(unit.rich_target) if unit.target is not None else [],
-                           int(note.group(2)) if note else None,
+                           int(note.group(2)) if note else None, ids.group(3) if ids else None,
                            f"{unit.xmlelement.get('resname') or original} (unit {uid})", channel))
     if len(headers) > 1:
         named = ", ".join(sorted(f"{h.release} in {h.lang}" for h in headers))
@@ -352,7 +362,7 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
     for unit in units:
         if unit.draft_id is None:
             report.refused.append(f"{unit.where} id: not an id `pressflow review export` writes "
-                                  "(DRAFT:SENTENCE): not imported")
+                                  "(DRAFT:SENTENCE:MARK): not imported")
         elif seen[unit.draft_id, unit.index] > 1:  # which one is meant? none goes in
             report.refused.append(f"{unit.where} id: {seen[unit.draft_id, unit.index]} units of the file are "
                                   f"sentence {unit.index + 1} of draft {unit.draft_id}: none of them imported")
@@ -360,12 +370,18 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
             by_draft.setdefault(unit.draft_id, []).append(unit)
     plans = {draft_id: _plan(settings, path, header, draft_id, draft_units)
              for draft_id, draft_units in by_draft.items()}
-    for draft_id, (changes, refused, unchanged, revision) in plans.items():
+    for draft_id, (changes, refused, conflicts, unchanged, revision) in plans.items():
         report.refused += refused
+        report.conflicts += conflicts
         report.unchanged += unchanged
         if changes:
-            edit = review.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
-                                        note=f"XLIFF import from {path.name}")
+            try:
+                edit = review.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
+                                            note=f"XLIFF import from {path.name}")
+            except store.DraftChanged as exc:  # saved by someone while this file was read
+                report.conflicts += [f"{unit.where} target: {exc}: not imported, the text in pressflow kept"
+                                     for unit in by_draft[draft_id] if unit.index in changes]
+                continue
             if edit.revision is not None:
                 report.saved[draft_id] = edit.revision
                 report.sentences += len(changes)
@@ -373,24 +389,24 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
 
 
 def _plan(settings: Settings, path: Path, header: _Header, draft_id: int, units: list[_Unit]):
-    """(changes {index: sentence}, refused lines, unchanged count, expected revision) for a draft;
+    """(changes {index: sentence}, refused lines, conflict lines, unchanged count, expected revision) for a draft;
     raises ExchangeError when the file is stale for it."""
     with store.session_scope(settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
         except PressflowError:
-            return {}, [f"{u.where} id: no draft {draft_id} in this store: not imported" for u in units], 0, None
+            return {}, [f"{u.where} id: no draft {draft_id} in this store: not imported" for u in units], [], 0, None
         slug, lang, channel, status, revision = (draft.release_slug, draft.lang, draft.channel, draft.status,
                                                  draft.revision)
     crossing = [u for u in units if (slug, lang, channel) != (header.release, header.lang, u.channel)]
     if crossing:  # an id rewritten, or a unit moved between files: never into another release or language
         return {}, [f"{u.where} id: draft {draft_id} is release {slug} in {lang} ({channel}); this file is "
-                    f"{header.release} in {header.lang} ({u.channel}): not imported" for u in units], 0, None
+                    f"{header.release} in {header.lang} ({u.channel}): not imported" for u in units], [], 0, None
     if status == store.SUPERSEDED:
         raise ExchangeError(f"{path}: release {slug} changed since this file was exported: its record was "
                             f"prepared again (draft {draft_id} is superseded); export it again")
     current = {s.index: s for s in review.current_segments(settings, draft_id)}
-    changes, refused, unchanged = {}, [], 0
+    changes, refused, conflicts, unchanged = {}, [], [], 0
     for unit in units:
         sentence = current.get(unit.index)
         exported = _key_parts(sentence.key, sentence.values, sentence.source) if sentence else None
@@ -407,15 +423,21 @@ def _plan(settings: Settings, path: Path, header: _Header, draft_id: int, units:
             refused.append(_placeholder_problem(unit, wanted, got))
             continue
         text = " ".join(_fill(unit.target, sentence.values).split())
-        if text == " ".join(sentence.text.split()):
-            unchanged += 1
+        if text == " ".join(sentence.text.split()) or unit.mark == text_mark(text):
+            unchanged += 1  # as it is in pressflow, or as it was exported (left as it was)
             continue
-        if unit.revision is not None and unit.revision != revision:
-            refused.append(f"{unit.where}: draft {draft_id} was edited in pressflow since this file was exported "
-                           f"(revision {unit.revision}, now {revision}): not imported; export it again")
+        if unit.mark is None and unit.revision is None:
+            refused.append(f"{unit.where} id: no mark of the text it was exported with (DRAFT:SENTENCE:MARK), "
+                           "and no revision note: not imported; export it again")
+            continue
+        changed = unit.mark != text_mark(sentence.text) if unit.mark else unit.revision != revision
+        if changed:  # a reviewer's text later than the file's: never overwritten
+            conflicts.append(f"{unit.where} target: sentence {unit.index + 1} of draft {draft_id} was changed in "
+                             f"pressflow after this file was exported (now revision {revision}): not imported, the "
+                             "text in pressflow kept; compare the two and edit it by hand, or export again")
             continue
         changes[unit.index] = text
-    return changes, refused, unchanged, revision
+    return changes, refused, conflicts, unchanged, revision
 
 
 def _shown(parts: list[Part]) -> str:
