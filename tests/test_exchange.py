@@ -350,3 +350,28 @@ def test_an_import_never_approves(settings, tmp_path, decided):
         pytest.xfail("review.edit_segments still approves an edited approved draft (store.edit_draft); "
                      "the one review service makes it a revision awaiting review")
     assert status == store.PENDING  # the agency's text waits for a reviewer; publish leaves it out
+
+
+def tmx_file(path, units: list[tuple[str, str]], *, engine: str | None = None, author: str | None = None) -> None:
+    """A TMX 1.4b file as another installation or an agency's tool writes it."""
+    from xml.sax.saxutils import escape
+
+    prop = f'<prop type="x-pressflow-origin">machine</prop><prop type="x-pressflow-engine">{engine}</prop>' \
+        if engine else ""
+    who = f' creationid="{author}"' if author else ""
+    tus = "".join(f'<tu{who}>{prop}<tuv xml:lang="en"><seg>{escape(en)}</seg></tuv>'
+                  f'<tuv xml:lang="es"><seg>{escape(es)}</seg></tuv></tu>' for en, es in units)
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<tmx version="1.4"><header creationtool="x" '
+                    'creationtoolversion="1" segtype="sentence" o-tmf="x" adminlang="en" srclang="en" '
+                    f'datatype="plaintext"/><body>{tus}</body></tmx>', encoding="utf-8")
+
+
+def test_machine_tmx_entries_are_suggestions_never_model_output(settings, tmp_path):
+    model = "argos:en-es@1.9#0123456789"  # the installed model's id, as a TMX may name it
+    tmx_file(tmp_path / "m.tmx", [("The forum opened in Lima today.", "El foro abrió hoy en Lima.")], engine=model)
+    code, output = cli(settings, "memory", "import", str(tmp_path / "m.tmx"), "--as", "machine")
+    assert code == 0 and "imported 1 entry as machine" in output, output
+    memory = store.SqlMemory(settings.db_url)
+    assert memory.lookup("en", "es", model, ["The forum opened in Lima today."]) == {}  # the stage's lookup
+    found = memory.suggest("en", "es", ["The forum opened in Lima yesterday."])["The forum opened in Lima yesterday."]
+    assert [(s.origin, s.who, s.text) for s in found] == [("machine", f"tmx:{model}", "El foro abrió hoy en Lima.")]

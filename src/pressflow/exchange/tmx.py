@@ -6,6 +6,8 @@ with `creationid` (the reviewer), `creationdate`, and `<prop type="x-pressflow-o
 placeholders (the memory never holds a release's names, URLs or quantities, so an entry fits
 every release). A TMX written by another tool holds plain sentences: on import they are
 protected as the translation stage protects them, so the next prepare finds them by the same key.
+Entries imported as machine are suggestions only: kept under an engine id no model has
+("tmx:..."), never reused as a model's output.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .xliff import ExchangeError
 
 ORIGIN_PROP = "x-pressflow-origin"
 ENGINE_PROP = "x-pressflow-engine"
+IMPORTED = "tmx:"  # the engine id prefix of imported machine entries
 _PLACEHOLDER = re.compile(r"⟦\s*\d+\s*⟧")
 _TMX_DATE = "%Y%m%dT%H%M%SZ"
 
@@ -92,7 +95,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
             result.skipped += 1
             continue
         author = unit.xmlelement.get("creationid") or ("tmx import" if origin == HUMAN else None)
-        engine = HUMAN if origin == HUMAN else (_prop(unit.xmlelement, ENGINE_PROP) or f"tmx:{path.name}")
+        engine = HUMAN if origin == HUMAN else suggestion_engine(_prop(unit.xmlelement, ENGINE_PROP) or path.name)
         for target_lang, text in found.items():
             key, translation = _protected(protectors, glossary, target_lang, source_text, text)
             pairs.setdefault((source_lang, target_lang, engine, author), {})[key] = translation
@@ -100,6 +103,14 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
     for (source_lang, target_lang, engine, author), entries in pairs.items():
         store.SqlMemory(settings.db_url, author=author).save(source_lang, target_lang, engine, entries)
     return result
+
+
+def suggestion_engine(name: str) -> str:
+    """The engine id an imported machine entry is kept under: "tmx:" and its engine or file,
+    which no model's id is (`Model.engine_id` is "argos:..."), so the translation stage, which
+    reuses a model's own output only, never takes it for the installed model's: it is a
+    suggestion, nothing more."""
+    return name if name.startswith(IMPORTED) else f"{IMPORTED}{name}"
 
 
 def _languages(element) -> dict[str, str]:
