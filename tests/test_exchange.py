@@ -375,3 +375,22 @@ def test_machine_tmx_entries_are_suggestions_never_model_output(settings, tmp_pa
     assert memory.lookup("en", "es", model, ["The forum opened in Lima today."]) == {}  # the stage's lookup
     found = memory.suggest("en", "es", ["The forum opened in Lima yesterday."])["The forum opened in Lima yesterday."]
     assert [(s.origin, s.who, s.text) for s in found] == [("machine", f"tmx:{model}", "El foro abrió hoy en Lima.")]
+
+
+def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_path):
+    store.SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
+        "It serves the Aral Sea region.": "Sirve a la región del mar de Aral."})
+    tmx_file(tmp_path / "h.tmx", [("The forum opened today.", "El foro abrió hoy."),
+                                  ("It serves the Aral Sea region.", "Sirve a la región.")], author="lingua")
+    code, output = cli(settings, "memory", "import", str(tmp_path / "h.tmx"), "--as", "human")
+    assert code == 1
+    assert (f"conflict: {tmp_path / 'h.tmx'}: <tu> 2 (es) seg: the memory has maria's translation of "
+            "'It serves the Aral Sea region.', not the file's: kept (--replace-human to replace it)") in output
+    assert "imported 1 entry as human; 1 reviewer's entry kept" in output
+    memory = store.SqlMemory(settings.db_url)
+    keys = ["It serves the Aral Sea region.", "The forum opened today."]
+    assert memory.lookup("en", "es", "human", keys) == {
+        "It serves the Aral Sea region.": "Sirve a la región del mar de Aral.", "The forum opened today.": "El foro abrió hoy."}
+    code, output = cli(settings, "memory", "import", str(tmp_path / "h.tmx"), "--as", "human", "--replace-human")
+    assert code == 0 and "imported 2 entries as human" in output, output
+    assert memory.lookup("en", "es", "human", keys)["It serves the Aral Sea region."] == "Sirve a la región."

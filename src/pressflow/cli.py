@@ -574,14 +574,22 @@ def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The T
 def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
                   origin: str = typer.Option("human", "--as", help="human (reviewed: the next prepare uses "
                                              "them) or machine (offered as suggestions only)."),
+                  replace_human: bool = typer.Option(False, "--replace-human", help="Replace reviewers' entries "
+                                                     "the file has other text for (default: keep them, listed)."),
                   out: Optional[Path] = OutOption) -> None:
     """Add a TMX file's translations to the memory."""
     from .exchange import tmx
 
     with errors_as_lines():
-        result = tmx.import_file(settings_for(out), file, origin=origin)
+        result = tmx.import_file(settings_for(out), file, origin=origin, replace_human=replace_human)
+        for line in result.conflicts:
+            echo(f"conflict: {line}", err=True)
         skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
-        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}")
+        kept = f"; {len(result.conflicts)} reviewer's entr{'y' if len(result.conflicts) == 1 else 'ies'} kept" \
+            if result.conflicts else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{kept}")
+        if result.conflicts:
+            raise typer.Exit(1)
 
 
 # --- models --------------------------------------------------------------------------------

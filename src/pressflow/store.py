@@ -1174,18 +1174,28 @@ class SqlMemory:
                     found[by_hash[digest]] = text
         return found
 
-    def save(self, source: str, target: str, engine: str, pairs: dict[str, str]) -> None:
-        """Remember translations; a human entry replaces an earlier human entry for the segment."""
+    def save(self, source: str, target: str, engine: str, pairs: dict[str, str], *,
+             replace: bool = True) -> dict[str, tuple[str, str | None]]:
+        """Remember translations; a human entry replaces an earlier human entry for the segment.
+
+        With `replace` False an entry already there is kept as it is, and returned when the new
+        text differs from it: {segment: (its text, its author)}.
+        """
         origin = "human" if engine == "human" else "machine"
         by_hash = {text_hash(segment): (segment, text) for segment, text in pairs.items()}
         hashes = list(by_hash)
+        kept: dict[str, tuple[str, str | None]] = {}
         with session_scope(self.url) as session, session.no_autoflush:
             for batch in in_batches(hashes):  # existing entries are updated, in bulk lookups
                 for entry in session.scalars(select(MemoryEntry).where(
                         MemoryEntry.source_hash.in_(batch), MemoryEntry.source_lang == source,
                         MemoryEntry.target_lang == target, MemoryEntry.engine == engine,
                         MemoryEntry.origin == origin)):
-                    _, text = by_hash.pop(entry.source_hash)
+                    segment, text = by_hash.pop(entry.source_hash)
+                    if not replace:
+                        if entry.text != text:
+                            kept[segment] = (entry.text, entry.author)
+                        continue
                     entry.text, entry.author, entry.created_at = text, self.author, utcnow()
             if by_hash:  # new ones in one multi-row INSERT
                 session.execute(insert(MemoryEntry), [
@@ -1195,6 +1205,7 @@ class SqlMemory:
                 from . import fuzzy
 
                 fuzzy.add_sources(session, source, [segment for segment, _ in by_hash.values()])
+        return kept
 
     def suggest(self, source: str, target: str, keys: list[str]) -> dict[str, list]:
         """Fuzzy matches (>= 75%) of protected sentences, best first (see `pressflow.fuzzy`)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -71,10 +71,15 @@ def _describe(unit, row: store.MemoryEntry) -> None:
 class TmxImport:
     entries: int = 0
     skipped: int = 0  # units without both languages' text
+    conflicts: list[str] = field(default_factory=list)  # reviewers' entries kept, one line each
 
 
-def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxImport:
-    """Add a TMX file's translation units to the memory as `origin` ("human" or "machine")."""
+def import_file(settings: Settings, path: Path, *, origin: str = HUMAN, replace_human: bool = False) -> TmxImport:
+    """Add a TMX file's translation units to the memory as `origin` ("human" or "machine").
+
+    A reviewer's entry already in the memory is kept, and listed in `conflicts`, where the file
+    has other text for its sentence, unless `replace_human`.
+    """
     if origin not in (HUMAN, "machine"):
         raise ExchangeError(f"--as must be human or machine, not {origin!r}")
     try:
@@ -84,8 +89,9 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
     glossary = Glossary.load(settings.glossary_file)
     protectors: dict[str, Protector] = {}
     pairs: dict[tuple[str, str, str, str | None], dict[str, str]] = {}
+    where: dict[tuple[str, str, str], int] = {}  # (source, target language, key) -> the <tu>'s number
     result = TmxImport()
-    for unit in file.units:
+    for number, unit in enumerate(file.units, start=1):
         found = _languages(unit.xmlelement)
         source_lang = unit.xmlelement.get("srclang") or file.getsourcelanguage() or settings.source_language
         if source_lang not in found:
@@ -99,9 +105,16 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
         for target_lang, text in found.items():
             key, translation = _protected(protectors, glossary, target_lang, source_text, text)
             pairs.setdefault((source_lang, target_lang, engine, author), {})[key] = translation
+            where[source_lang, target_lang, key] = number
             result.entries += 1
     for (source_lang, target_lang, engine, author), entries in pairs.items():
-        store.SqlMemory(settings.db_url, author=author).save(source_lang, target_lang, engine, entries)
+        kept = store.SqlMemory(settings.db_url, author=author).save(
+            source_lang, target_lang, engine, entries, replace=origin != HUMAN or replace_human)
+        for key, (text, by) in kept.items():
+            result.entries -= 1
+            result.conflicts.append(
+                f"{path}: <tu> {where[source_lang, target_lang, key]} ({target_lang}) seg: the memory has "
+                f"{by or 'a reviewer'}'s translation of {key!r}, not the file's: kept (--replace-human to replace it)")
     return result
 
 
