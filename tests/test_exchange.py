@@ -394,3 +394,26 @@ def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_pat
     code, output = cli(settings, "memory", "import", str(tmp_path / "h.tmx"), "--as", "human", "--replace-human")
     assert code == 0 and "imported 2 entries as human" in output, output
     assert memory.lookup("en", "es", "human", keys)["It serves the Aral Sea region."] == "Sirve a la región."
+
+
+def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(settings, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    add_release(settings, slug="old", fingerprint="o1")  # released in es
+    add_release(settings, slug="secret", fingerprint="s1", publish_at=now + dt.timedelta(days=3))  # under embargo
+    with store.session_scope(settings.db_url) as session:
+        store.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
+                                           "published_at": now, "updated_at": now, "first": True}])
+    add_release(settings)  # release office, the one exported
+    for learned, source, text in [
+            ({"release": "secret"}, "It serves the whole Aral Sea region.", "Embargo: sirve a toda la región."),
+            ({"release": "draft-only"}, "It serves the Aral Sea region well.", "Sin aprobar: sirve bien."),
+            ({}, "It serves the Aral Sea regions.", "Origen desconocido."),
+            ({"release": "old"}, "It serves the Aral Sea basin region.", "Sirve a la cuenca del Aral."),
+            ({"release": "office"}, "It serves all the Aral Sea region.", "Sirve a toda la región del Aral."),
+            ({"file": "agency.tmx"}, "It serves the Aral Sea's region.", "Sirve a la región del mar."),
+    ]:
+        store.SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
+    notes = export(settings, tmp_path / "a.xlf").getunits()[1].getnotes("developer")
+    assert "Sirve a la cuenca del Aral." in notes and "Sirve a toda la región del Aral." in notes
+    assert "Sirve a la región del mar." in notes
+    assert "Embargo" not in notes and "Sin aprobar" not in notes and "desconocido" not in notes

@@ -239,6 +239,9 @@ class MemoryEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # "release SLUG": learned from that release's drafts; "file NAME": imported; None: not known.
+    # An export to an agency offers only entries of its own release, released ones and files.
+    learned_from: Mapped[str | None] = mapped_column(String(200))
 
 
 class MemorySource(Base):
@@ -1151,11 +1154,23 @@ def sitemap_part_updated(session: Session) -> dict[int, dt.datetime]:
     return {part: updated for part, updated in rows}
 
 
-class SqlMemory:
-    """The translation memory in the store, as the translation stage wants it."""
+@schema_upgrade
+def _memory_learned_from(connection: Connection) -> None:
+    """Stores from before `translation_memory.learned_from` get the column (their entries: not known)."""
+    if "learned_from" not in {c["name"] for c in inspect(connection).get_columns("translation_memory")}:
+        connection.exec_driver_sql("ALTER TABLE translation_memory ADD COLUMN learned_from VARCHAR(200)")
 
-    def __init__(self, url: str, author: str | None = None):
+
+class SqlMemory:
+    """The translation memory in the store, as the translation stage wants it.
+
+    `release` (the release whose drafts the entries come from) or `file` (the file they were
+    imported from) is kept with the entries saved: exports offer agencies no other release's
+    unreleased text."""
+
+    def __init__(self, url: str, author: str | None = None, *, release: str | None = None, file: str | None = None):
         self.url, self.author = url, author if author is None else valid_name(author, "author's name")
+        self.learned_from = f"release {release}" if release else f"file {file}"[:200] if file else None
 
     def lookup(self, source: str, target: str, engine: str, segments: list[str]) -> dict[str, str]:
         """Known translations of `segments` by `engine` ("human" for reviewers' edits)."""
@@ -1197,10 +1212,12 @@ class SqlMemory:
                             kept[segment] = (entry.text, entry.author)
                         continue
                     entry.text, entry.author, entry.created_at = text, self.author, utcnow()
+                    entry.learned_from = self.learned_from
             if by_hash:  # new ones in one multi-row INSERT
                 session.execute(insert(MemoryEntry), [
                     {"source_hash": digest, "source_text": segment, "source_lang": source, "target_lang": target,
-                     "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow()}
+                     "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow(),
+                     "learned_from": self.learned_from}
                     for digest, (segment, text) in by_hash.items()])
                 from . import fuzzy
 

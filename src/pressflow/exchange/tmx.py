@@ -108,7 +108,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN, replace_
             where[source_lang, target_lang, key] = number
             result.entries += 1
     for (source_lang, target_lang, engine, author), entries in pairs.items():
-        kept = store.SqlMemory(settings.db_url, author=author).save(
+        kept = store.SqlMemory(settings.db_url, author=author, file=path.name).save(
             source_lang, target_lang, engine, entries, replace=origin != HUMAN or replace_human)
         for key, (text, by) in kept.items():
             result.entries -= 1

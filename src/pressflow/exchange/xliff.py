@@ -226,7 +226,7 @@ def _export_draft(settings: Settings, session, file: Xliff12File, draft: store.D
     if not sentences:
         return 0  # edited past its sentences: nothing a CAT tool could align
     segments = draft.meta["segments"]
-    suggestions = fuzzy.draft_suggestions(session, draft, settings.source_language)
+    suggestions = fuzzy.draft_suggestions(session, draft, settings.source_language, for_export=True)
     original = f"{draft.release_slug}/{draft.lang}/{draft.channel}"
     for sentence in sentences:
         unit = file.addsourceunit(sentence.source, filename=original, createifmissing=True)
