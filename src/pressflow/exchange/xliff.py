@@ -2,19 +2,29 @@
 
 Written and read with translate-toolkit (`translate.storage.xliff`), the library the CAT-tool
 world and Weblate use. One `<file>` per draft (its `original` names release, language and
-channel), one `<trans-unit>` per sentence, id `DRAFT:SENTENCE`, stable across exports of the same
-draft. Protected items (names, URLs, numbers with units...) are `<x id="N" equiv-text="..."/>`
-placeholders, so CAT tools keep them as tags; a unit coming back with one dropped or invented
-is refused (never saved, never published). Marks the record's own text holds ("see ⟦3⟧") are
-text in the file, never tags: only the stage's placeholders become `<x/>`. Each unit's target `state` says where the sentence
-stands: `needs-review-translation` (machine text), `translated` (a reviewer's edit), `final`
-(the draft is approved or published). Notes carry the sentence's QA flags and memory
-suggestions, and the draft revision exported (an import refuses drafts edited since).
+channel), one `<trans-unit>` per sentence, id `DRAFT:SENTENCE:MARK`, MARK being the start of the
+SHA-256 of the sentence's text as exported: CAT tools keep ids and drop notes, so the id is what
+ties a returned unit to the text it was exported with. Protected items (names, URLs, numbers
+with units...) are `<x id="N" equiv-text="..."/>` placeholders, so CAT tools keep them as tags;
+a unit coming back with one dropped or invented is refused (never saved, never published).
+Marks the record's own text holds ("see ⟦3⟧") are text in the file, never tags: only the
+stage's placeholders become `<x/>`. Each unit's target `state` says where the sentence stands:
+`needs-review-translation` (machine text), `translated` (a reviewer's edit), `signed-off` (the
+draft is approved or published). Notes carry the sentence's QA flags, memory suggestions (only
+from the same release, releases out in the language, or imported files) and the revision
+exported.
 
-An import saves each changed draft through `pressflow.review.edit_segments`, the edit the CLI
-and the review page use: a new revision by the importing reviewer, the changed sentences into
-the memory as human entries, QA recomputed. Unchanged units change nothing, so importing the
-same file twice changes nothing the second time.
+An import trusts the file no further than pressflow can check it. The whole file is refused,
+nothing saved, when it is not one release in one language, when that release has no drafts in
+that language, when the importing reviewer's account may not change that language, or when the
+release's record changed since the export. Otherwise each unit is taken or refused alone (one
+line naming the unit and the field): an id that is not ours, or names a draft of another
+release, language or channel, or appears twice; placeholders dropped or invented; a sentence a
+reviewer changed in pressflow since the export (a conflict: their text is kept). The rest is
+saved through `pressflow.review.edit_segments`, the edit the CLI and the review page use: a new
+revision by the importing reviewer, awaiting review (an import never approves), QA recomputed.
+A unit as it was exported, or as it is now, changes nothing, so importing the same file twice
+changes nothing the second time.
 """
 
 from __future__ import annotations
