@@ -1154,10 +1154,11 @@ def sitemap_part_updated(session: Session) -> dict[int, dt.datetime]:
     return {part: updated for part, updated in rows}
 
 
-@schema_upgrade
+@migration(4)
 def _memory_learned_from(connection: Connection) -> None:
-    """Stores from before `translation_memory.learned_from` get the column (their entries: not known)."""
-    if "learned_from" not in {c["name"] for c in inspect(connection).get_columns("translation_memory")}:
+    """Memory entries keep where they were learned (`translation_memory.learned_from`); those
+    saved before: not known (None), so an export offers them to no agency."""
+    if "learned_from" not in _columns(connection, "translation_memory"):
         connection.exec_driver_sql("ALTER TABLE translation_memory ADD COLUMN learned_from VARCHAR(200)")
 
 
