@@ -565,9 +565,12 @@ def review_import(file: Path = typer.Argument(..., help="An XLIFF file exported 
         report = xliff.import_file(settings_for(out), file, reviewer=reviewer)
         for line in report.refused:
             echo(f"error: {file}: {line}", err=True)
+        for line in report.conflicts:
+            echo(f"conflict: {file}: {line}", err=True)
         echo(f"imported {report.sentences} changed sentence(s) into {len(report.saved)} draft(s); "
-             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else ""))
-        if report.refused:
+             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else "")
+             + (f"; {len(report.conflicts)} conflict(s)" if report.conflicts else ""))
+        if report.refused or report.conflicts:
             raise typer.Exit(1)
 
 
@@ -591,18 +594,24 @@ def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The T
 def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
                   origin: str = typer.Option("human", "--as", help="human (reviewed: the next prepare uses "
                                              "them) or machine (offered as suggestions only)."),
+                  replace_human: bool = typer.Option(False, "--replace-human", help="Replace reviewers' entries "
+                                                     "the file has other text for (default: keep them, listed)."),
                   out: Optional[Path] = OutOption) -> None:
     """Add a TMX file's translations to the memory."""
     from .exchange import tmx
 
     with errors_as_lines():
-        result = tmx.import_file(settings_for(out), file, origin=origin)
+        result = tmx.import_file(settings_for(out), file, origin=origin, replace_human=replace_human)
         for line in result.refused:
             echo(f"error: {file}: {line}", err=True)
+        for line in result.conflicts:
+            echo(f"conflict: {line}", err=True)
         skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
         refused = f"; {len(result.refused)} refused" if result.refused else ""
-        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{refused}")
-        if result.refused:
+        kept = f"; {len(result.conflicts)} reviewer's entr{'y' if len(result.conflicts) == 1 else 'ies'} kept" \
+            if result.conflicts else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{refused}{kept}")
+        if result.refused or result.conflicts:
             raise typer.Exit(1)
 
 

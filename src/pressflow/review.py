@@ -357,9 +357,10 @@ def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_r
         revision = store.edit_draft(session, draft, text, author=author, expected_revision=expected_revision,
                                     note=note, qa=qa, meta=meta)
         learned = layouts.changed_segments(segments, before, after)
-        number, lang = revision.number, draft.lang
+        number, lang, slug = revision.number, draft.lang, draft.release_slug
     if learned:
-        store.SqlMemory(settings.db_url, author=author).save(settings.source_language, lang, HUMAN, learned)
+        store.SqlMemory(settings.db_url, author=author, release=slug).save(settings.source_language, lang, HUMAN,
+                                                                           learned)
     return Edit(number, len(learned), qa)
 
 

@@ -6,6 +6,8 @@ with `creationid` (the reviewer), `creationdate`, and `<prop type="x-pressflow-o
 placeholders (the memory never holds a release's names, URLs or quantities, so an entry fits
 every release). A TMX written by another tool holds plain sentences: on import they are
 protected as the translation stage protects them, so the next prepare finds them by the same key.
+Entries imported as machine are suggestions only: kept under an engine id no model has
+("tmx:..."), never reused as a model's output.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .xliff import ExchangeError
 
 ORIGIN_PROP = "x-pressflow-origin"
 ENGINE_PROP = "x-pressflow-engine"
+IMPORTED = "tmx:"  # the engine id prefix of imported machine entries
 _PLACEHOLDER = re.compile(r"⟦\s*\d+\s*⟧")
 _TMX_DATE = "%Y%m%dT%H%M%SZ"
 IMPORT_AUTHOR = "tmx import"  # the memory's author for units without a creationid (text_rules.SYSTEM_NAMES)
@@ -70,10 +73,15 @@ class TmxImport:
     entries: int = 0
     skipped: int = 0  # units without both languages' text
     refused: list[str] = field(default_factory=list)  # units refused, one line each (what and why)
+    conflicts: list[str] = field(default_factory=list)  # reviewers' entries kept, one line each
 
 
-def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxImport:
-    """Add a TMX file's translation units to the memory as `origin` ("human" or "machine")."""
+def import_file(settings: Settings, path: Path, *, origin: str = HUMAN, replace_human: bool = False) -> TmxImport:
+    """Add a TMX file's translation units to the memory as `origin` ("human" or "machine").
+
+    A reviewer's entry already in the memory is kept, and listed in `conflicts`, where the file
+    has other text for its sentence, unless `replace_human`.
+    """
     if origin not in (HUMAN, "machine"):
         raise ExchangeError(f"--as must be human or machine, not {origin!r}")
     try:
@@ -83,6 +91,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
     glossary = Glossary.load(settings.glossary_file)
     protectors: dict[str, Protector] = {}
     pairs: dict[tuple[str, str, str, str | None], dict[str, str]] = {}
+    where: dict[tuple[str, str, str], int] = {}  # (source, target language, key) -> the <tu>'s number
     result = TmxImport()
     accounts = [name for name, _ in users.list_users(settings.db_url)]
     for number, unit in enumerate(file.units, 1):
@@ -104,14 +113,29 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
         if problem := next(filter(None, (text_rules.problem(text) for text in (source_text, *found.values()))), None):
             result.refused.append(f"translation unit {number}: the text {problem}: not imported")
             continue
-        engine = HUMAN if origin == HUMAN else (_prop(unit.xmlelement, ENGINE_PROP) or f"tmx:{path.name}")
+        engine = HUMAN if origin == HUMAN else suggestion_engine(_prop(unit.xmlelement, ENGINE_PROP) or path.name)
         for target_lang, text in found.items():
             key, translation = _protected(protectors, glossary, target_lang, source_text, text)
             pairs.setdefault((source_lang, target_lang, engine, author), {})[key] = translation
+            where[source_lang, target_lang, key] = number
             result.entries += 1
     for (source_lang, target_lang, engine, author), entries in pairs.items():
-        store.SqlMemory(settings.db_url, author=author).save(source_lang, target_lang, engine, entries)
+        kept = store.SqlMemory(settings.db_url, author=author, file=path.name).save(
+            source_lang, target_lang, engine, entries, replace=origin != HUMAN or replace_human)
+        for key, (text, by) in kept.items():
+            result.entries -= 1
+            result.conflicts.append(
+                f"{path}: <tu> {where[source_lang, target_lang, key]} ({target_lang}) seg: the memory has "
+                f"{by or 'a reviewer'}'s translation of {key!r}, not the file's: kept (--replace-human to replace it)")
     return result
+
+
+def suggestion_engine(name: str) -> str:
+    """The engine id an imported machine entry is kept under: "tmx:" and its engine or file,
+    which no model's id is (`Model.engine_id` is "argos:..."), so the translation stage, which
+    reuses a model's own output only, never takes it for the installed model's: it is a
+    suggestion, nothing more."""
+    return name if name.startswith(IMPORTED) else f"{IMPORTED}{name}"
 
 
 def _languages(element) -> dict[str, str]:
