@@ -28,6 +28,13 @@ from pressflow.render import RELEASE
 
 from conftest import approve_all, decoding_capped
 
+
+@pytest.fixture(autouse=True)
+def _source_drafts_approved_as_prepared(monkeypatch):
+    """What is under test here is publishing, not review (tests/test_gate.py has the gate's
+    tests): source drafts are approved as they are prepared, the setting an office may choose."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "1")
+
 RELEASES = 40
 LANGS = ("en", "es")
 FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exactly once" is checkable
@@ -36,6 +43,7 @@ import sys
 from pathlib import Path
 from pressflow.config import Settings
 from pressflow.publish import publish
+
 print("START", flush=True)
 report = publish(Settings(out_dir=Path(sys.argv[1])), progress=lambda slug: print(slug, flush=True))
 print("DONE", report.files_written, flush=True)

@@ -28,6 +28,14 @@ from pressflow.records import validate_record
 
 from conftest import approve_all, decoding_capped
 
+
+@pytest.fixture(autouse=True)
+def _source_drafts_approved_as_prepared(monkeypatch):
+    """What is under test here is publishing, not review (tests/test_gate.py has the gate's
+    tests): source drafts are approved as they are prepared, the setting an office may choose."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "1")
+
+
 LANGS = ("en", "es", "zh")
 FEEDS = (*LANGS, "all")
 UTC = dt.timezone.utc
