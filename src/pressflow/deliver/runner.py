@@ -160,13 +160,16 @@ class Runner:
             active = [r for r in rows if r.state not in L.GONE]
             current = active[-1] if active else None
         if current is not None and current.content_hash == content_hash:
-            if current.state in (L.PENDING, L.POSTPONED):
-                self._send(account, current)
-            elif current.state == L.UNKNOWN:
-                self.report.unknown.append(current)
-            elif current.state == L.FAILED:
-                self.report.failed.append(current)
-            return
+            if current.state == L.SENT and self._replies_to_gone(account, current):
+                pass  # the same text, but the part before it is posted again: so is this one
+            else:
+                if current.state in (L.PENDING, L.POSTPONED):
+                    self._send(account, current)
+                elif current.state == L.UNKNOWN:
+                    self.report.unknown.append(current)
+                elif current.state == L.FAILED:
+                    self.report.failed.append(current)
+                return
         replaces = None
         if current is not None:
             if current.state == L.SENT:
@@ -191,16 +194,41 @@ class Runner:
             return self._done(row.id, L.FAILED)
         self._send(account, row)
 
+    # --- threads ------------------------------------------------------------------------------
+
+    def _parent(self, row: L.Row) -> L.Row | None:
+        """The newest row still standing of the thread part before `row` (None for a first part)."""
+        if row.part == 0:
+            return None
+        slot = (row.release, row.language, row.account, row.kind, row.part - 1)
+        active = [r for r in self.ledger.rows(account=row.account, release=row.release)
+                  if r.slot == slot and r.state not in L.GONE]
+        return active[-1] if active else None
+
+    def _replies_to_gone(self, account: Account, row: L.Row) -> bool:
+        """Whether a sent thread part replies to a post that is deleted or about to be: its
+        parent was (or is being) posted again by a correction, on a channel without edits.
+        Then the part is deleted and posted again too, replying to the new parent; so are the
+        parts after it, each in turn, because each one's parent is then posted again."""
+        if row.kind != "post" or row.part == 0 or self.channel(account).capabilities.edit:
+            return False
+        parent = self._parent(row)
+        if parent is None:
+            return False
+        replied = row.message.get("reply_to")
+        if replied is None:  # sent before reply targets were kept: a newer parent was posted since
+            return parent.created_at > row.created_at
+        return not (parent.state == L.SENT and parent.remote_id == replied)
+
     # --- sending ------------------------------------------------------------------------------
 
     def _reply_to(self, row: L.Row) -> tuple[bool, str | None]:
-        """(ready, remote id of the previous part): a part waits until the one before is sent."""
+        """(ready, remote id of the previous part): a part waits until the one before is sent
+        (its newest row: not one a correction replaces)."""
         if row.part == 0:
             return True, None
-        previous = [r for r in self.ledger.rows(account=row.account, release=row.release)
-                    if r.slot == (row.release, row.language, row.account, row.kind, row.part - 1)
-                    and r.state == L.SENT]
-        return (True, previous[-1].remote_id) if previous else (False, None)
+        parent = self._parent(row)
+        return (True, parent.remote_id) if parent is not None and parent.state == L.SENT else (False, None)
 
     def _send(self, account: Account, row: L.Row) -> None:
         if row.state == L.POSTPONED and row.retry_at and row.retry_at > self.now:
@@ -215,6 +243,9 @@ class Runner:
             return  # the previous part comes first (next run, once it is sent)
         channel = self.channel(account)
         message = message_from_dict(row.message, reply_to)
+        if reply_to is not None and row.message.get("reply_to") != reply_to:  # kept: see _replies_to_gone
+            self.ledger.set(row.id, row.state, message={**row.message, "reply_to": reply_to})
+            row = self.ledger.get(row.id)
         if row.replaces is not None:
             old = self.ledger.get(row.replaces)
             if old is not None and old.state == L.SENT:
