@@ -46,7 +46,7 @@ deliveries = Table(
     Column("language", String(20), nullable=False),
     Column("channel", String(20), nullable=False),
     Column("account", String(200), nullable=False),
-    Column("kind", String(20), nullable=False),  # post | release | withdrawal
+    Column("kind", String(20), nullable=False),  # post | release | briefing | withdrawal
     Column("part", Integer, nullable=False, default=0),
     Column("content_hash", String(64), nullable=False),
     Column("idempotency_key", String(64), nullable=False, unique=True),
