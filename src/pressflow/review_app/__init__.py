@@ -36,6 +36,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from .. import fuzzy, review, store, users
 from ..config import PROJECT_ROOT, Settings
+from ..deliver.ledger import draft_deliveries
 from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
@@ -400,6 +401,8 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
     all_langs = [code for code in store.draft_languages(session) if reviewer.may_review(code)]
     kinds = list(checks.CHECKS) + sorted({f.get("kind", "") for r in rows for f in r.qa or []} - set(checks.CHECKS))
     return {"groups": groups, "counts": counts,
+            "deliveries": draft_deliveries(session, {(g["slug"], g["lang"], d.channel)
+                                                     for g in groups for d in g["drafts"]}),
             "statuses": store.STATUSES, "groups_total": len(shown_groups),
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
             "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
@@ -465,6 +468,8 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
         "next_pending": following[0] if following else None, "pending": siblings,
+        "deliveries": draft_deliveries(session, [(draft.release_slug, draft.lang, draft.channel)]).get(
+            (draft.release_slug, draft.lang, draft.channel), []),
     }
 
 
