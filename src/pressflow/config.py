@@ -129,6 +129,13 @@ class Settings(BaseModel):
     # separated IPs or networks, uvicorn's forwarded_allow_ips). Empty: none, so nobody can pick
     # the address the sign-in throttle counts by sending a header.
     trusted_proxies: str = Field(default_factory=lambda: _env("TRUSTED_PROXIES", "").strip())
+    # `pressflow serve` and slow clients (review_app/connections.py): a request's headers must
+    # arrive within the header timeout and its body within the body timeout (at most 30 s each),
+    # and at most this many connections stay open (0: what the file limit leaves room for).
+    # Checked when `pressflow serve` starts (`connections.uvicorn_options`), not by other commands.
+    serve_header_timeout: float = Field(default_factory=lambda: float(_env("SERVE_HEADER_TIMEOUT", "10")))
+    serve_body_timeout: float = Field(default_factory=lambda: float(_env("SERVE_BODY_TIMEOUT", "30")))
+    serve_max_connections: int = Field(default_factory=lambda: int(_env("SERVE_MAX_CONNECTIONS", "0")))
 
     @property
     def db_url(self) -> str:

@@ -121,14 +121,16 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN, or PRESSFLOW_REVIEW_TOKEN_BLOCK, to a shared token for a small team)")
-    proxies = proxy_options(settings)
+    from .connections import uvicorn_options  # slow clients: time limits and a connection limit
+
+    options = {**proxy_options(settings), **uvicorn_options(settings)}
     app = create_app(settings, https_only=settings.cookie_secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
     # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
     # its exit handlers run, and one of them stops the temporary Prefect server that publishing
     # in process started. Exiting through SystemExit runs them.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **options)
 
 
 def proxy_options(settings: Settings) -> dict:
