@@ -256,7 +256,7 @@ def checks_reference() -> str:
             f"`{_module_path(Path(module.__file__))}`), in the order they run. Each flag a draft carries "
             "names one; `pressflow review list --flag NAME` (or `any`, `none`) filters by it, and "
             "`pressflow review show N` and the review page print the explanation. How the checks fit "
-            "the review: [guides/review.md](../guides/review.md#quality-checks).\n\n" + "\n".join(sections))
+            "the review: [guides/review.md](../guides/review.md#quality-checks-and-edits).\n\n" + "\n".join(sections))
 
 
 # --- events.md ---------------------------------------------------------------------------------
