@@ -130,7 +130,7 @@ def event(i: int) -> str:
 
 def time_prepare(url: str, i: int, records: Path) -> float:
     from pressflow import pipeline
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.records import load_records
 
     records.mkdir(parents=True, exist_ok=True)

@@ -141,7 +141,7 @@ def child_run(mode: str, records: Path, out: Path) -> None:
     # ones), so that the time outside tasks is Prefect's and the flows' own, not Python's imports.
     # Only the flows mode imports Prefect: its objects in memory are part of its cost.
     from pressflow import pipeline
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.publish import publish
     from pressflow.records import load_records
 

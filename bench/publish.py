@@ -84,7 +84,7 @@ def peak_mb() -> float:
 
 def child_seed(out: str, n: int, languages: int) -> dict:
     """Build the archive's store, 500 releases at a time (its own process: it is not publishing)."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     settings = Settings(out_dir=Path(out))
     for start in range(0, n, 500):
@@ -94,7 +94,7 @@ def child_seed(out: str, n: int, languages: int) -> dict:
 
 def child_first(out: str, n: int, languages: int) -> dict:
     """Publish the archive once (its first publish)."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.publish import publish
 
     settings = Settings(out_dir=Path(out))
@@ -105,7 +105,7 @@ def child_first(out: str, n: int, languages: int) -> dict:
 
 def child_runs(out: str, number: int, repeats: int) -> dict:
     """Time unchanged re-publishes and publishes of one new release (numbered `number` on) into the archive."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.publish import publish
 
     settings = Settings(out_dir=Path(out))

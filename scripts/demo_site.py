@@ -53,7 +53,7 @@ PENDING = {"id": "2021-11-02-young-scientists-forum", "title": "Young scientists
 
 def build(out: Path, languages: list[str], pending: bool = False) -> Path:
     from pressflow import pipeline, store
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.publish import publish
     from pressflow.records import load_records, validate_record
     from pressflow.translate import testmodel

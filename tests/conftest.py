@@ -71,7 +71,7 @@ def prefect_harness():
 @pytest.fixture
 def settings(tmp_path):
     """Settings pointing at a fresh output folder (and its own SQLite store)."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     return Settings(out_dir=tmp_path / "out")
 

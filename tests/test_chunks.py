@@ -12,7 +12,7 @@ def drafts_of(settings) -> set[tuple[str, str, str]]:
 
 def test_chunked_prepare_matches_one_pass(argos_models, events, tmp_path, monkeypatch):
     monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "8")
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     whole = Settings(out_dir=tmp_path / "whole", chunk_releases=200)
     chunked = Settings(out_dir=tmp_path / "chunked", chunk_releases=1)

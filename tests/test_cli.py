@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from pressflow import pipeline, store
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event, load_records, validate_record
 from pressflow.render import RELEASE

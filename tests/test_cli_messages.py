@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pressflow import messages, pipeline, review, store
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.records import Event
 
 SHORT_OUTPUT = "24"  # random-weight models never stop on their own
@@ -149,7 +149,7 @@ def test_publish_of_an_embargoed_release_says_until_when(prefect_harness, tmp_pa
 
 
 def test_one_line_escapes_line_breaks_and_control_characters_only():
-    from pressflow.errors import one_line, printable
+    from pressflow.core.errors import one_line, printable
 
     assert one_line("a\nb\rc\x1b[31m\u2028d é 中") == "a\\nb\\rc\\x1b[31m\\u2028d é 中"
     assert printable("events/é.yaml") == "events/é.yaml"

@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 
 def _drafts(out) -> list[tuple[str, str, str, str]]:
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     with store.session_scope(Settings(out_dir=out).db_url) as session:
         return sorted((d.release_slug, d.lang, d.channel, d.status) for d in store.list_drafts(session))
@@ -107,7 +107,7 @@ def cluster(tmp_path, prefect_harness):
 def test_a_real_cluster_in_another_folder_stores_exactly_what_threads_store(cluster, argos_models, events, tmp_path,
                                                                             monkeypatch):
     """A relative --out means the flow's folder, not the workers': every draft lands in one store."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.flows import using_settings
     from pressflow.flows.prepare import prepare_flow
     from pressflow.translate.runners import task_runner
@@ -135,7 +135,7 @@ def test_a_real_cluster_in_another_folder_stores_exactly_what_threads_store(clus
 
 
 def test_a_remote_cluster_with_a_sqlite_store_is_refused_up_front(tmp_path):
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.translate.runners import check_reachable
 
     remote = Settings(out_dir=tmp_path / "out", dask_address="tcp://10.1.2.3:8786")

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from pressflow import pipeline, review, store
 from pressflow.cli import app as cli
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.records import Event
 from pressflow.render import RELEASE
 from pressflow.translate import layout as layouts

@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass
 
 from pressflow import pipeline, store
-from pressflow.config import Settings
-from pressflow.errors import ModelMissingError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ModelMissingError
 from pressflow.records import Event
 from pressflow.render import RELEASE
 from pressflow.translate.engine import ArgosEngine

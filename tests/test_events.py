@@ -23,7 +23,7 @@ import pytest
 
 from conftest import ROOT, approve_all, decoding_capped
 from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.flows import events
 from pressflow.records import validate_record
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pressflow import store
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 
 from conftest import EVENTS, decoding_capped
 

@@ -21,7 +21,7 @@ import pytest
 from lxml import etree, html
 
 from pressflow import pipeline, review, store
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 from pressflow.render import RELEASE
@@ -34,7 +34,7 @@ FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exa
 CHILD = """
 import sys
 from pathlib import Path
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 print("START", flush=True)
 report = publish(Settings(out_dir=Path(sys.argv[1])), progress=lambda slug: print(slug, flush=True))
@@ -380,7 +380,7 @@ def test_an_engine_failing_on_everything_fails_the_language_without_bisecting_fo
 def test_staged_files_are_flushed_then_put_in_place_in_order(tmp_path, monkeypatch, flush_each_up_to):
     """Both ways of making staged files durable (an fsync each, one syncfs of the filesystem)
     put every file in place, the last version of a file written twice winning."""
-    from pressflow import files
+    from pressflow.core import files
 
     monkeypatch.setattr(files, "FSYNC_EACH_UP_TO", flush_each_up_to)
     flushed = []
@@ -399,7 +399,7 @@ def test_staged_files_are_flushed_then_put_in_place_in_order(tmp_path, monkeypat
 
 
 def test_a_large_run_flushes_the_output_filesystem_alone(tmp_path, monkeypatch):
-    from pressflow import files
+    from pressflow.core import files
 
     monkeypatch.setattr(files.os, "sync", lambda: pytest.fail("flushed every filesystem, not the output's"))
     files.sync_filesystem(tmp_path)  # Linux's syncfs, through libc

@@ -20,7 +20,7 @@ import pytest
 from lxml import etree
 
 from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import load_records, validate_record
 

@@ -22,7 +22,7 @@ import pytest
 from lxml import etree, html
 
 from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 
@@ -288,7 +288,7 @@ def test_feeds_hold_at_most_feed_limit_entries_newest_first(tmp_path):
 
 
 def test_naive_publish_time_is_refused(settings):
-    from pressflow.errors import PublishError
+    from pressflow.core.errors import PublishError
 
     with pytest.raises(PublishError, match="no time zone"):
         publish(settings, now=dt.datetime(2030, 1, 1))

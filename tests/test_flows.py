@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pressflow import review, store
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event
 
@@ -217,7 +217,7 @@ def test_retries_are_only_for_errors_that_can_pass():
     from prefect.states import Failed
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    from pressflow.errors import ModelLoadError, RecordError
+    from pressflow.core.errors import ModelLoadError, RecordError
     from pressflow.flows import can_pass
 
     def failed(exc):

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from pressflow import fuzzy, review, store, users
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 from pressflow.translate.memory import adapt, fuzzy_form, score

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from pressflow import publish, review, store
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.pipeline import prepare
 from pressflow.records import Event, load_records
 

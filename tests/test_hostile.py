@@ -16,9 +16,9 @@ import pytest
 from lxml import html
 
 from pressflow import pipeline
-from pressflow.config import Settings
-from pressflow.errors import PublishError, TemplateError
-from pressflow.files import inside
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError, TemplateError
+from pressflow.core.files import inside
 from pressflow.publish import publish
 from pressflow.records import load_records
 from pressflow.render import Renderer
@@ -172,7 +172,7 @@ def test_a_symlink_inside_out_cannot_redirect_writes(tmp_path):
 
 
 def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
-    from pressflow.files import Staging
+    from pressflow.core.files import Staging
     from pressflow.publish import Site
 
     out, outside = tmp_path / "out", tmp_path / "outside.txt"

@@ -17,8 +17,8 @@ import pytest
 from lxml import etree, html
 
 from pressflow import pipeline, store
-from pressflow.config import Settings
-from pressflow.errors import PublishError
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError
 from pressflow.publish import publish
 from pressflow.publish.sitemap import Sitemap
 from pressflow.records import validate_record

@@ -15,7 +15,7 @@ import feedparser
 import pytest
 
 from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 

@@ -260,7 +260,7 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     import datetime as dt
 
     from pressflow import pipeline
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.records import load_records
 
     interval = 10

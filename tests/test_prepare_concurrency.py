@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 
 pytestmark = pytest.mark.slow  # four real prepare runs in subprocesses
 

@@ -17,9 +17,9 @@ import pytest
 from lxml import html
 
 from pressflow import pipeline, review, store
-from pressflow.config import Settings
-from pressflow.errors import PublishError
-from pressflow.files import inside
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError
+from pressflow.core.files import inside
 from pressflow.publish import publish
 from pressflow.records import Event
 from pressflow.render import RELEASE, split_image_alt
@@ -326,7 +326,7 @@ def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
 
 
 def test_release_ids_cannot_be_paths():
-    from pressflow.errors import RecordError
+    from pressflow.core.errors import RecordError
     from pressflow.records import validate_record
 
     for bad in ("../x", "a/b", "..", "x/../../y"):

@@ -19,8 +19,8 @@ import pytest
 from lxml import etree
 
 from pressflow import pipeline
-from pressflow.config import Settings
-from pressflow.errors import RecordError
+from pressflow.core.config import Settings
+from pressflow.core.errors import RecordError
 from pressflow.images import ImageError, check_image, sanitize_svg
 from pressflow.publish import publish
 from pressflow.records import load_records
@@ -90,7 +90,7 @@ LOAD_AND_PREPARE = """
 import json, sys
 from pathlib import Path
 from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.records import load_records
 loaded = load_records([Path(sys.argv[1])])
 report = pipeline.prepare(loaded.events, Settings(out_dir=Path(sys.argv[2])))

@@ -14,8 +14,8 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pressflow.config import Settings
-from pressflow.errors import TemplateError
+from pressflow.core.config import Settings
+from pressflow.core.errors import TemplateError
 from pressflow.platforms import PLATFORMS
 from pressflow.publish import Item, PublishReport
 from pressflow.publish.catalog import MemoryCatalog

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from pressflow import review, store, users
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.platforms import PLATFORMS
 from pressflow.review_app import create_app
 from pressflow.translate.layout import changed_segments, current_layout, first_layout, follow

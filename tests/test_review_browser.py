@@ -32,7 +32,7 @@ import pytest
 from conftest import CHROMIUM, browser_missing, decoding_capped, wait_until_serving
 
 from pressflow import pipeline, store, users
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event, load_records
 

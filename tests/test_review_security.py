@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from pressflow import store, users
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 

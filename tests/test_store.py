@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pressflow import pipeline, review, store
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.platforms import PLATFORMS
 from pressflow.publish import publish
 from pressflow.records import Event

@@ -187,7 +187,7 @@ def test_prepare_path_never_imports_argostranslate_translate_stanza_or_torch(arg
 import sys
 from pathlib import Path
 from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.records import load_records
 [(path, event)] = load_records([Path({str(ROOT / 'events' / '2021-09-12-green-aral-sea-office.yaml')!r})]).events
 report = pipeline.prepare([(path, event.model_copy(update={{"languages": ["es"]}}))], Settings(out_dir=Path({str(tmp_path)!r})))

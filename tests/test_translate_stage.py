@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pressflow.errors import ModelMissingError
+from pressflow.core.errors import ModelMissingError
 from pressflow.render import KEEP_CLOSE, KEEP_OPEN, keep
 from pressflow.store import SqlMemory
 from pressflow.translate import testmodel

@@ -15,8 +15,8 @@ from typing import Iterator, Optional
 import typer
 
 from . import messages
-from .config import Settings
-from .errors import PressflowError, one_line
+from .core.config import Settings
+from .core.errors import PressflowError, one_line
 
 app = typer.Typer(help="Describe an event once; publish it in every member language.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -123,7 +123,7 @@ def settings_for(out: Optional[Path]) -> Settings:
 
 
 def _through_prefect() -> str | None:
-    from .config import prefect_api_url
+    from .core.config import prefect_api_url
 
     return prefect_api_url()
 
@@ -487,7 +487,7 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
     from .translate.models import find_route, installed_models
-    from .errors import ModelMissingError
+    from .core.errors import ModelMissingError
 
     with errors_as_lines():
         settings = settings_for(out)

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .core.config import Settings
 
 
 def prepared(slug: str, outcome) -> str:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import store
-from .config import Settings
-from .errors import ModelMissingError, PressflowError, TranslationError, printable
+from .core.config import Settings
+from .core.errors import ModelMissingError, PressflowError, TranslationError, printable
 from .languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event, LoadResult, load_records

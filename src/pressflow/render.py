@@ -25,8 +25,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from .config import Settings
-from .errors import TemplateError
+from .core.config import Settings
+from .core.errors import TemplateError
 from .platforms import PLATFORMS
 from .records import Event
 from .translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks

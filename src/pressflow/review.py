@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
-from .config import Settings
-from .errors import ReviewError, printable
+from .core.config import Settings
+from .core.errors import ReviewError, printable
 from .store import valid_name
-from .files import FileKindError, read_regular
+from .core.files import FileKindError, read_regular
 from .platforms import PLATFORMS
 from .translate import checks
 from .translate import layout as layouts

@@ -46,8 +46,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column, relationship, sessionmaker
 
-from .errors import ReviewError
-from .files import private_file
+from .core.errors import ReviewError
+from .core.files import private_file
 
 PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED = "draft", "approved", "rejected", "published", "superseded"
 STATUSES = (PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED)

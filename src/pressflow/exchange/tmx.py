@@ -20,8 +20,8 @@ from sqlalchemy import select
 from translate.storage import tmx as ttk_tmx
 
 from .. import store
-from ..config import Settings
-from ..files import write_atomic
+from ..core.config import Settings
+from ..core.files import write_atomic
 from ..translate.protect import Glossary, Protector
 from ..translate.stage import HUMAN
 from .xliff import ExchangeError

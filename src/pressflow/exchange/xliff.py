@@ -28,9 +28,9 @@ from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 
 from .. import fuzzy, review, store
-from ..config import Settings
-from ..errors import PressflowError
-from ..files import write_atomic
+from ..core.config import Settings
+from ..core.errors import PressflowError
+from ..core.files import write_atomic
 from ..translate import checks
 
 NAMESPACE = "urn:oasis:names:tc:xliff:document:1.2"

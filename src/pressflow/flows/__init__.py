@@ -19,8 +19,8 @@ from typing import Iterator
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
 
-from ..config import Settings
-from ..errors import PressflowError
+from ..core.config import Settings
+from ..core.errors import PressflowError
 
 _given: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("pressflow_settings", default=None)
 

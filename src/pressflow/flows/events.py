@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import store
-from ..config import Settings
+from ..core.config import Settings
 
 if TYPE_CHECKING:
     from ..pipeline import PrepareReport

@@ -24,7 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.records import Event, LoadResult, load_records
 from pressflow.translate.runners import check_reachable, task_runner
 from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit

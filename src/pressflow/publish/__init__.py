@@ -24,9 +24,9 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from .. import store
-from ..config import Settings
-from ..errors import PressflowError, PublishError
-from ..files import inside, remove_stale_temp_files, remove_tree
+from ..core.config import Settings
+from ..core.errors import PressflowError, PublishError
+from ..core.files import inside, remove_stale_temp_files, remove_tree
 from ..platforms import PLATFORMS
 from ..records import Event
 from ..render import RELEASE, split_image_alt, summary_of, title_of

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import PublishError
-from ..files import inside, sha256_file
+from ..core.errors import PublishError
+from ..core.files import inside, sha256_file
 from ..render import markdown_to_text
 from .model import Image, Item, is_failure
 from .pages import Pages

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..config import Settings
-from ..files import Staging
+from ..core.config import Settings
+from ..core.files import Staging
 from ..images import ImageError, read_image
 from ..languages import language_name
 from ..render import Renderer

@@ -35,8 +35,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import fuzzy, review, store, users
-from ..config import PROJECT_ROOT, Settings
-from ..errors import PressflowError, ReviewError
+from ..core.config import PROJECT_ROOT, Settings
+from ..core.errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
 from ..publish.site import SERVED_FOLDERS, files as layout_files

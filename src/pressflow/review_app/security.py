@@ -26,8 +26,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import store, users
-from ..config import Settings
-from ..files import inside, private_dir
+from ..core.config import Settings
+from ..core.files import inside, private_dir
 from ..publish.site import SERVED_FOLDERS
 
 SESSION_HOURS = 12

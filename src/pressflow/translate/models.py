@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ..errors import ModelInstallError, ModelMissingError
+from ..core.errors import ModelInstallError, ModelMissingError
 
 PIVOT = "en"
 

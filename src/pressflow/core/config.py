@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from .errors import ConfigError
 
 # The repository checkout (editable install): where `templates/` and `events/` live.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _env(name: str, default: str) -> str:
