@@ -173,7 +173,7 @@ def test_a_symlink_inside_out_cannot_redirect_writes(tmp_path):
 
 def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
     from pressflow.core.files import Staging
-    from pressflow.publish import Site
+    from pressflow.core.site import Site
 
     out, outside = tmp_path / "out", tmp_path / "outside.txt"
     outside.write_text("not the publisher's")
@@ -189,7 +189,7 @@ def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
 
 
 def test_a_symlink_deep_in_the_layout_cannot_redirect_writes(tmp_path):
-    from pressflow.publish import Site
+    from pressflow.core.site import Site
 
     out = tmp_path / "out"
     (out / "outbox").mkdir(parents=True)
@@ -201,7 +201,7 @@ def test_a_symlink_deep_in_the_layout_cannot_redirect_writes(tmp_path):
 
 @pytest.mark.parametrize("slug", ["..", ".", "", "../x", "a/../../x"])
 def test_names_that_leave_their_folder_are_refused(tmp_path, slug):
-    from pressflow.publish import Site
+    from pressflow.core.site import Site
 
     site = Site(Settings(out_dir=tmp_path / "out"))
     with pytest.raises(PublishError, match="outside the output folder"):

@@ -21,7 +21,7 @@ from lxml import etree
 from pressflow import pipeline
 from pressflow.core.config import Settings
 from pressflow.core.errors import RecordError
-from pressflow.images import ImageError, check_image, sanitize_svg
+from pressflow.records.images import ImageError, check_image, sanitize_svg
 from pressflow.publish import publish
 from pressflow.records import load_records
 

@@ -512,7 +512,7 @@ def _configured_languages(settings: Settings) -> list[str]:
     """The languages of every country in the registry (PRESSFLOW_COUNTRIES or the packaged one),
     then the target languages of every release in the store, without the source language."""
     from . import store
-    from .languages import load_overrides, target_languages
+    from .records.languages import load_overrides, target_languages
 
     registry = settings.countries_file
     langs = target_languages(list(load_overrides(registry)), source=settings.source_language, registry=registry)

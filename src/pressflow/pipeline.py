@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 from . import store
 from .core.config import Settings
 from .core.errors import ModelMissingError, PressflowError, TranslationError, printable
-from .languages import target_languages
+from .records.languages import target_languages
 from .platforms import PLATFORMS
 from .records import Event, LoadResult, load_records
 from .render import Rendered, Renderer, choose_post, strip_keep

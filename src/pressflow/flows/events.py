@@ -106,7 +106,7 @@ def pending_drafts(settings: Settings, slugs: list[str]) -> dict[str, dict[str, 
 def publish_notices(report: PublishReport, settings: Settings, before: dict[tuple[str, str], str]) -> list[Notice]:
     """What a publish run tells: releases put out new or changed (their publications differ from
     `before`, the `publications` taken as the run began), and releases withdrawn under a new embargo."""
-    from ..publish.site import Site  # the one owner of every published URL
+    from ..core.site import Site  # the one owner of every published URL
 
     site = Site(settings)
     fresh: dict[str, list[str]] = {}

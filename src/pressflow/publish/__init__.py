@@ -37,7 +37,7 @@ from .jsonfeed import JsonFeed
 from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
 from .outbox import Outbox
 from .pages import Pages
-from .site import ALL_LANGUAGES, Site
+from ..core.site import ALL_LANGUAGES, Site
 from .sitemap import Sitemap
 from .writer import Output, Writer
 

@@ -12,10 +12,10 @@ import yaml
 from babel.core import get_global
 from markupsafe import Markup
 
-from ..languages import language_name, text_direction
+from ..records.languages import language_name, text_direction
 from ..render import babel_locale, localized_date
 from .model import Changes, Entry, Image, Item
-from .site import ALL_LANGUAGES, INDEX_PAGE_SIZE, index_href, index_name
+from ..core.site import ALL_LANGUAGES, INDEX_PAGE_SIZE, index_href, index_name
 from .writer import Catalog, Writer
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "site-labels.yaml"

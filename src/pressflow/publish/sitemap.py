@@ -13,7 +13,7 @@ from xml.sax.saxutils import quoteattr, escape
 
 from .. import store
 from .model import Changes, Entry
-from .site import SITEMAP_MAX_URLS
+from ..core.site import SITEMAP_MAX_URLS
 from .writer import Writer
 
 URLSET = ('<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -19,11 +19,11 @@ import orjson
 
 from ..core.config import Settings
 from ..core.files import Staging
-from ..images import ImageError, read_image
-from ..languages import language_name
+from ..records.images import ImageError, read_image
+from ..records.languages import language_name
 from ..render import Renderer
 from .model import Changes, Entry, Image, Item, PublishReport
-from .site import ALL_LANGUAGES, Site
+from ..core.site import ALL_LANGUAGES, Site
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from .. import fuzzy, review, store, users
 from ..core.config import PROJECT_ROOT, Settings
 from ..core.errors import PressflowError, ReviewError
-from ..languages import language_name, text_direction
+from ..records.languages import language_name, text_direction
 from ..platforms import PLATFORMS
-from ..publish.site import SERVED_FOLDERS, files as layout_files
+from ..core.site import SERVED_FOLDERS, files as layout_files
 from ..translate import checks
 from ..translate import layout as layouts
 from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import store, users
 from ..core.config import Settings
 from ..core.files import inside, private_dir
-from ..publish.site import SERVED_FOLDERS
+from ..core.site import SERVED_FOLDERS
 
 SESSION_HOURS = 12
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over

@@ -36,8 +36,8 @@ from pydantic import (
 )
 from slugify import slugify
 
-from .core.errors import RecordError, printable
-from .core.files import FileKindError, read_regular, resolve_inside
+from ..core.errors import RecordError, printable
+from ..core.files import FileKindError, read_regular, resolve_inside
 from .images import ImageError, read_image
 
 MAX_FILE_BYTES = 2_000_000

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..core.files import inside
+from .files import inside
 
 ALL_LANGUAGES = "all"  # feeds/all/: one feed with every language, each entry marked with its own
 FEED_FILES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}

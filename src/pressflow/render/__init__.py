@@ -25,11 +25,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from .core.config import Settings
-from .core.errors import TemplateError
-from .platforms import PLATFORMS
-from .records import Event
-from .translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
+from ..core.config import Settings
+from ..core.errors import TemplateError
+from ..core.site import Site
+from ..platforms import PLATFORMS
+from ..records import Event
+from ..translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
 
 RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
@@ -93,9 +94,7 @@ class Renderer:
             raise TemplateError(f"template {where}: {exc.message or exc}") from None
 
     def page_url(self, lang: str, slug: str) -> str:
-        """The release's page, where posts link (the layout is `publish.site`'s)."""
-        from .publish.site import Site  # imported here: publishing renders, so it imports this module
-
+        """The release's page, where posts link (the layout is `core.site`'s)."""
         return Site(self.settings).page_url(lang, slug)
 
     def release(self, event: Event, lang: str) -> Rendered:
