@@ -53,10 +53,12 @@ def markdown(i: int, lang: str) -> str:
 
 def add_releases(settings, numbers: range, languages=LANGUAGES) -> None:
     """Approved drafts of these releases in every language, straight into the store."""
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.drafts import store
+    from sqlalchemy import insert
 
-    now = store.utcnow()
-    with store.session_scope(settings.db_url) as session:
+    now = db.utcnow()
+    with db.session_scope(settings.db_url) as session:
         releases, drafts = [], []
         for i in numbers:
             slug = f"release-{i:05d}"
@@ -72,10 +74,10 @@ def add_releases(settings, numbers: range, languages=LANGUAGES) -> None:
                     drafts.append({"release_slug": slug, "lang": lang, "channel": channel, "fingerprint": f"{i:032d}",
                                    "source_text": "", "text": text, "status": store.APPROVED, "revision": 1,
                                    "qa": [], "meta": {}, "reviewer": "bench", "created_at": now, "updated_at": now})
-        for chunk in store.in_batches(releases, 2000):
-            session.execute(store.insert(store.Release), chunk)
-        for chunk in store.in_batches(drafts, 5000):
-            session.execute(store.insert(store.Draft), chunk)
+        for chunk in db.in_batches(releases, 2000):
+            session.execute(insert(store.Release), chunk)
+        for chunk in db.in_batches(drafts, 5000):
+            session.execute(insert(store.Draft), chunk)
 
 
 def peak_mb() -> float:

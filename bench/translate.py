@@ -182,7 +182,7 @@ def raw_contender(model, sentences: list[str], max_length: int):
 
 
 def stage_contender(model):
-    from pressflow.store import SqlMemory
+    from pressflow.memory.store import SqlMemory
     from pressflow.translate.protect import Glossary
     from pressflow.translate.stage import StageStats, translate_documents
 

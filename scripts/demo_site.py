@@ -52,7 +52,9 @@ PENDING = {"id": "2021-11-02-young-scientists-forum", "title": "Young scientists
 
 
 def build(out: Path, languages: list[str], pending: bool = False) -> Path:
-    from pressflow import pipeline, store
+    from pressflow.core import db
+    from pressflow.drafts import store
+    from pressflow.prepare import pipeline
     from pressflow.core.config import Settings
     from pressflow.publish import publish
     from pressflow.records import load_records, validate_record
@@ -72,7 +74,7 @@ def build(out: Path, languages: list[str], pending: bool = False) -> Path:
     report = pipeline.prepare(batch, settings)
     if report.failed:
         raise SystemExit(f"prepare failed: {report.failed}")
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, status=store.PENDING):
             store.set_status(session, draft, store.APPROVED, reviewer="demo")
     published = publish(settings, now=dt.datetime.now(dt.timezone.utc))

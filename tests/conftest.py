@@ -102,9 +102,10 @@ def decoding_capped(tokens: str = "24"):
 
 def approve_all(settings) -> None:
     """Stand in for reviewers: approve every pending draft."""
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.drafts import store
 
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, status=store.PENDING):
             store.set_status(session, draft, store.APPROVED, reviewer="test")
 
@@ -192,10 +193,11 @@ class PostgresDatabases:
     def drop_all(self) -> None:
         from sqlalchemy.engine import make_url
 
-        from pressflow import store
+        from pressflow.core import db
+        from pressflow.drafts import store
 
-        for url in [u for u in store._engines if make_url(u).database in self.made]:
-            store._engines.pop(url).dispose()  # a database in use cannot be dropped
+        for url in [u for u in db._engines if make_url(u).database in self.made]:
+            db._engines.pop(url).dispose()  # a database in use cannot be dropped
         with self.admin.connect() as connection:
             for name in self.made:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

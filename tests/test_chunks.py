@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pressflow import pipeline, store
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
 
 
 def drafts_of(settings) -> set[tuple[str, str, str]]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return {(d.release_slug, d.lang, d.channel) for d in store.list_drafts(session)}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
 from pressflow.translate.runners import RunnerError, task_runner
 
 
@@ -21,7 +22,7 @@ def test_prepare_flow_on_a_local_dask_cluster(prefect_harness, argos_models, set
     assert not summary.failed, summary.failed
     assert set(summary.skipped[batch[0].slug]) == {"fr"}  # no model: skipped, others went ahead
     assert summary.stats.translated > 0
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for event in batch:
             langs = {d.lang for d in store.list_drafts(session, slug=event.slug)}
             assert langs == {"en", "es", "zh"}
@@ -54,7 +55,7 @@ def _free_port() -> int:
 def _drafts(out) -> list[tuple[str, str, str, str]]:
     from pressflow.core.config import Settings
 
-    with store.session_scope(Settings(out_dir=out).db_url) as session:
+    with db.session_scope(Settings(out_dir=out).db_url) as session:
         return sorted((d.release_slug, d.lang, d.channel, d.status) for d in store.list_drafts(session))
 
 

@@ -13,7 +13,9 @@ from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 from typer.testing import CliRunner
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.memory.store import SqlMemory
 from pressflow.cli import app
 from pressflow.core.config import Settings
 
@@ -30,7 +32,7 @@ TEXT = "# ANSO abre una oficina en Taskent.\n\nSirve a la region.\n"
 
 
 def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
                              fingerprint=fingerprint, record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint=fingerprint,
@@ -52,7 +54,7 @@ def export(settings, path) -> ttk_xliff.xlifffile:
 
 
 def draft(settings, draft_id):
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         d = store.get_draft(session, draft_id)
         return {"text": d.text, "revision": d.revision, "authors": [r.author for r in d.revisions]}
 
@@ -101,7 +103,7 @@ def test_a_file_translate_toolkit_wrote_comes_back_as_revisions_and_memory(setti
     now = draft(settings, draft_id)
     assert now["text"] == "# ANSO abre una oficina en Taskent.\n\nSirve a la región del mar de Aral.\n"
     assert now["authors"] == ["pressflow", "agency"]
-    memory = store.SqlMemory(settings.db_url).lookup("en", "es", "human", [s["key"] for s in SEGMENTS])
+    memory = SqlMemory(settings.db_url).lookup("en", "es", "human", [s["key"] for s in SEGMENTS])
     assert memory == {"It serves the Aral Sea region.": "Sirve a la región del mar de Aral."}
 
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
@@ -141,7 +143,7 @@ def test_a_file_exported_before_the_record_changed_is_refused(settings, tmp_path
 
 
 def test_tmx_round_trip_and_a_fresh_store_prepares_from_it(argos_models, settings, tmp_path):
-    from pressflow import pipeline
+    from pressflow.prepare import pipeline
     from pressflow.records import load_records
 
     loaded = load_records([EVENTS / "2021-09-12-green-aral-sea-office.yaml"])

@@ -19,7 +19,7 @@ import html5lib
 import pytest
 from lxml import etree
 
-from pressflow import pipeline
+from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import load_records, validate_record

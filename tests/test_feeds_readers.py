@@ -21,7 +21,9 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from pressflow import pipeline, store
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
@@ -222,7 +224,7 @@ def test_embargoed_release_appears_nowhere_until_its_time(site, tmp_path):
     # After the embargo lifts (in a copy, so the other tests keep their site), it is everywhere.
     later = settings.model_copy(update={"out_dir": tmp_path / "out"})
     shutil.copytree(settings.out_dir, later.out_dir)
-    store.get_engine(later.db_url)
+    db.get_engine(later.db_url)
     publish(later, now=EMBARGO + dt.timedelta(minutes=1))
     assert (later.out_dir / "site" / "en" / "secret-summit.html").is_file()
     assert (later.out_dir / "outbox" / "secret-summit" / "es" / "press-release.md").is_file()
@@ -236,7 +238,7 @@ def test_a_release_under_embargo_again_is_withdrawn_with_its_image(site, tmp_pat
     [(_, event)] = [(p, e) for p, e in events if e.image]
     later = settings.model_copy(update={"out_dir": tmp_path / "out"})  # a copy: the other tests keep their site
     shutil.copytree(settings.out_dir, later.out_dir)
-    with store.session_scope(later.db_url) as session:  # its publish_at moved past NOW
+    with db.session_scope(later.db_url) as session:  # its publish_at moved past NOW
         session.get(store.Release, event.slug).publish_at = EMBARGO
     report = publish(later, now=NOW)
     assert report.withdrawn == [event.slug]

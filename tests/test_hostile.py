@@ -15,7 +15,7 @@ import feedparser
 import pytest
 from lxml import html
 
-from pressflow import pipeline
+from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.core.errors import PublishError, TemplateError
 from pressflow.core.files import inside

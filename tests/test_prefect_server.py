@@ -189,7 +189,8 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.drafts import store
     from pressflow.records import validate_record
 
     out = tmp_path / "out"
@@ -231,7 +232,7 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     worker.check_alive()
     assert run.state is not None and run.state.is_completed(), f"flow run ended {run.state!r}"
 
-    with store.session_scope(f"sqlite:///{out / 'state' / 'pressflow.db'}") as session:
+    with db.session_scope(f"sqlite:///{out / 'state' / 'pressflow.db'}") as session:
         drafts = [(d.lang, d.channel, d.status) for d in store.list_drafts(session, slug=slug)]
     english = sorted(c for lang, c, s in drafts if lang == "en" and s == store.APPROVED)
     spanish = sorted(c for lang, c, s in drafts if lang == "es" and s == store.PENDING)
@@ -259,7 +260,7 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     """
     import datetime as dt
 
-    from pressflow import pipeline
+    from pressflow.prepare import pipeline
     from pressflow.core.config import Settings
     from pressflow.records import load_records
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pressflow import pipeline
+from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.core.errors import RecordError
 from pressflow.records.images import ImageError, check_image, sanitize_svg
@@ -89,7 +89,7 @@ def only_error_beside_good(folder: Path) -> RecordError:
 LOAD_AND_PREPARE = """
 import json, sys
 from pathlib import Path
-from pressflow import pipeline
+from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.records import load_records
 loaded = load_records([Path(sys.argv[1])])

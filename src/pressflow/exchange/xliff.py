@@ -10,7 +10,7 @@ stands: `needs-review-translation` (machine text), `translated` (a reviewer's ed
 (the draft is approved or published). Notes carry the sentence's QA flags and memory
 suggestions, and the draft revision exported (an import refuses drafts edited since).
 
-An import saves each changed draft through `pressflow.review.edit_segments`, the edit the CLI
+An import saves each changed draft through `drafts.service.edit_segments`, the edit the CLI
 and the review page use: a new revision by the importing reviewer, the changed sentences into
 the memory as human entries, QA recomputed. Unchanged units change nothing, so importing the
 same file twice changes nothing the second time.
@@ -27,20 +27,18 @@ from translate.storage import xliff as ttk_xliff
 from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 
-from .. import fuzzy, review, store
+from ..core import db
 from ..core.config import Settings
-from ..core.errors import PressflowError
+from ..core.errors import ExchangeError, PressflowError
 from ..core.files import write_atomic
+from ..drafts import service, store
+from ..memory import fuzzy
 from ..translate import checks
 
 NAMESPACE = "urn:oasis:names:tc:xliff:document:1.2"
 REVISION_NOTE = "pressflow"  # <note from="pressflow">draft 12 revision 3</note>
 _PLACEHOLDER = re.compile(r"⟦\s*(\d+)\s*⟧")
 _REVISION = re.compile(r"draft (\d+) revision (\d+)")
-
-
-class ExchangeError(PressflowError):
-    """A file to import cannot be taken (stale, not ours, unreadable): nothing was saved."""
 
 
 class Xliff12Unit(ttk_xliff.xliffunit):
@@ -97,7 +95,7 @@ def _plain(rich: list[StringElem]) -> str:
     return "".join(out)
 
 
-def _state(draft: store.Draft, sentence: review.Sentence, machine_text: str) -> int:
+def _state(draft: store.Draft, sentence: service.Sentence, machine_text: str) -> int:
     if draft.status in (store.APPROVED, store.PUBLISHED):
         return ttk_xliff.xliffunit.S_FINAL
     if sentence.text.strip() != machine_text.strip():
@@ -116,7 +114,7 @@ def export(settings: Settings, path: Path, *, slug: str, lang: str, channel: str
     returns how many units were written."""
     file = Xliff12File(sourcelanguage=settings.source_language, targetlanguage=lang)
     units = 0
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         drafts = [d for d in store.list_drafts(session, slug=slug, lang=lang, channel=channel)
                   if d.status != store.SUPERSEDED and d.meta.get("segments")]
         if not drafts:
@@ -131,7 +129,7 @@ def export(settings: Settings, path: Path, *, slug: str, lang: str, channel: str
 
 
 def _export_draft(settings: Settings, session, file: Xliff12File, draft: store.Draft) -> int:
-    sentences = review.current_segments(settings, draft.id)
+    sentences = service.current_segments(settings, draft.id)
     if not sentences:
         return 0  # edited past its sentences: nothing a CAT tool could align
     segments = draft.meta["segments"]
@@ -225,7 +223,7 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
         report.refused += refused
         report.unchanged += unchanged
         if changes:
-            edit = review.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
+            edit = service.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
                                         note=f"XLIFF import from {path.name}")
             if edit.revision is not None:
                 report.saved[draft_id] = edit.revision
@@ -236,7 +234,7 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
 def _plan(settings: Settings, path: Path, draft_id: int, units: list[_Unit]):
     """(changes {index: sentence}, refused lines, unchanged count, expected revision) for a draft;
     raises ExchangeError when the file is stale for it."""
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
         except PressflowError as exc:
@@ -245,7 +243,7 @@ def _plan(settings: Settings, path: Path, draft_id: int, units: list[_Unit]):
     if status == store.SUPERSEDED:
         raise ExchangeError(f"{path}: release {slug} changed since this file was exported: its record was "
                             f"prepared again (draft {draft_id} is superseded); export it again")
-    current = {s.index: s for s in review.current_segments(settings, draft_id)}
+    current = {s.index: s for s in service.current_segments(settings, draft_id)}
     changes, refused, unchanged = {}, [], 0
     for unit in units:
         sentence = current.get(unit.index)

@@ -1,4 +1,4 @@
-"""Prefect flows over the one driver (`pressflow.pipeline`) and `pressflow.publish`.
+"""Prefect flows over the one driver (`pressflow.prepare.pipeline`) and `pressflow.publish`.
 
 Thin on purpose: the flows give the driver's steps tasks, retries for errors that can pass,
 timeouts, names, final states and artifacts; the work itself is in the plain functions.

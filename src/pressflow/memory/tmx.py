@@ -19,12 +19,13 @@ from lxml import etree
 from sqlalchemy import select
 from translate.storage import tmx as ttk_tmx
 
-from .. import store
+from ..core import db
 from ..core.config import Settings
+from ..core.errors import ExchangeError
 from ..core.files import write_atomic
 from ..translate.protect import Glossary, Protector
 from ..translate.stage import HUMAN
-from .xliff import ExchangeError
+from .store import MemoryEntry, SqlMemory
 
 ORIGIN_PROP = "x-pressflow-origin"
 ENGINE_PROP = "x-pressflow-engine"
@@ -36,9 +37,9 @@ def export(settings: Settings, path: Path, *, source: str | None = None, target:
     """Write the memory (one language pair, or all) as TMX 1.4b; returns how many entries."""
     source = source or settings.source_language
     file = ttk_tmx.tmxfile(sourcelanguage=source)
-    entry = store.MemoryEntry
+    entry = MemoryEntry
     count = 0
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         query = select(entry).where(entry.source_lang == source).order_by(entry.target_lang, entry.id)
         if target:
             query = query.where(entry.target_lang == target)
@@ -52,7 +53,7 @@ def export(settings: Settings, path: Path, *, source: str | None = None, target:
     return count
 
 
-def _describe(unit, row: store.MemoryEntry) -> None:
+def _describe(unit, row: MemoryEntry) -> None:
     element = unit.xmlelement
     if row.author:
         element.set("creationid", row.author)
@@ -98,7 +99,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN) -> TmxIm
             pairs.setdefault((source_lang, target_lang, engine, author), {})[key] = translation
             result.entries += 1
     for (source_lang, target_lang, engine, author), entries in pairs.items():
-        store.SqlMemory(settings.db_url, author=author).save(source_lang, target_lang, engine, entries)
+        SqlMemory(settings.db_url, author=author).save(source_lang, target_lang, engine, entries)
     return result
 
 
