@@ -85,10 +85,11 @@ def test_secrets_come_from_secret_blocks_on_the_prefect_server(prefect_server, t
     env.pop("PRESSFLOW_REVIEW_TOKEN", None)
     (tmp_path / "team").mkdir()
     result = run_python("from pressflow.core.config import Settings\n"
-                        "from pressflow import store\n"
+                        "from pressflow.core import db\n"
+                        "from pressflow.drafts import store\n"
                         "s = Settings()\n"
-                        "store.get_engine(s.db_url)\n"
-                        "with store.session_scope(s.db_url) as session:\n"
+                        "db.get_engine(s.db_url)\n"
+                        "with db.session_scope(s.db_url) as session:\n"
                         "    print(len(store.list_drafts(session)))\n"
                         "print(s.db_url)\n"
                         "print(s.shared_review_token())", env)

@@ -65,13 +65,14 @@ def test_prepare_tells_which_drafts_await_review_and_which_languages_failed(prep
                             (events.TRANSLATION_FAILED, BROKEN)}
     fine = notices[events.AWAITING_REVIEW, FINE]
     assert fine.resource["prefect.resource.id"] == f"pressflow.release.{FINE}"
-    assert fine.payload["languages"] == ["es"]
-    # the release and its posts, one draft per channel, in Spanish
-    assert fine.payload["drafts"] == fine.payload["drafts_by_language"]["es"] > 1
-    assert fine.payload["review_url"] == "https://review.example.org/?lang=es"
-    assert fine.payload["message"].startswith(f"{fine.payload['drafts']} drafts of “ANSO forum “{FINE}”” await review (es)")
+    assert fine.payload["languages"] == ["en", "es"]  # the source language is reviewed too
+    # the release and its posts, one draft per channel, in English and Spanish
+    by_language = fine.payload["drafts_by_language"]
+    assert fine.payload["drafts"] == by_language["en"] + by_language["es"] and by_language["es"] > 1
+    assert fine.payload["review_url"] == "https://review.example.org/"
+    assert fine.payload["message"].startswith(f"{fine.payload['drafts']} drafts of “ANSO forum “{FINE}”” await review (en, es)")
     broken = notices[events.AWAITING_REVIEW, BROKEN]
-    assert broken.payload["languages"] == ["es"]  # Chinese failed: nothing of it waits
+    assert broken.payload["languages"] == ["en", "es"]  # Chinese failed: nothing of it waits
     failed = notices[events.TRANSLATION_FAILED, BROKEN]
     assert failed.payload["languages"] == ["zh"]
     assert "no_such_variable" in failed.payload["reasons"]["zh"]

@@ -31,15 +31,23 @@ SOURCE = "# ANSO opens an office in Tashkent.\n\nIt serves the Aral Sea region.\
 TEXT = "# ANSO abre una oficina en Taskent.\n\nSirve a la region.\n"
 
 
-def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT) -> int:
+def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slug="office", lang="es",
+                publish_at=None) -> int:
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
+        store.upsert_release(session, slug=slug, title="Office", date=dt.date(2021, 9, 12), publish_at=publish_at,
                              fingerprint=fingerprint, record={}, source_file=None)
-        draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint=fingerprint,
+        draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint=fingerprint,
                                 source_text=SOURCE, text=text, meta={"segments": segments},
                                 qa=[{"kind": "identical_to_source", "segment": 1}])
         session.flush()
         return draft.id
+
+
+def uid(draft_id, index, text) -> str:
+    """A unit's id: draft, sentence, and the mark of the sentence's text as exported."""
+    from pressflow.exchange.xliff import text_mark
+
+    return f"{draft_id}:{index}:{text_mark(text)}"
 
 
 def cli(settings, *args):
@@ -65,7 +73,8 @@ def test_export_is_xliff_12_with_placeholders_states_notes_and_stable_ids(settin
     raw = (tmp_path / "a.xlf").read_text(encoding="utf-8")
     assert 'version="1.2"' in raw and "urn:oasis:names:tc:xliff:document:1.2" in raw
     units = first.getunits()
-    assert [u.xmlelement.get("id") for u in units] == [f"{draft_id}:0", f"{draft_id}:1"]
+    assert [u.xmlelement.get("id") for u in units] == [uid(draft_id, 0, SEGMENTS[0]["text"]),
+                                                       uid(draft_id, 1, SEGMENTS[1]["text"])]
     assert '<source><x id="0" equiv-text="ANSO"/> opens an office in Tashkent.</source>' in raw
     assert 'state="needs-review-translation"><x id="0" equiv-text="ANSO"/> abre una oficina' in raw
     assert "QA identical_to_source" in units[1].getnotes("developer")
@@ -124,8 +133,10 @@ def test_dropped_or_invented_placeholders_are_refused(settings, tmp_path):
     exported.savefile(str(tmp_path / "bad.xlf"))
     code, output = cli(settings, "review", "import", str(tmp_path / "bad.xlf"))
     assert code == 1
-    assert "office/es/release/1: placeholder(s) 0 dropped: not imported" in output
-    assert "office/es/release/2: placeholder(s) 3 invented or repeated: not imported" in output
+    first, second = uid(draft_id, 0, SEGMENTS[0]["text"]), uid(draft_id, 1, SEGMENTS[1]["text"])
+    assert f"office/es/release/1 (unit {first}) target: placeholder(s) 0 dropped: not imported" in output
+    assert f"office/es/release/2 (unit {second}) target: placeholder(s) 3 invented or repeated: not imported" \
+        in output
     assert draft(settings, draft_id)["revision"] == 1  # nothing saved, nothing published broken
 
 
@@ -166,3 +177,228 @@ def test_tmx_round_trip_and_a_fresh_store_prepares_from_it(argos_models, setting
     with decoding_capped():
         second = pipeline.prepare(events, fresh)
     assert second.stats.translated == 0 and second.stats.from_memory == first.stats.unique
+
+
+MARKS = [
+    {"key": "Use ⟦3⟧ and ⟦0⟧ for ⟦0⟧ now.", "values": ["ANSO"], "source": "Use ⟦3⟧ and ⟦0⟧ for ANSO now.",
+     "target": "Usa ⟦3⟧ y ⟦0⟧ para ⟦0⟧ ya.", "text": "Usa ⟦3⟧ y ⟦0⟧ para ANSO ya."},
+    {"key": "It serves the Aral Sea region.", "values": [], "source": "It serves the Aral Sea region.",
+     "target": "Sirve a la region.", "text": "Sirve a la region."},
+]
+
+
+def test_record_text_with_placeholder_marks_round_trips_as_text(settings, tmp_path):
+    # "⟦3⟧" and the first "⟦0⟧" are the record's own text; only ANSO is a protected item
+    draft_id = add_release(settings, segments=MARKS, text="# Usa ⟦3⟧ y ⟦0⟧ para ANSO ya.\n\nSirve a la region.\n")
+    exported = export(settings, tmp_path / "a.xlf")
+    raw = (tmp_path / "a.xlf").read_text(encoding="utf-8")
+    assert '<source>Use ⟦3⟧ and ⟦0⟧ for <x id="0" equiv-text="ANSO"/> now.</source>' in raw
+    assert 'Usa ⟦3⟧ y ⟦0⟧ para <x id="0" equiv-text="ANSO"/> ya.</target>' in raw
+    exported.getunits()[0].rich_target = [StringElem(["Usa ⟦3⟧ y ⟦0⟧ con ", X(id="0"), " hoy."])]
+    exported.savefile(str(tmp_path / "back.xlf"))
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
+    assert code == 0, output
+    assert draft(settings, draft_id)["text"] == "# Usa ⟦3⟧ y ⟦0⟧ con ANSO hoy.\n\nSirve a la region.\n"
+
+
+def status_of(settings, draft_id):
+    with db.session_scope(settings.db_url) as session:
+        return store.get_draft(session, draft_id).status
+
+
+def rewrite_ids(path, ids: dict[int, str]) -> None:
+    """What a hand (or a tool) can do to a file: point unit N at another id."""
+    file = ttk_xliff.xlifffile.parsefile(str(path))
+    for n, uid in ids.items():
+        file.getunits()[n].xmlelement.set("id", uid)
+    file.savefile(str(path))
+
+
+def test_an_import_never_crosses_release_or_language(settings, tmp_path):
+    from pressflow.drafts import reviewers
+
+    es = add_release(settings)
+    zh = add_release(settings, lang="zh", text=TEXT)  # (its text does not matter here)
+    other = add_release(settings, slug="forum", fingerprint="g1")
+    reviewers.add_user(settings.db_url, "lucia", "a long password", ["es"])
+    exported = export(settings, tmp_path / "a.xlf")
+    for unit in exported.getunits():
+        unit.target = unit.target.replace("Sirve a la region.", "Sirve a la región del Aral.").replace(
+            "abre una oficina", "inaugura una oficina")
+    exported.savefile(str(tmp_path / "back.xlf"))
+    rewrite_ids(tmp_path / "back.xlf", {0: uid(zh, 1, SEGMENTS[1]["text"])})  # Spanish pointed at the zh draft
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "lucia")
+    assert code == 1
+    assert (f"office/es/release/1 (unit {uid(zh, 1, SEGMENTS[1]['text'])}) id: draft {zh} is release office in zh (release); this file is "
+            f"office in es (release): not imported") in output
+    assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the good unit went in
+    assert draft(settings, zh)["revision"] == 1 and draft(settings, es)["revision"] == 2
+    assert store.SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
+
+    exported = export(settings, tmp_path / "b.xlf")  # release office's file pointed at release forum
+    exported.getunits()[1].target = "Sirve a toda la región."
+    exported.savefile(str(tmp_path / "b.xlf"))
+    rewrite_ids(tmp_path / "b.xlf", {1: uid(other, 1, SEGMENTS[1]["text"])})
+    code, output = cli(settings, "review", "import", str(tmp_path / "b.xlf"))
+    assert code == 1 and f"id: draft {other} is release forum in es (release); this file is office in es" in output
+    assert draft(settings, other)["revision"] == 1
+
+
+def test_a_reviewer_account_bounds_the_languages_a_file_may_change(settings, tmp_path):
+    from pressflow.drafts import reviewers
+
+    es = add_release(settings)
+    reviewers.add_user(settings.db_url, "wang", "a long password", ["zh"])
+    exported = export(settings, tmp_path / "a.xlf")
+    exported.getunits()[1].target = "Sirve a la región del Aral."
+    exported.savefile(str(tmp_path / "back.xlf"))
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "wang")
+    assert code == 1 and output.count("\n") == 1, output
+    assert "the file is in es; reviewer wang may change zh only: nothing imported" in output
+    assert draft(settings, es)["revision"] == 1
+    # a file whose header was made to say zh, for a zh-only account, is still refused whole
+    raw = (tmp_path / "back.xlf").read_text(encoding="utf-8")
+    (tmp_path / "zh.xlf").write_text(raw.replace('target-language="es"', 'target-language="zh"'), encoding="utf-8")
+    code, output = cli(settings, "review", "import", str(tmp_path / "zh.xlf"), "--reviewer", "wang")
+    assert code == 1 and "is for es but its target-language is zh: nothing imported" in output
+    assert draft(settings, es)["revision"] == 1
+
+
+def test_two_units_with_one_id_are_both_refused(settings, tmp_path):
+    draft_id = add_release(settings)
+    exported = export(settings, tmp_path / "a.xlf")
+    exported.getunits()[0].rich_target = [StringElem([X(id="0"), " inaugura una oficina en Taskent."])]
+    exported.getunits()[1].target = "Sirve a la región del Aral."
+    exported.savefile(str(tmp_path / "back.xlf"))
+    raw = (tmp_path / "back.xlf").read_text(encoding="utf-8")  # the second unit copied, with other text
+    start = raw.rindex("<trans-unit", 0, raw.index(f'id="{uid(draft_id, 1, SEGMENTS[1]["text"])}"'))
+    end = raw.index("</trans-unit>", start) + len("</trans-unit>")
+    twin = raw[start:end].replace("Sirve a la región del Aral.", "Sirve a Asia Central.")
+    (tmp_path / "back.xlf").write_text(raw[:end] + twin + raw[end:], encoding="utf-8")
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
+    assert code == 1
+    line = f"office/es/release/2 (unit {uid(draft_id, 1, SEGMENTS[1]['text'])}) id: 2 units of the file are sentence 2 of draft {draft_id}: " \
+           "none of them imported"
+    assert output.count(line) == 2, output
+    assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the first unit went in
+    assert draft(settings, draft_id)["text"] == "# ANSO inaugura una oficina en Taskent.\n\nSirve a la region.\n"
+
+
+def drop_notes(path) -> None:
+    """As CAT tools do: the returned file has none of the export's <note> elements."""
+    file = ttk_xliff.xlifffile.parsefile(str(path))
+    for unit in file.getunits():
+        unit.removenotes()
+    file.savefile(str(path))
+    assert "<note" not in path.read_text(encoding="utf-8")
+
+
+def test_a_reviewers_later_text_is_a_conflict_never_overwritten(settings, tmp_path):
+    from pressflow.drafts import service
+
+    draft_id = add_release(settings)
+    exported = export(settings, tmp_path / "a.xlf")
+    service.edit_segments(settings, draft_id, {1: "Sirve a la región del mar de Aral."}, author="maria")
+    exported.getunits()[0].rich_target = [StringElem([X(id="0"), " inaugura una oficina en Taskent."])]
+    exported.savefile(str(tmp_path / "stale.xlf"))  # sentence 2 comes back as exported
+    drop_notes(tmp_path / "stale.xlf")
+    exported.getunits()[1].target = "Sirve a la región."
+    exported.savefile(str(tmp_path / "both.xlf"))  # sentence 2 changed by the agency too
+    drop_notes(tmp_path / "both.xlf")
+
+    code, output = cli(settings, "review", "import", str(tmp_path / "both.xlf"), "--reviewer", "agency")
+    assert code == 1
+    assert (f"conflict: {tmp_path / 'both.xlf'}: office/es/release/2 (unit {uid(draft_id, 1, SEGMENTS[1]['text'])}) "
+            f"target: sentence 2 of draft {draft_id} was changed in pressflow after this file was exported "
+            "(now revision 2): not imported, the text in pressflow kept") in output
+    assert "imported 1 changed sentence(s) into 1 draft(s); 0 unchanged; 1 conflict(s)" in output
+    assert draft(settings, draft_id)["text"] == \
+        "# ANSO inaugura una oficina en Taskent.\n\nSirve a la región del mar de Aral.\n"
+
+    code, output = cli(settings, "review", "import", str(tmp_path / "stale.xlf"), "--reviewer", "agency")
+    assert code == 0 and "imported 0 changed sentence(s) into 0 draft(s); 2 unchanged" in output, output
+    assert draft(settings, draft_id)["text"].endswith("Sirve a la región del mar de Aral.\n")
+
+
+@pytest.mark.parametrize("decided", [store.APPROVED, store.PUBLISHED])
+def test_an_import_never_approves(settings, tmp_path, decided):
+    draft_id = add_release(settings)
+    with db.session_scope(settings.db_url) as session:
+        store.set_status(session, store.get_draft(session, draft_id), store.APPROVED, reviewer="maria")
+        if decided == store.PUBLISHED:
+            store.get_draft(session, draft_id).status = store.PUBLISHED
+    exported = export(settings, tmp_path / "a.xlf")
+    assert 'approved="yes"' in (tmp_path / "a.xlf").read_text(encoding="utf-8")
+    exported.getunits()[1].target = "Sirve a la región del Aral."
+    exported.savefile(str(tmp_path / "back.xlf"))
+    code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
+    assert code == 0 and "imported 1 changed sentence(s) into 1 draft(s)" in output, output
+    assert draft(settings, draft_id)["revision"] == 2
+    assert status_of(settings, draft_id) == store.PENDING  # the agency's text waits for a reviewer
+
+
+def tmx_file(path, units: list[tuple[str, str]], *, engine: str | None = None, author: str | None = None) -> None:
+    """A TMX 1.4b file as another installation or an agency's tool writes it."""
+    from xml.sax.saxutils import escape
+
+    prop = f'<prop type="x-pressflow-origin">machine</prop><prop type="x-pressflow-engine">{engine}</prop>' \
+        if engine else ""
+    who = f' creationid="{author}"' if author else ""
+    tus = "".join(f'<tu{who}>{prop}<tuv xml:lang="en"><seg>{escape(en)}</seg></tuv>'
+                  f'<tuv xml:lang="es"><seg>{escape(es)}</seg></tuv></tu>' for en, es in units)
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<tmx version="1.4"><header creationtool="x" '
+                    'creationtoolversion="1" segtype="sentence" o-tmf="x" adminlang="en" srclang="en" '
+                    f'datatype="plaintext"/><body>{tus}</body></tmx>', encoding="utf-8")
+
+
+def test_machine_tmx_entries_are_suggestions_never_model_output(settings, tmp_path):
+    model = "argos:en-es@1.9#0123456789"  # the installed model's id, as a TMX may name it
+    tmx_file(tmp_path / "m.tmx", [("The forum opened in Lima today.", "El foro abrió hoy en Lima.")], engine=model)
+    code, output = cli(settings, "memory", "import", str(tmp_path / "m.tmx"), "--as", "machine")
+    assert code == 0 and "imported 1 entry as machine" in output, output
+    memory = store.SqlMemory(settings.db_url)
+    assert memory.lookup("en", "es", model, ["The forum opened in Lima today."]) == {}  # the stage's lookup
+    found = memory.suggest("en", "es", ["The forum opened in Lima yesterday."])["The forum opened in Lima yesterday."]
+    assert [(s.origin, s.who, s.text) for s in found] == [("machine", f"tmx:{model}", "El foro abrió hoy en Lima.")]
+
+
+def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_path):
+    store.SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
+        "It serves the Aral Sea region.": "Sirve a la región del mar de Aral."})
+    tmx_file(tmp_path / "h.tmx", [("The forum opened today.", "El foro abrió hoy."),
+                                  ("It serves the Aral Sea region.", "Sirve a la región.")], author="lingua")
+    code, output = cli(settings, "memory", "import", str(tmp_path / "h.tmx"), "--as", "human")
+    assert code == 1
+    assert (f"conflict: {tmp_path / 'h.tmx'}: <tu> 2 (es) seg: the memory has maria's translation of "
+            "'It serves the Aral Sea region.', not the file's: kept (--replace-human to replace it)") in output
+    assert "imported 1 entry as human; 1 reviewer's entry kept" in output
+    memory = store.SqlMemory(settings.db_url)
+    keys = ["It serves the Aral Sea region.", "The forum opened today."]
+    assert memory.lookup("en", "es", "human", keys) == {
+        "It serves the Aral Sea region.": "Sirve a la región del mar de Aral.", "The forum opened today.": "El foro abrió hoy."}
+    code, output = cli(settings, "memory", "import", str(tmp_path / "h.tmx"), "--as", "human", "--replace-human")
+    assert code == 0 and "imported 2 entries as human" in output, output
+    assert memory.lookup("en", "es", "human", keys)["It serves the Aral Sea region."] == "Sirve a la región."
+
+
+def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(settings, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    add_release(settings, slug="old", fingerprint="o1")  # released in es
+    add_release(settings, slug="secret", fingerprint="s1", publish_at=now + dt.timedelta(days=3))  # under embargo
+    with db.session_scope(settings.db_url) as session:
+        store.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
+                                           "published_at": now, "updated_at": now, "first": True}])
+    add_release(settings)  # release office, the one exported
+    for learned, source, text in [
+            ({"release": "secret"}, "It serves the whole Aral Sea region.", "Embargo: sirve a toda la región."),
+            ({"release": "draft-only"}, "It serves the Aral Sea region well.", "Sin aprobar: sirve bien."),
+            ({}, "It serves the Aral Sea regions.", "Origen desconocido."),
+            ({"release": "old"}, "It serves the Aral Sea basin region.", "Sirve a la cuenca del Aral."),
+            ({"release": "office"}, "It serves all the Aral Sea region.", "Sirve a toda la región del Aral."),
+            ({"file": "agency.tmx"}, "It serves the Aral Sea's region.", "Sirve a la región del mar."),
+    ]:
+        store.SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
+    notes = export(settings, tmp_path / "a.xlf").getunits()[1].getnotes("developer")
+    assert "Sirve a la cuenca del Aral." in notes and "Sirve a toda la región del Aral." in notes
+    assert "Sirve a la región del mar." in notes
+    assert "Embargo" not in notes and "Sin aprobar" not in notes and "desconocido" not in notes

@@ -194,3 +194,16 @@ def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url
         # trigrams past the cap keep no id list: the pg_trgm index is asked for them instead
         connection.execute(text("UPDATE memory_grams SET sources = NULL"))
     assert [s.text for s in memory.suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]
+
+
+def test_a_store_made_before_learned_from_gets_the_column(db_url):
+    store.SqlMemory(db_url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
+    engine = store._engines.pop(db_url)
+    with engine.begin() as connection:  # as a store written before entries kept where they came from
+        connection.execute(text("ALTER TABLE translation_memory DROP COLUMN learned_from"))
+        connection.execute(text("DELETE FROM schema_migrations WHERE number >= 4"))  # made by migration 3's code
+    engine.dispose()
+    store.SqlMemory(db_url, author="ana", release="office").save("en", "es", "human", {"Hello.": "Hola."})
+    with store.session_scope(db_url) as session:
+        rows = dict(session.execute(select(store.MemoryEntry.source_text, store.MemoryEntry.learned_from)).all())
+    assert rows == {"The forum opened in Lima today.": None, "Hello.": "release office"}

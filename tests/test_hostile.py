@@ -24,7 +24,7 @@ from pressflow.records import load_records
 from pressflow.render import Renderer
 
 CORPUS = Path(__file__).parent / "hostile"
-PUBLISHED = {"good-record", "script-everywhere", "duplicate-id"}
+PUBLISHED = {"good-record", "script-everywhere", "duplicate-id", "joiners-legit"}
 # file -> (field named in the error, or None for whole-file errors; words the message must contain)
 EXPECTED_ERRORS = {
     "control-chars.json": ("title", "control characters"),
@@ -43,6 +43,12 @@ EXPECTED_ERRORS = {
     "python-tag.yaml": (None, "not valid YAML"),
     "yaml-bomb.yaml": (None, "aliases are not allowed"),
     "huge-summary.yaml": ("summary", "at most 5000 characters"),
+    "noncharacter.json": ("title", "U+FFFE"),
+    "image-url-crlf.json": ("image.url", "a line break"),
+    "publish-at-overflow.yaml": ("publish_at", "out of range"),
+    "publish-at-year-one.yaml": ("publish_at", "out of range"),
+    "bidi-override.yaml": ("title", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    "zero-width.yaml": ("summary", "U+200B ZERO WIDTH SPACE"),
 }
 
 

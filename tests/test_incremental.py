@@ -116,7 +116,7 @@ def test_an_edit_moves_the_entry_and_its_sitemap_lines_and_nothing_else(settings
         [draft] = store.list_drafts(session, slug="release-001", channel="release", status=store.PUBLISHED)
         draft_id, text = draft.id, draft.text
     service.edit(settings, draft_id, text.replace("Forum 1 on water", "Forum 1 on water and energy", 1), author="ana")
-    service.set_status_many(settings, [draft_id], store.APPROVED, reviewer="ana")
+    service.decide(settings, {i: service.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
     assert publish(settings, now=at(30)).releases == {"release-001": ["en"]}
     after, sitemap_after = feed_entries(), lastmods()
     assert after[1].title == "Forum 1 on water and energy"

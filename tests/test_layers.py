@@ -41,13 +41,15 @@ def test_nothing_imports_the_top_level_flows_folder():
 
 
 def test_every_entrypoint_in_prefect_yaml_is_a_flow_of_pressflow_flows():
+    from pressflow.flows.deliver import deliver_flow
     from pressflow.flows.prepare import prepare_flow
     from pressflow.flows.publish import publish_flow
 
-    flows = {"prepare_flow": prepare_flow, "publish_flow": publish_flow}
+    flows = {"prepare_flow": prepare_flow, "publish_flow": publish_flow, "deliver_flow": deliver_flow}
     project = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     entrypoints = {deployment["entrypoint"] for deployment in project["deployments"]}
-    assert entrypoints == {"flows/prepare.py:prepare_flow", "flows/publish.py:publish_flow"}
+    assert entrypoints == {"flows/prepare.py:prepare_flow", "flows/publish.py:publish_flow",
+                           "flows/deliver.py:deliver_flow"}
     for entrypoint in entrypoints:
         file, _, name = entrypoint.partition(":")
         assert runpy.run_path(str(ROOT / file))[name] is flows[name]

@@ -145,7 +145,7 @@ def test_an_edit_updates_the_entry_in_place(published):
         draft_id, text = draft.id, draft.text
     edited = text.replace(text.splitlines()[0], "# Foro del agua en Taskent", 1)
     service.edit(published, draft_id, edited, author="ana")
-    service.set_status_many(published, [draft_id], store.APPROVED, reviewer="ana")
+    service.decide(published, {i: service.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
     report = publish(published, now=LATER)
     assert report.files_written > 0
     after = entries_by_id(feed)

@@ -122,7 +122,7 @@ def test_unchanged_record_adds_no_drafts(prepared):
 
 def test_changed_record_adds_drafts_and_supersedes_pending_ones(prepared):
     # A reviewer approved the Spanish release and it was published; the posts are still pending.
-    service.set_status_many(prepared, [draft_id(prepared, "es", RELEASE)], store.APPROVED, reviewer="ana")
+    service.decide(prepared, {i: service.Seen() for i in [draft_id(prepared, "es", RELEASE)]}, store.APPROVED, reviewer="ana")
     publish(prepared, now=NOW)
     published_es = draft_id(prepared, "es", RELEASE, store.PUBLISHED)
     old = {d.id: d for d in drafts(prepared)}
@@ -194,24 +194,26 @@ def test_empty_edit_is_refused(prepared):
         service.edit(prepared, draft_id(prepared, "es", "x"), "  \n", author="ana")
 
 
-def test_edit_of_a_published_draft_goes_back_to_approved(prepared):
+def test_an_edit_of_a_published_draft_waits_for_review_and_the_published_revision_stays(prepared):
     service.approve_all(prepared, reviewer="ana")
     publish(prepared, now=NOW)
     target = draft_id(prepared, "es", "linkedin", store.PUBLISHED)
     assert service.edit(prepared, target, "Texto corregido.\n", author="ana").revision == 2
     with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
-        assert draft.status == store.APPROVED and draft.text == "Texto corregido.\n"
+        assert (draft.status, draft.approved_revision, draft.text) == (store.PENDING, 1, "Texto corregido.\n")
+        chosen = store.publishable_drafts(session, draft.release_slug)["es"]["linkedin"]
+        assert chosen.text != "Texto corregido.\n"
 
 
-def test_an_edit_of_an_approved_draft_is_approved_by_its_author(prepared):
-    # Nobody's approval may stand for text they never saw: the editor's text is the editor's call.
+def test_an_edit_of_an_approved_draft_is_not_approved_by_its_author(prepared):
+    # An approval stands for the text the reviewer saw; the editor's text waits for a reviewer.
     target = draft_id(prepared, "es", "x")
-    service.set_status_many(prepared, [target], store.APPROVED, reviewer="ana")
+    service.decide(prepared, {target: service.Seen()}, store.APPROVED, reviewer="ana")
     assert service.edit(prepared, target, "Texto de Ben.\n", author="ben").revision == 2
     with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
-        assert (draft.status, draft.reviewer, draft.text) == (store.APPROVED, "ben", "Texto de Ben.\n")
+        assert (draft.status, draft.reviewer, draft.approved_revision) == (store.PENDING, None, 1)
 
 
 def test_superseded_drafts_can_be_neither_edited_nor_reviewed(prepared):
@@ -220,7 +222,7 @@ def test_superseded_drafts_can_be_neither_edited_nor_reviewed(prepared):
     with pytest.raises(ReviewError, match="superseded"):
         service.edit(prepared, old, "Nuevo.\n", author="ana")
     with pytest.raises(ReviewError, match="superseded"):
-        service.set_status_many(prepared, [old], store.APPROVED, reviewer="ana")
+        service.decide(prepared, {i: service.Seen() for i in [old]}, store.APPROVED, reviewer="ana")
 
 
 def test_unknown_draft_is_named(prepared):
@@ -230,7 +232,7 @@ def test_unknown_draft_is_named(prepared):
 
 def test_reject_keeps_the_reason(prepared):
     target = draft_id(prepared, "es", RELEASE)
-    service.set_status_many(prepared, [target], store.REJECTED, reviewer="ana", reason="names mistranslated")
+    service.decide(prepared, {i: service.Seen() for i in [target]}, store.REJECTED, reviewer="ana", reason="names mistranslated")
     with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         assert (draft.status, draft.reviewer, draft.reason) == (store.REJECTED, "ana", "names mistranslated")
@@ -297,7 +299,7 @@ def test_approve_all_works_in_batches_and_leaves_decisions_made_meanwhile(prepar
         for batch in real_in_batches(items, 2):
             batches.append(batch)
             if len(batches) == 2:  # another reviewer rejects a draft of the next batch meanwhile
-                service.set_status_many(prepared, [batch[0]], store.REJECTED, reviewer="bo", reason="wrong")
+                service.decide(prepared, {batch[0]: service.Seen()}, store.REJECTED, reviewer="bo", reason="wrong")
             yield batch
 
     monkeypatch.setattr(db, "in_batches", small_batches)

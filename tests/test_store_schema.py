@@ -146,4 +146,5 @@ def test_the_latest_migration_number_is_the_last_one_the_stages_register():
     db.import_schema()
     assert sorted(db.MIGRATIONS) == list(range(1, db.LATEST_MIGRATION + 1))
     owners = {number: step.__module__ for number, step in db.MIGRATIONS.items()}
-    assert owners == {1: "pressflow.core.db", 2: "pressflow.drafts.store", 3: "pressflow.drafts.store"}
+    assert owners == {1: "pressflow.core.db", 2: "pressflow.drafts.store", 3: "pressflow.drafts.store",
+                      4: "pressflow.memory.store"}

@@ -99,6 +99,12 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
         logger.setLevel(logging.INFO)
     else:
         logger.addHandler(logging.NullHandler())  # not Python's last-resort printing of warnings
+        # nor any library's: a warning logged where the command already fails (psycopg's "error
+        # ignored terminating <psycopg.Pipeline [BAD]>" when the server is gone) is no second line
+        # beside the one error line; --debug shows them
+        root = logging.getLogger()
+        if not any(isinstance(handler, logging.NullHandler) for handler in root.handlers):
+            root.addHandler(logging.NullHandler())
     # Prefect's own settings, for commands that run through a Prefect server: no telemetry, and
     # its console lines only with --debug (its logs still reach the server).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -177,7 +183,7 @@ def _run_prepare(paths: list[Path], settings: Settings):
     stats = report.stats
     echo(f"{report.drafts_added} drafts stored; {stats.segments} segments, {stats.unique} unique, "
          f"{stats.from_memory} from memory, {stats.translated} machine-translated")
-    if not (report.ok or recorded):
+    if not (report.ok or recorded) and _state["debug"]:  # Prefect advice only for whoever asked for details
         echo(NOT_RECORDED, err=True)
     return report
 
@@ -258,7 +264,7 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
     for warning in report.warnings:
         echo(f"warning: {warning}", err=True)
     echo(f"{report.files_written} files written, {report.files_unchanged} unchanged in {settings.out_dir}")
-    if report.failed and not recorded and not said:
+    if report.failed and not recorded and not said and _state["debug"]:
         echo(NOT_RECORDED, err=True)
     return not report.failed
 
@@ -285,11 +291,23 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
             raise typer.Exit(1)
 
 
+ChannelsOption = typer.Option(None, "--channels", help="The channels file (default: PRESSFLOW_CHANNELS; "
+                              "docs/channels.md).")
+
+
 @app.command()
-def publish(out: Optional[Path] = OutOption) -> None:
-    """Publish approved drafts: feeds, pages and outbound files."""
+def publish(out: Optional[Path] = OutOption, channels: Optional[Path] = ChannelsOption,
+            no_deliver: bool = typer.Option(False, "--no-deliver", help="Do not deliver to the configured "
+                                            "channels after publishing.")) -> None:
+    """Publish approved drafts: feeds, pages and outbound files; then deliver them to the
+    channels configured (--channels or PRESSFLOW_CHANNELS), unless --no-deliver."""
     with errors_as_lines():
-        if not _run_publish(settings_for(out)):
+        settings = settings_for(out)
+        published = _run_publish(settings)
+        delivered = True
+        if not no_deliver and channels_file(channels) is not None:
+            delivered = _run_deliver(settings, channels)
+        if not (published and delivered):
             raise typer.Exit(1)
 
 
@@ -297,16 +315,105 @@ def publish(out: Optional[Path] = OutOption) -> None:
 def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
         out: Optional[Path] = OutOption,
         auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve the drafts of these records "
-                                          "without review (other releases keep waiting for theirs).")) -> None:
-    """Prepare, then publish, in one go."""
+                                          "without review (other releases keep waiting for theirs)."),
+        deliver: bool = typer.Option(False, "--deliver", help="Then deliver to the configured channels "
+                                     "(never without this option)."),
+        channels: Optional[Path] = ChannelsOption) -> None:
+    """Prepare, then publish, in one go (and deliver, only with --deliver)."""
     with errors_as_lines():
         settings = settings_for(out)
         prepared = _run_prepare(paths, settings)
         if auto_approve:
             _auto_approve(settings, sorted(prepared.releases))
         published = _run_publish(settings, already_said=prepared.failed)
-        if not (prepared.ok and published):
+        delivered = True
+        if deliver:
+            if channels_file(channels) is None:
+                fail("--deliver: no channels configured (--channels FILE or PRESSFLOW_CHANNELS)")
+            delivered = _run_deliver(settings, channels)
+        if not (prepared.ok and published and delivered):
             raise typer.Exit(1)
+
+
+# --- delivery (docs/channels.md) ---------------------------------------------------------------
+
+channels_app = typer.Typer(help="Delivery to social accounts and mailing lists: status, settle unknowns.",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+def channels_file(option: Optional[Path]) -> Optional[Path]:
+    from .deliver.config import channels_file as configured
+
+    return configured(option)
+
+
+def _run_deliver(settings: Settings, channels: Optional[Path], release: Optional[str] = None) -> bool:
+    from .deliver.config import load_channels
+    from .deliver.runner import deliver as deliver_due
+
+    path = channels_file(channels)
+    if path is None:
+        fail("no channels configured: give --channels FILE or set PRESSFLOW_CHANNELS (docs/channels.md)")
+    report = deliver_due(settings, load_channels(path), release=release)
+    for row in report.sent:
+        echo(f"sent {row.release} {row.language} {row.account} {row.kind} {row.part}: {row.url or row.remote_id}")
+    for row in report.deleted:
+        echo(f"deleted {row.release} {row.language} {row.account} {row.kind} {row.part}")
+    for row in report.postponed:
+        echo(f"postponed {row.id} {row.release} {row.language} {row.account}: until {row.retry_at}")
+    for row in report.failed:
+        echo(f"error: delivery {row.id} {row.release} {row.language} {row.account}: {row.last_error}", err=True)
+    for row in report.unknown:
+        echo(f"unknown: delivery {row.id} {row.release} {row.language} {row.account}: {row.last_error}; "
+             f"settle it with `pressflow channels resolve {row.id} --sent URL|--not-sent`", err=True)
+    for line in report.errors:
+        echo(f"error: {line}", err=True)
+    echo(f"delivery: {report.summary()}")
+    return report.ok
+
+
+@app.command("deliver")
+def deliver_command(out: Optional[Path] = OutOption, channels: Optional[Path] = ChannelsOption,
+                    release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
+                    ) -> None:
+    """Send what publish put out to the configured channels, once; take back withdrawn releases."""
+    with errors_as_lines():
+        if not _run_deliver(settings_for(out), channels, release):
+            raise typer.Exit(1)
+
+
+@channels_app.command("status")
+def channels_status(out: Optional[Path] = OutOption,
+                    release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
+                    ) -> None:
+    """Every delivery: id, release, language, account, part, state, remote URL."""
+    from .deliver.ledger import Ledger
+
+    with errors_as_lines():
+        rows = Ledger(settings_for(out).db_url).rows(release=release)
+        for row in rows:
+            where = row.url or row.remote_id or ""
+            note = f"  ({one_line(row.last_error)})" if row.last_error and row.state != "sent" else ""
+            echo(f"{row.id}\t{row.release}\t{row.language}\t{row.account}\t{row.kind}:{row.part}\t"
+                 f"{row.state}\t{where}{note}")
+        if not rows:
+            echo("no deliveries")
+
+
+@channels_app.command("resolve")
+def channels_resolve(delivery_id: int = typer.Argument(..., help="The delivery's id (`channels status`)."),
+                     sent: Optional[str] = typer.Option(None, "--sent", help="It was sent: its URL."),
+                     not_sent: bool = typer.Option(False, "--not-sent", help="It was not sent: send it again."),
+                     out: Optional[Path] = OutOption) -> None:
+    """Settle a delivery whose outcome is unknown."""
+    from .deliver.runner import resolve
+
+    with errors_as_lines():
+        if (sent is None) == (not not_sent):
+            fail("give one of --sent URL or --not-sent")
+        row = resolve(settings_for(out), delivery_id, sent=sent, not_sent=not_sent)
+        echo(f"delivery {row.id}: {row.state}")
 
 
 # --- review --------------------------------------------------------------------------------
@@ -314,7 +421,7 @@ def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON f
 
 @review_app.command("list")
 def review_list(out: Optional[Path] = OutOption,
-                status: Optional[str] = typer.Option("draft", help="draft, approved, rejected, published, superseded, or 'all'."),
+                status: Optional[str] = typer.Option("pending", help="pending (also: draft), approved, rejected, published, superseded, or 'all'."),
                 lang: Optional[str] = typer.Option(None, help="Only this language."),
                 channel: Optional[str] = typer.Option(None, help="Only this channel (release, x, mastodon, ...)."),
                 release: Optional[str] = typer.Option(None, help="Only this release (slug)."),
@@ -365,9 +472,11 @@ def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (
 
 
 def _languages_of(settings: Settings, reviewer: str) -> list[str] | None:
-    """The languages of the reviewer's account, if the name is one (None: no account, no bound)."""
+    """The languages of the reviewer's account, if the name is one (None: no account, no bound).
+    The name follows the audit trail's rule first: no look-alike of an account, no system name."""
     from ..drafts import reviewers
 
+    reviewers.new_name(settings.db_url, reviewer, "--reviewer name")
     return reviewers.languages_of(settings.db_url, reviewer)
 
 
@@ -401,7 +510,7 @@ def review_edit(draft_id: int,
         if text_file:
             new_text = service.read_edit_file(text_file)
         else:
-            new_text = typer.edit(current["text"], extension=".md")
+            new_text = _edit_in_editor(current["text"])
             if new_text is None:
                 echo("no change")
                 return
@@ -413,6 +522,18 @@ def review_edit(draft_id: int,
         learned = f"; {saved.learned} edited sentence(s) learned" if saved.learned else ""
         flags = ", ".join(dict.fromkeys(flag["kind"] for flag in saved.qa)) or "none"
         echo(f"saved draft {draft_id} revision {saved.revision}{learned}; QA now: {flags}")
+
+
+def _edit_in_editor(text: str) -> str | None:
+    """The text as $VISUAL/$EDITOR left it, or None when it was saved unchanged. Click's editor
+    (typer has no `edit` of its own since 0.2x); an editor that fails is one line."""
+    import click
+
+    try:
+        return click.edit(text, extension=".md", require_save=True)
+    except click.ClickException as exc:
+        fail(f"the editor ({os.environ.get('VISUAL') or os.environ.get('EDITOR') or 'default'}) failed: "
+             f"{exc.format_message()}; nothing was saved (or give the text with --file)")
 
 
 # --- exchange: XLIFF with agencies and CAT tools, TMX for the memory ------------------------
@@ -444,9 +565,12 @@ def review_import(file: Path = typer.Argument(..., help="An XLIFF file exported 
         report = xliff.import_file(settings_for(out), file, reviewer=reviewer)
         for line in report.refused:
             echo(f"error: {file}: {line}", err=True)
+        for line in report.conflicts:
+            echo(f"conflict: {file}: {line}", err=True)
         echo(f"imported {report.sentences} changed sentence(s) into {len(report.saved)} draft(s); "
-             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else ""))
-        if report.refused:
+             f"{report.unchanged} unchanged" + (f"; {len(report.refused)} refused" if report.refused else "")
+             + (f"; {len(report.conflicts)} conflict(s)" if report.conflicts else ""))
+        if report.refused or report.conflicts:
             raise typer.Exit(1)
 
 
@@ -470,14 +594,25 @@ def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The T
 def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
                   origin: str = typer.Option("human", "--as", help="human (reviewed: the next prepare uses "
                                              "them) or machine (offered as suggestions only)."),
+                  replace_human: bool = typer.Option(False, "--replace-human", help="Replace reviewers' entries "
+                                                     "the file has other text for (default: keep them, listed)."),
                   out: Optional[Path] = OutOption) -> None:
     """Add a TMX file's translations to the memory."""
     from ..memory import tmx
 
     with errors_as_lines():
-        result = tmx.import_file(settings_for(out), file, origin=origin)
+        result = tmx.import_file(settings_for(out), file, origin=origin, replace_human=replace_human)
+        for line in result.refused:
+            echo(f"error: {file}: {line}", err=True)
+        for line in result.conflicts:
+            echo(f"conflict: {line}", err=True)
         skipped = f"; {result.skipped} unit(s) without both languages skipped" if result.skipped else ""
-        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}")
+        refused = f"; {len(result.refused)} refused" if result.refused else ""
+        kept = f"; {len(result.conflicts)} reviewer's entr{'y' if len(result.conflicts) == 1 else 'ies'} kept" \
+            if result.conflicts else ""
+        echo(f"imported {result.entries} entr{'y' if result.entries == 1 else 'ies'} as {origin}{skipped}{refused}{kept}")
+        if result.refused or result.conflicts:
+            raise typer.Exit(1)
 
 
 # --- models --------------------------------------------------------------------------------
@@ -486,14 +621,18 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 @models_app.command("list")
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
-    from ..translate.models import find_route, installed_models
+    from ..translate.models import find_route, scan
     from ..core.errors import ModelMissingError
 
     with errors_as_lines():
         settings = settings_for(out)
-        models = installed_models()
-        for model in sorted(models, key=lambda m: (m.source, m.target)):
-            echo(f"{model.source} -> {model.target}  {model.version}  {model.path}")
+        catalog = scan()
+        models = catalog.models
+        lines, warnings = catalog.lines()
+        for line in lines:
+            echo(line)
+        for line in warnings:
+            echo(line, err=True)
         if not models:
             echo("no translation models installed")
         wanted = _configured_languages(settings)
@@ -534,13 +673,15 @@ def _store_exists(settings: Settings) -> bool:
 
 
 @models_app.command("install")
-def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel.")) -> None:
+def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (from the Argos index), or FILE.argosmodel."),
+                   replace: bool = typer.Option(False, "--replace", help="Take the place of the package installed "
+                                                "in the same folder or for the same pair.")) -> None:
     """Install a translation model from the Argos index (needs internet) or from a file."""
     from ..translate.models import install_file, install_pair
 
     with errors_as_lines():
         if len(args) == 1:
-            model = install_file(Path(args[0]))
+            model = install_file(Path(args[0]), replace=replace)
         elif len(args) == 2:
             model = install_pair(args[0], args[1])
         else:

@@ -27,7 +27,11 @@ def prepared(slug: str, outcome) -> str:
             parts.append(f"{lang} ({outcome.status})")
         else:
             parts.append(lang)
-    return f"prepared {slug}: {', '.join(parts)}"
+    only = ""
+    if getattr(outcome, "source_only", False):
+        only = (f"; it will be published in {', '.join(outcome.languages)} only: the record names no countries "
+                "and no languages (add e.g. countries: [PT, BR] or languages: [pt, es] to translate it)")
+    return f"prepared {slug}: {', '.join(parts)}{only}"
 
 
 def embargoed(settings: "Settings", slugs: list[str]) -> list[str]:

@@ -90,11 +90,36 @@ class Settings(BaseModel):
     # and mark its session cookie Secure (behind HTTPS).
     publish_on_approve: bool = Field(default_factory=lambda: _flag("PUBLISH_ON_APPROVE", "1"))
     cookie_secure: bool = Field(default_factory=lambda: _flag("COOKIE_SECURE", "0"))
+    # A review page sign-in ends after this many minutes without a request (and 12 hours after
+    # it began, whatever happens): a screen left signed in on a shared desk does not stay so.
+    session_idle_minutes: int = Field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")), ge=1, le=12 * 60)
     # The translation engine, in the process that runs the model (see the module docstring).
     batch_size: int = Field(default_factory=lambda: int(_env("BATCH_SIZE", "32")), ge=1)
     max_decoding_length: int = Field(default_factory=lambda: int(_env("MAX_DECODING_LENGTH", "0")) or 512, ge=1)
     threads: int = Field(default_factory=lambda: int(_env("THREADS", "0")) or (os.cpu_count() or 1), ge=1)
     model_cache: int = Field(default_factory=lambda: int(_env("MODEL_CACHE", "2")), ge=1)
+    # `pressflow models install FILE`: the most a package may unpack to, in MiB (Argos's packages
+    # unpack to a few hundred). A package over it is refused before anything is written.
+    model_max_mb: int = Field(default_factory=lambda: int(_env("MODEL_MAX_MB", "1024")), ge=1)
+
+    def site_url_warning(self) -> str | None:
+        """A warning when the site address cannot be the public one: left at its default, or a
+        loopback or unspecified host. It goes into every canonical link, feed, sitemap and post,
+        so a publish with it says so (once a run: `publish`'s report)."""
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(self.site_url).hostname or "").lower()
+        try:
+            local = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+        except ValueError:
+            local = host in ("", "localhost") or host.endswith(".localhost")
+        if not local:
+            return None
+        given = "is not set" if "PRESSFLOW_SITE_URL" not in os.environ else f"is {self.site_url}"
+        return (f"PRESSFLOW_SITE_URL {given}: every link in the feeds, pages, sitemap and social posts points at "
+                f"{self.site_url}, which readers cannot reach; set it to the public address "
+                "(e.g. PRESSFLOW_SITE_URL=https://press.example.org) and publish again")
 
     @property
     def review_page_url(self) -> str:

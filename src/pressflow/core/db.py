@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from .errors import ReviewError
 from .files import private_file
+from .text_rules import name_problem
 
 
 def utcnow() -> dt.datetime:
@@ -70,11 +71,10 @@ NAME_LIMIT = 100
 
 
 def valid_name(name: str, what: str = "reviewer name") -> str:
-    """`name` if it fits the store's name columns, else a one-line ReviewError."""
-    if not name.strip():
-        raise ReviewError(f"the {what} is empty")
-    if len(name) > NAME_LIMIT:
-        raise ReviewError(f"the {what} {name[:20]!r}... is {len(name)} characters long; at most {NAME_LIMIT}")
+    """`name` if it fits the store's name columns and is one line of visible characters (the
+    audit trail's rule, text_rules.name_problem), else a one-line ReviewError."""
+    if found := name_problem(name):
+        raise ReviewError(f"the {what} {name[:20]!r}{'...' if len(name) > 20 else ''} {found}")
     return name
 
 
@@ -114,7 +114,7 @@ SCHEMA_MODULES: list[str] = [
 ]
 # The last migration's number, known without importing the stages (opening a current store
 # stays cheap); a test checks it against the migrations the stages register.
-LATEST_MIGRATION = 3
+LATEST_MIGRATION = 4
 SCHEMA_UPGRADES: list[Callable[[Connection], None]] = []
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 # PostgreSQL advisory lock keys (64-bit): any fixed numbers nobody else on the server uses.
@@ -223,6 +223,11 @@ def _baseline(connection: Connection) -> None:
     for table in Base.metadata.sorted_tables:  # indexes added since a store was created
         for index in table.indexes:
             index.create(connection, checkfirst=True)
+
+
+def table_columns(connection: Connection, table: str) -> set[str]:
+    """The column names a store's table has (for migrations that add one)."""
+    return {column["name"] for column in inspect(connection).get_columns(table)}
 
 
 _engines: dict[str, Engine] = {}

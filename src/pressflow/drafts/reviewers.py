@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, Index, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..core import db
+from ..core import db, text_rules
 from ..core.db import NAME_LIMIT, Base, UTCDateTime, utcnow
 from ..core.errors import PressflowError
 
@@ -63,25 +63,76 @@ class ReviewSession(Base):
 
 
 def check_name(name: str) -> str:
-    """An account name: the store's limit (NAME_LIMIT), letters, digits and . _ - @ only."""
+    """An account name: the names' rule (text_rules.check_name: NFKC, one script, not a name the
+    system writes), then letters, digits and . _ - @ only. Returns it NFKC-normalised."""
     if len(name) > NAME_LIMIT:
         raise AccountError(f"reviewer name {name[:20]!r}... is {len(name)} characters long; at most {NAME_LIMIT}")
+    try:
+        name = text_rules.check_name(name, "reviewer name")
+    except text_rules.TextRuleError as exc:
+        raise AccountError(str(exc)) from None
     if not _NAME.fullmatch(name):
         raise AccountError(f"reviewer name {name!r}: use letters, digits, '.', '_', '-' or '@' "
                            f"(at most {NAME_LIMIT})")
     return name
 
 
+def new_name(url: str, name: str, what: str = "name") -> str:
+    """A name someone gives for the audit trail (an account, `--reviewer`, a TMX creationid, a
+    shared-token sign-in): text_rules.check_name against every account's name, so it cannot be a
+    look-alike of one ("аlice" for "alice") nor a name the system writes. Raises AccountError."""
+    try:
+        return text_rules.check_name(name, what, taken=[account for account, _ in list_users(url)])
+    except text_rules.TextRuleError as exc:
+        raise AccountError(str(exc)) from None
+
+
+# zxcvbn's score: 3 is "safely unguessable: moderate protection from an offline slow-hash
+# scenario" (Argon2 here). Its frequency lists hold the common passwords (password, 12345678),
+# and it knows repeats (aaaaaaaa, eight spaces), sequences, dates, keyboard walks and the name.
+MIN_SCORE = 3
+_SCORED_CHARS = 72  # zxcvbn refuses longer input (its matching grows fast with length): the first 72 are scored
+
+
+def check_password(name: str, password: str) -> None:
+    """Refuse a password shorter than MIN_PASSWORD, or one zxcvbn finds easy to guess."""
+    if len(password.strip()) < MIN_PASSWORD:
+        raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters "
+                           "(not counting spaces at its ends)")
+    from zxcvbn import zxcvbn  # loads its word lists: only when a password is set
+
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=[name, *re.split(r"[\W_]+", name), "pressflow"])
+    if result["score"] < MIN_SCORE:
+        feedback = result["feedback"]
+        why = feedback.get("warning") or "It is easy to guess."
+        hint = " ".join(feedback.get("suggestions") or []) or "Use a few uncommon words."
+        raise AccountError(f"reviewer {name}: that password is too easy to guess. {why} {hint} "
+                           "(e.g. four unrelated words)")
+
+
 def parse_languages(value: str | None) -> list[str]:
-    """'es, zh' -> ['es', 'zh']; empty -> [] (every language)."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
+    """'es, zh' -> ['es', 'zh']; None or "" (the option left out) -> [] (every language).
+
+    A value that names no language (' , ') is refused: it is a mistake, and reading it as
+    "every language" would give a reviewer meant for some languages all of them."""
+    if not value:
+        return []
+    parts = [part.strip() for part in value.split(",")]
+    if not any(parts):
+        raise AccountError(f"--languages {value!r} names no language; give tags like es,zh "
+                           "(or leave --languages out for every language)")
+    from .records import _language  # the records' check: a BCP 47 tag Babel knows
+
+    try:
+        return list(dict.fromkeys(_language(part) for part in parts if part))
+    except ValueError as exc:
+        raise AccountError(f"--languages: {exc}") from None
 
 
 def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
     """Create a reviewer, or replace an existing one's password and languages; True if created."""
-    check_name(name)
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"reviewer {name}: the password needs at least {MIN_PASSWORD} characters")
+    name = new_name(url, check_name(name), "reviewer name")
+    check_password(name, password)
     with db.session_scope(url) as session:
         account = session.get(Reviewer, name)
         created = account is None
@@ -144,23 +195,41 @@ def _end_sessions_of(session, name: str) -> None:
     session.execute(delete(ReviewSession).where(ReviewSession.name == name))
 
 
-def start_session(url: str, name: str, kind: str, hours: float) -> str:
-    """A new session for `name` ("account", or the tag of the shared token); returns its id."""
+def start_session(url: str, name: str, kind: str, hours: float, idle_minutes: float | None = None) -> str:
+    """A new session for `name` ("account", or the tag of the shared token); returns its id.
+
+    It ends `hours` after it began, or `idle_minutes` after its last request (session_of
+    moves that on), whichever comes first."""
     session_id = secrets.token_urlsafe(32)
     now = utcnow()
+    lifetime = dt.timedelta(hours=hours)
+    first = min(lifetime, dt.timedelta(minutes=idle_minutes)) if idle_minutes else lifetime
     with db.session_scope(url) as session:
         session.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
         session.add(ReviewSession(id_hash=_digest(session_id), name=name, kind=kind, created_at=now,
-                                        expires_at=now + dt.timedelta(hours=hours)))
+                                  expires_at=now + first))
     return session_id
 
 
-def session_of(url: str, session_id: str) -> tuple[str, str, list[str]] | None:
-    """(name, kind, languages) of a live session; None if it ended, expired, or its account is gone."""
+# The idle deadline is moved on at most once a minute: a page's requests do not each write a row.
+_SLIDE_STEP = dt.timedelta(minutes=1)
+
+
+def session_of(url: str, session_id: str, *, hours: float | None = None,
+               idle_minutes: float | None = None) -> tuple[str, str, list[str]] | None:
+    """(name, kind, languages) of a live session; None if it ended, expired, or its account is gone.
+
+    With `idle_minutes`, a live session's end is moved to that long from now (never past
+    `hours` after it began): `expires_at` is the idle deadline and the absolute one at once."""
     with db.session_scope(url) as session:
         row = session.get(ReviewSession, _digest(session_id))
-        if row is None or row.expires_at <= utcnow():
+        now = utcnow()
+        if row is None or row.expires_at <= now:
             return None
+        if idle_minutes and hours:
+            until = min(row.created_at + dt.timedelta(hours=hours), now + dt.timedelta(minutes=idle_minutes))
+            if until - row.expires_at >= _SLIDE_STEP:
+                row.expires_at = until
         if row.kind != "account":
             return row.name, row.kind, []
         account = session.get(Reviewer, row.name)

@@ -42,8 +42,20 @@ def list_rows(settings: Settings, *, flag: str | None = None, **filters) -> list
     "none": no check)."""
     if flag not in (None, "any", "none") and flag not in checks.CHECKS:
         raise ReviewError(f"{flag!r} is not a QA check; use one of: any, none, {', '.join(checks.CHECKS)}")
+    if filters.get("status") is not None:
+        filters["status"] = status_named(filters["status"])
     with db.session_scope(settings.db_url) as session:
         return [_row(d) for d in store.list_drafts(session, **filters) if has_flag(d.qa, flag)]
+
+
+def status_named(word: str) -> str:
+    """The store's status for a word staff use: "pending" (the review page's word) is "draft";
+    any other word not a status is a ReviewError listing them, not an empty list."""
+    status = store.PENDING if word.strip().lower() == "pending" else word.strip().lower()
+    if status not in store.STATUSES:
+        raise ReviewError(f"--status {word!r} is not a draft status; use one of: pending (or draft), "
+                          f"{', '.join(s for s in store.STATUSES if s != store.PENDING)}, or all")
+    return status
 
 
 def has_flag(qa: list[dict] | None, flag: str | None) -> bool:
@@ -347,9 +359,10 @@ def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_r
         revision = store.edit_draft(session, draft, text, author=author, expected_revision=expected_revision,
                                     note=note, qa=qa, meta=meta)
         learned = layouts.changed_segments(segments, before, after)
-        number, lang = revision.number, draft.lang
+        number, lang, slug = revision.number, draft.lang, draft.release_slug
     if learned:
-        SqlMemory(settings.db_url, author=author).save(settings.source_language, lang, HUMAN, learned)
+        SqlMemory(settings.db_url, author=author, release=slug).save(settings.source_language, lang, HUMAN,
+                                                                     learned)
     return Edit(number, len(learned), qa)
 
 

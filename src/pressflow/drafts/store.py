@@ -23,7 +23,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     tuple_,
     update,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..core.db import Base, UTCDateTime, in_batches, migration, utcnow, valid_name
+from ..core.db import Base, UTCDateTime, in_batches, migration, table_columns, utcnow, valid_name
 from ..core.errors import ReviewError
 
 PENDING, APPROVED, REJECTED, PUBLISHED, SUPERSEDED = "draft", "approved", "rejected", "published", "superseded"
@@ -152,17 +151,13 @@ class SkippedLanguage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-def _columns(connection: Connection, table: str) -> set[str]:
-    return {column["name"] for column in inspect(connection).get_columns(table)}
-
-
 @migration(2)
 def _approved_revisions(connection: Connection) -> None:
     """Drafts remember the revision a reviewer approved; releases keep every record version
     their drafts were made from. Before, an approved draft's current text was its approved one,
     and only the latest record was kept."""
     drafts = Draft.__table__
-    if "approved_revision" not in _columns(connection, "drafts"):
+    if "approved_revision" not in table_columns(connection, "drafts"):
         connection.exec_driver_sql("ALTER TABLE drafts ADD COLUMN approved_revision INTEGER")
     connection.execute(update(drafts).where(drafts.c.status.in_((APPROVED, PUBLISHED)),
                                             drafts.c.approved_revision.is_(None))
@@ -429,7 +424,8 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     if seen == draft.revision and draft.status not in (PENDING, APPROVED, REJECTED, PUBLISHED):
         raise ReviewError(f"draft {draft.id} is {draft.status} and can no longer be edited")
     checked = {key: value for key, value in (("qa", qa), ("meta", meta)) if value is not None}
-    if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reason=None, **checked):
+    if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reviewer=None, reason=None,
+                  **checked):
         raise _changed(session, draft.id, seen, "apply your edit again")
     revision = Revision(number=seen + 1, text=text, author=author, note=note)
     draft.revisions.append(revision)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
@@ -51,6 +51,8 @@ def publish_flow(out_dir: str | None = None) -> PublishReport:
     settings = settings_for(out_dir)
     before = publications(settings)  # to tell what this run put out new or changed
     report = publish_task(settings)
+    for warning in report.warnings:  # e.g. the site address left at its loopback default
+        get_run_logger().warning(warning)
     create_summary_artifact(report)
     emit_publish_events(report, settings, before)  # releases published or withdrawn
     return final_state(report)

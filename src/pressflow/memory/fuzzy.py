@@ -28,14 +28,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -285,9 +285,11 @@ def _index_scans(session: Session):
             session.execute(text("SET LOCAL enable_seqscan = on"))
 
 
-def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict[str, list[Suggestion]]:
+def suggest(session: Session, source: str, target: str, keys: list[str],
+            allowed: Callable[[Row], bool] | None = None) -> dict[str, list[Suggestion]]:
     """For each protected sentence, the memory's best fuzzy matches in `target` (>= 75%), human
-    entries first. The sentence's own entries (same source) are not suggestions of it."""
+    entries first. The sentence's own entries (same source) are not suggestions of it; with
+    `allowed`, only the entries it allows are."""
     keys = list(dict.fromkeys(keys))
     folded = {key: scoring.fold(key) for key in keys}
     grams = {key: scoring.grams(folded[key]) for key in keys}
@@ -298,6 +300,8 @@ def suggest(session: Session, source: str, target: str, keys: list[str]) -> dict
     with _index_scans(session):
         _score_candidates(session, source, keys, folded, grams, frequency, passing)
     entries = _entries(session, source, target, list({h for found in passing.values() for h in found}))
+    if allowed is not None:
+        entries = {digest: kept for digest, rows in entries.items() if (kept := [r for r in rows if allowed(r)])}
     result: dict[str, list[Suggestion]] = {}
     for key, found in passing.items():
         scored = [(_suggestion(entry, percent, key), entry.created_at)
@@ -312,7 +316,7 @@ def _entries(session: Session, source: str, target: str, hashes: list[str]) -> d
     found: dict[str, list] = {}
     for batch in db.in_batches(hashes):
         rows = session.execute(select(entry.source_hash, entry.source_text, entry.origin, entry.engine, entry.author,
-                                      entry.created_at, entry.text)
+                                      entry.created_at, entry.text, entry.learned_from)
                                .where(entry.source_lang == source, entry.target_lang == target,
                                       entry.source_hash.in_(batch)))
         for row in rows:
@@ -347,8 +351,17 @@ def memory_stamp(session: Session) -> str:
     return f"{session.scalar(select(func.max(entry.id)))}@{newest.isoformat() if newest else '-'}"
 
 
-def draft_suggestions(session: Session, draft: DraftRevision, source: str) -> dict[int, list[Suggestion]]:
-    """{segment index: suggestions} for the draft's sentences without an exact human match."""
+def draft_suggestions(session: Session, draft: DraftRevision, source: str, *,
+                      allowed: Callable[[Row], bool] | None = None) -> dict[int, list[Suggestion]]:
+    """{segment index: suggestions} for the draft's sentences without an exact human match.
+
+    `allowed`: for a file leaving the house (an agency's XLIFF), which memory entries may be shown
+    with this draft (`exchange.xliff.exportable`: only entries of the draft's own release, of
+    releases out in the draft's language, and imported from files; never another release's text
+    still under embargo or unreleased, nor entries of unknown origin); computed each time, not
+    cached."""
+    if allowed is not None:
+        return _compute(session, draft, source, allowed)
     stamp = memory_stamp(session)
     cached = session.get(SuggestionCache, draft.id)
     if cached is not None and cached.revision == draft.revision and cached.stamp == stamp:
@@ -359,7 +372,7 @@ def draft_suggestions(session: Session, draft: DraftRevision, source: str) -> di
         with session.begin_nested():
             if cached is None:
                 session.add(SuggestionCache(draft_id=draft.id, revision=draft.revision, stamp=stamp,
-                                                  suggestions=data))
+                                            suggestions=data))
             else:
                 cached.revision, cached.stamp, cached.suggestions = draft.revision, stamp, data
     except IntegrityError:
@@ -367,7 +380,8 @@ def draft_suggestions(session: Session, draft: DraftRevision, source: str) -> di
     return found
 
 
-def _compute(session: Session, draft: DraftRevision, source: str) -> dict[int, list[Suggestion]]:
+def _compute(session: Session, draft: DraftRevision, source: str,
+             allowed: Callable[[Row], bool] | None = None) -> dict[int, list[Suggestion]]:
     from ..translate.protect import needs_model
 
     segments = draft.meta.get("segments") or []
@@ -375,7 +389,7 @@ def _compute(session: Session, draft: DraftRevision, source: str) -> dict[int, l
     if not keys or draft.lang == source:
         return {}
     exact = _human_keys(session, source, draft.lang, keys)
-    found = suggest(session, source, draft.lang, [k for k in keys if k not in exact])
+    found = suggest(session, source, draft.lang, [k for k in keys if k not in exact], allowed)
     result = {}
     for index, segment in enumerate(segments):
         if segment["key"] in found:  # fitted to this occurrence's protected items

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..core.db import Base, UTCDateTime, in_batches, session_scope, text_hash, utcnow, valid_name
+from ..core.db import (Base, UTCDateTime, in_batches, migration, session_scope, table_columns, text_hash, utcnow,
+                       valid_name)
 
 class MemoryEntry(Base):
     """Translation memory: one translated segment. Human entries win over machine ones."""
@@ -37,6 +39,9 @@ class MemoryEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # "release SLUG": learned from that release's drafts; "file NAME": imported; None: not known.
+    # An export to an agency offers only entries of its own release, released ones and files.
+    learned_from: Mapped[str | None] = mapped_column(String(200))
 
 
 class MemorySource(Base):
@@ -84,11 +89,33 @@ class SentenceSplit(Base):
     spans: Mapped[str] = mapped_column(Text)  # JSON [[start, end], ...]
 
 
-class SqlMemory:
-    """The translation memory in the store, as the translation stage wants it."""
+def memory_entries(session: Session, source: str, target: str | None = None) -> Iterator[MemoryEntry]:
+    """Every entry from `source` (into `target`, or any language), by language and age."""
+    query = select(MemoryEntry).where(MemoryEntry.source_lang == source).order_by(MemoryEntry.target_lang,
+                                                                                  MemoryEntry.id)
+    if target:
+        query = query.where(MemoryEntry.target_lang == target)
+    yield from session.scalars(query.execution_options(yield_per=2000))
 
-    def __init__(self, url: str, author: str | None = None):
+
+@migration(4)
+def _memory_learned_from(connection: Connection) -> None:
+    """Memory entries keep where they were learned (`translation_memory.learned_from`); those
+    saved before: not known (None), so an export offers them to no agency."""
+    if "learned_from" not in table_columns(connection, "translation_memory"):
+        connection.exec_driver_sql("ALTER TABLE translation_memory ADD COLUMN learned_from VARCHAR(200)")
+
+
+class SqlMemory:
+    """The translation memory in the store, as the translation stage wants it.
+
+    `release` (the release whose drafts the entries come from) or `file` (the file they were
+    imported from) is kept with the entries saved: exports offer agencies no other release's
+    unreleased text."""
+
+    def __init__(self, url: str, author: str | None = None, *, release: str | None = None, file: str | None = None):
         self.url, self.author = url, author if author is None else valid_name(author, "author's name")
+        self.learned_from = f"release {release}" if release else f"file {file}"[:200] if file else None
 
     def lookup(self, source: str, target: str, engine: str, segments: list[str]) -> dict[str, str]:
         """Known translations of `segments` by `engine` ("human" for reviewers' edits)."""
@@ -107,27 +134,40 @@ class SqlMemory:
                     found[by_hash[digest]] = text
         return found
 
-    def save(self, source: str, target: str, engine: str, pairs: dict[str, str]) -> None:
-        """Remember translations; a human entry replaces an earlier human entry for the segment."""
+    def save(self, source: str, target: str, engine: str, pairs: dict[str, str], *,
+             replace: bool = True) -> dict[str, tuple[str, str | None]]:
+        """Remember translations; a human entry replaces an earlier human entry for the segment.
+
+        With `replace` False an entry already there is kept as it is, and returned when the new
+        text differs from it: {segment: (its text, its author)}.
+        """
         origin = "human" if engine == "human" else "machine"
         by_hash = {text_hash(segment): (segment, text) for segment, text in pairs.items()}
         hashes = list(by_hash)
+        kept: dict[str, tuple[str, str | None]] = {}
         with session_scope(self.url) as session, session.no_autoflush:
             for batch in in_batches(hashes):  # existing entries are updated, in bulk lookups
                 for entry in session.scalars(select(MemoryEntry).where(
                         MemoryEntry.source_hash.in_(batch), MemoryEntry.source_lang == source,
                         MemoryEntry.target_lang == target, MemoryEntry.engine == engine,
                         MemoryEntry.origin == origin)):
-                    _, text = by_hash.pop(entry.source_hash)
+                    segment, text = by_hash.pop(entry.source_hash)
+                    if not replace:
+                        if entry.text != text:
+                            kept[segment] = (entry.text, entry.author)
+                        continue
                     entry.text, entry.author, entry.created_at = text, self.author, utcnow()
+                    entry.learned_from = self.learned_from
             if by_hash:  # new ones in one multi-row INSERT
                 session.execute(insert(MemoryEntry), [
                     {"source_hash": digest, "source_text": segment, "source_lang": source, "target_lang": target,
-                     "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow()}
+                     "engine": engine, "origin": origin, "text": text, "author": self.author, "created_at": utcnow(),
+                     "learned_from": self.learned_from}
                     for digest, (segment, text) in by_hash.items()])
                 from . import fuzzy
 
                 fuzzy.add_sources(session, source, [segment for segment, _ in by_hash.values()])
+        return kept
 
     def suggest(self, source: str, target: str, keys: list[str]) -> dict[str, list]:
         """Fuzzy matches (>= 75%) of protected sentences, best first (see `memory.fuzzy`)."""

@@ -66,6 +66,9 @@ class ReleaseOutcome:
     status: str  # "changed", "unchanged" (record as stored before) or "translated"
     languages: list[str] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)  # lang -> drafts this run added
+    # The record names neither countries nor languages: it is published in the source language
+    # only, which its author may not expect (messages.prepared says so).
+    source_only: bool = False
 
 
 @dataclass
@@ -89,6 +92,7 @@ class PrepareReport:
             mine = self.releases.setdefault(slug, ReleaseOutcome(info.title, info.status))
             mine.languages = sorted(set(mine.languages) | set(info.languages))
             mine.added.update(info.added)
+            mine.source_only = mine.source_only or info.source_only
         self.errors += other.errors
         for attr in ("skipped", "failed"):
             for slug, langs in getattr(other, attr).items():
@@ -138,7 +142,8 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                     texts = [strip_keep(v) for v in rendered.variants]
                     _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
                     report.drafts_added += 1
-        report.releases[event.slug] = ReleaseOutcome(event.title, "changed" if changed else "unchanged", [source])
+        report.releases[event.slug] = ReleaseOutcome(event.title, "changed" if changed else "unchanged", [source],
+                                                     source_only=not event.countries and event.languages is None)
         if todo:
             jobs.append(Job(event, todo, {d.channel: strip_keep(d.variants[0]) for d in drafts}))
     return jobs, report

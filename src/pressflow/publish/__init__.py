@@ -207,6 +207,8 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
     """Publish every approved release whose time has come; safe to run at any time, any number of times."""
     now = as_utc(now)
     report = PublishReport()
+    if warning := settings.site_url_warning():  # once a run, before anything is written with it
+        report.warnings.append(warning)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     lock = inside(settings.out_dir, "state", "publish.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)

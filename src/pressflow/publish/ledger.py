@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     tuple_,
     update,
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..core.db import Base, UTCDateTime, in_batches, schema_upgrade
-from ..drafts.store import PENDING, Draft
+from ..drafts.store import PENDING, Draft, Release
 
 
 class Publication(Base):
@@ -145,6 +146,19 @@ def save_publications(session: Session, publications: list[dict[str, Any]]) -> N
         session.connection().execute(
             update(table).where(table.c.release_slug == bindparam("slug"), table.c.lang == bindparam("language"))
             .values(content_hash=bindparam("hash"), updated_at=bindparam("updated")), again)
+
+
+def is_published(session: Session, slug: str, lang: str) -> bool:
+    query = select(Publication.id).where(Publication.release_slug == slug, Publication.lang == lang)
+    return session.execute(query.limit(1)).first() is not None
+
+
+def is_released(session: Session, slug: str, lang: str, now: dt.datetime) -> bool:
+    """Whether the release is published in `lang` and past its embargo `now`."""
+    return session.scalar(
+        select(Publication.id).join(Release, Release.slug == Publication.release_slug)
+        .where(Publication.release_slug == slug, Publication.lang == lang,
+               or_(Release.publish_at.is_(None), Release.publish_at <= now)).limit(1)) is not None
 
 
 def awaiting_review(session: Session) -> dict[str, list[str]]:

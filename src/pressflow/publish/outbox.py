@@ -53,8 +53,19 @@ class Outbox(Writer):
                                   for lang, reason in sorted(reasons.items())],
             "failed_languages": [{"language": lang, "reason": reason}
                                  for lang, reason in sorted(reasons.items()) if is_failure(reason)],
+            # For delivery (pressflow deliver): each language's canonical page, and the image
+            # with each language's alt text.
+            "pages": {i.lang: self.site.page_url(i.lang, i.slug) for i in items},
+            "image": self._image(items, out),
         }
         return self.write(self.site.outbox_path(slug, "manifest.json"), indented_json(manifest))
+
+    def _image(self, items: list[Item], out: str) -> dict | None:
+        image = self.output.image(items[0])
+        if image is None:
+            return None
+        return {"path": str(image.path).removeprefix(out) if image.path else None, "url": image.url,
+                "type": image.type, "alt": {i.lang: i.image_alt or image.alt for i in items}}
 
     def _digest(self, path: Path) -> tuple[str, int]:
         staged = self.output.staging.digest(path)  # what this run wrote, or found there already

@@ -39,26 +39,26 @@ from slugify import slugify
 from ..core.errors import RecordError, printable
 from ..core.files import FileKindError, read_regular, resolve_inside
 from .images import ImageError, read_image
+from ..core.text_rules import check_text, visible
 
 MAX_FILE_BYTES = 2_000_000
 # Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
 SHORT_TEXT = 300
 LONG_TEXT = 5_000
 ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
-# \ue000 and \ue001 are the templates' do-not-translate marks (render.KEEP_OPEN/KEEP_CLOSE): never in user text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ue000\ue001]")
+# What text may hold is text_rules' one rule (it refuses private-use characters, so the
+# templates' do-not-translate marks \ue000 and \ue001, render.KEEP_OPEN/KEEP_CLOSE, never come
+# from a record).
 
 
 def _one_line_text(value: str) -> str:
-    if re.search(r"[\r\n]", value):
-        raise ValueError("contains control characters (a line break; this field is one line)")
-    return _no_control_chars(value)
+    # text_rules decides what any text may hold (controls, noncharacters, bidi controls,
+    # invisible characters); this field also refuses line breaks.
+    return unicodedata.normalize("NFC", check_text(value, one_line=True))
 
 
 def _no_control_chars(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("contains control characters")
-    return unicodedata.normalize("NFC", value)
+    return unicodedata.normalize("NFC", check_text(value))
 
 
 Line = Annotated[
@@ -163,6 +163,8 @@ class Image(_Strict):
     @field_validator("url")
     @classmethod
     def _url_or_relative_path(cls, value: str) -> str:
+        # Published into `img src`, `og:image` and the JSON Feed: one line, nothing invisible.
+        check_text(value, one_line=True)
         if re.match(r"^https?://", value):
             HttpUrl(value)
         elif ":" in value or "\\" in value or value.startswith("/") or ".." in Path(value).parts:
@@ -229,6 +231,22 @@ class Event(_Strict):
     def _plausible_date(cls, value: dt.date) -> dt.date:
         if not 1900 <= value.year <= 2200:
             raise ValueError(f"{value.isoformat()} is out of range (years 1900 to 2200)")
+        return value
+
+    @field_validator("publish_at")
+    @classmethod
+    def _representable_moment(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # Every writer (the store, feeds, sitemaps, the embargo message) converts to UTC: a
+        # moment whose UTC year is 0 or 10000 cannot be, and one far out is a typing mistake.
+        if value is None:
+            return value
+        try:
+            utc = value.astimezone(dt.timezone.utc)
+        except (OverflowError, ValueError):
+            utc = None
+        if utc is None or not 1900 <= utc.year <= 2200 or not 1900 <= value.year <= 2200:
+            raise ValueError(f"{value.isoformat()} is out of range (years 1900 to 2200), "
+                             "e.g. publish_at: 2021-06-04T09:00:00+08:00")
         return value
 
     @field_validator("body", mode="before")
@@ -307,7 +325,7 @@ _NoAliasLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(_CONTROL.sub("?", text).split())
+    return " ".join(visible(text).split())
 
 
 def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -352,11 +370,28 @@ def _parse_file(path: Path) -> Any:
     except RecursionError:
         raise RecordError(str(path), "nested too deeply to be an event record") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise RecordError(str(path), f"not valid YAML: {_one_line(str(exc.problem or exc.context))}{where}") from None
+        raise RecordError(str(path), _yaml_message(exc, text)) from None
     except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
         raise RecordError(str(path), f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {_one_line(str(exc))}") from None
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """A YAML syntax error as its author can act on it: the line that is wrong, and how to fix it."""
+    problem = str(exc.problem or exc.context or "")
+    if "'\\t'" in problem and exc.problem_mark:  # PyYAML writes the tab as backslash-t
+        mark = exc.problem_mark
+        return (f"not valid YAML: a tab character on line {mark.line + 1}, column {mark.column + 1}; "
+                "YAML indents with spaces only: replace the tab with spaces")
+    if "could not find expected ':'" in problem and exc.context_mark:
+        # PyYAML notices the missing ':' where the next key starts, often lines later (at the end
+        # of a long summary); the line it was reading is the one to fix.
+        line = exc.context_mark.line
+        shown = _one_line(text.splitlines()[line])[:60] if line < len(text.splitlines()) else ""
+        return (f"not valid YAML: line {line + 1} ('{shown}') has no ':' after its field name; "
+                "write it as `field: value`, e.g. date: 2021-06-04")
+    mark = exc.problem_mark or exc.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"not valid YAML: {_one_line(problem)}{where}"
 
 
 def _field_path(loc: tuple) -> str:
@@ -366,10 +401,62 @@ def _field_path(loc: tuple) -> str:
 FIELDS_DOC = "docs/records.md"
 
 
+# A correct example of each field, shown when a value is missing or of the wrong shape: staff
+# fix a record by copying what a right one looks like, not by reading a type's name.
+EXAMPLES = {
+    "title": "title: Water Forum in Tashkent",
+    "date": "date: 2021-06-04",
+    "summary": "summary: Scientists from twelve countries met to discuss water security.",
+    "publish_at": "publish_at: 2021-06-04T09:00:00+08:00",
+    "countries": "countries: [PT, BR]",
+    "languages": "languages: [pt, es]",
+    "organizers": "organizers: [ANSO, Chinese Academy of Sciences]",
+    "tags": "tags: [water, health]",
+    "hashtags": "hashtags: [WaterForum]",
+    "body": "body: [First paragraph., Second paragraph.]",
+    "quotes": "quotes: [{speaker: Prof. CAO Jinghua, text: We met.}]",
+    "links": "links: [{title: Forum programme, url: https://example.org/programme}]",
+    "url": "url: https://example.org/programme",
+    "image": "image: {url: images/summit.jpg, alt: Delegates at the summit}",
+    "location": "location: {city: Tashkent, country: UZ}",
+    "contact": "contact: {name: Press office, email: press@example.org}",
+    "speaker": "speaker: Prof. CAO Jinghua",
+    "alt": "alt: Delegates at the summit",
+    "name": "name: Press office",
+    "email": "email: press@example.org",
+}
+
+
+def _example(loc: tuple) -> str:
+    named = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
+    return f", e.g. {EXAMPLES[named]}" if named in EXAMPLES else ""
+
+
 def _message(error: dict) -> str:
-    if error["type"] == "extra_forbidden":
-        hint = _nearest_field(error["loc"])
+    kind, loc, given = error["type"], error["loc"], error.get("input")
+    if kind == "extra_forbidden":
+        hint = _nearest_field(loc)
         return f"unknown field{hint} (the record fields are listed in {FIELDS_DOC})"
+    if kind == "missing":
+        return f"is required but missing{_example(loc)}"
+    if kind == "timezone_aware":
+        return ("has no timezone offset, so nobody can tell when the embargo ends; add one, "
+                "e.g. publish_at: 2021-06-04T09:00:00+08:00 (or 2021-06-04T01:00:00Z for UTC)")
+    if kind.startswith(("date_", "datetime_")) and isinstance(given, str):
+        shown = _one_line(given)[:40]
+        if re.fullmatch(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\s*", given):
+            return f"'{shown}' is not a valid date: day/month or month/day? write it as YYYY-MM-DD{_example(loc)}"
+        if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", given):
+            reason = error["msg"].split(", ", 1)[-1]  # pydantic's detail: which part is out of range
+            return f"'{shown}' is not a valid date ({reason}){_example(loc)}"
+        return f"'{shown}' is not a valid date: write it as YYYY-MM-DD{_example(loc)}"
+    if kind == "list_type":
+        return f"should be a list in square brackets (or one '- ' line per entry){_example(loc)}"
+    if kind in ("url_parsing", "url_scheme") and isinstance(given, str):
+        shown = _one_line(given)[:60]
+        fixed = f" https://{shown}" if re.match(r"^[\w-]+(\.[\w-]+)+(/|$)", given.strip()) else ""
+        return (f"'{shown}' is not a full web address; start it with http:// or https://"
+                + (f", e.g. url:{fixed}" if fixed else _example(loc)))
     return error["msg"].removeprefix("Value error, ")
 
 

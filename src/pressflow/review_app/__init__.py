@@ -41,6 +41,7 @@ from ..core.site import SERVED_FOLDERS, files as layout_files
 from ..drafts import reviewers, service, store
 from ..memory import fuzzy
 from ..platforms import PLATFORMS
+from ..publish import ledger
 from ..records.languages import language_name, text_direction
 from ..translate import checks
 from ..translate import layout as layouts
@@ -294,7 +295,12 @@ def _routes():
             return render(request, "signin.html.j2", status_code=429, next=_safe_next(next),
                           error=f"Too many failed sign-ins. Try again in {wait} seconds.",
                           token_enabled=bool(shared_token(request.app.state.settings)))
-        if sign_in(request, request.app.state.settings.db_url, name, password) is None:
+        try:
+            signed_in = sign_in(request, request.app.state.settings.db_url, name, password)
+        except reviewers.AccountError as exc:  # the team token, with a name that may not be used
+            return render(request, "signin.html.j2", status_code=400, next=_safe_next(next), error=str(exc),
+                          token_enabled=bool(shared_token(request.app.state.settings)))
+        if signed_in is None:
             by_name.failed(account)
             by_client.failed(client)
             return render(request, "signin.html.j2", status_code=401, next=_safe_next(next),
@@ -452,7 +458,12 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
     platform = PLATFORMS.get(draft.channel)
     siblings = store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, status=store.PENDING)
     following = [d.id for d in siblings if d.id != draft.id]
+    newer = [d.id for d in store.list_drafts(session, slug=draft.release_slug, lang=draft.lang, channel=draft.channel,
+                                             status=store.PENDING) if d.fingerprint != draft.fingerprint]
     return {
+        "newer_version": newer[-1] if newer and draft.approved_revision else None,
+        "published_version": draft.status == store.PUBLISHED or ledger.is_published(session, draft.release_slug,
+                                                                                     draft.lang),
         "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),

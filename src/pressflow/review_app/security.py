@@ -31,7 +31,7 @@ from ..core.files import inside, private_dir
 from ..core.site import SERVED_FOLDERS
 from ..drafts import reviewers
 
-SESSION_HOURS = 12
+SESSION_HOURS = 12  # a sign-in's absolute lifetime; it also ends after Settings.session_idle_minutes unused
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
 SESSION_KEY_FILE = "review-secret-key"
 
@@ -109,7 +109,8 @@ class SignInThrottle:
 
 
 def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer | None:
-    """Check an account's password, or the shared token; remember the reviewer in the session."""
+    """Check an account's password, or the shared token; remember the reviewer in the session.
+    Raises users.AccountError when the token is right but the name may not be used."""
     name = name.strip()
     if not name or not password or len(name) > db.NAME_LIMIT:
         return None
@@ -119,13 +120,22 @@ def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer
         token = shared_token(request.app.state.settings)
         if not token or not hmac.compare_digest(password.encode("utf-8"), token.encode("utf-8")):
             return None
+        # Whoever holds the token names themselves: the name goes into the audit trail, so it follows
+        # the names' rule (no look-alike of an account, no name pressflow writes, nothing invisible).
+        # AccountError says why, to someone who has shown the token.
+        name = reviewers.new_name(db_url, name, "name")
         if reviewers.languages_of(db_url, name) is not None:
             return None  # the token never stands in for a named account's password
         languages, kind = [], _token_tag(token)
-    session_id = reviewers.start_session(db_url, name, kind, SESSION_HOURS)
+    session_id = reviewers.start_session(db_url, name, kind, SESSION_HOURS, _idle_minutes(request))
     request.session.clear()  # a fresh session at sign-in: nothing carried over, not even the CSRF token
     request.session.update({"sid": session_id, "csrf": secrets.token_urlsafe(32)})
     return Reviewer(name, languages)
+
+
+def _idle_minutes(request: Request) -> int:
+    """PRESSFLOW_SESSION_IDLE_MINUTES (Settings.session_idle_minutes): a sign-in unused this long ends."""
+    return request.app.state.settings.session_idle_minutes
 
 
 def sign_out(request: Request, db_url: str) -> None:
@@ -139,7 +149,8 @@ def current_reviewer(request: Request, db_url: str) -> Reviewer | None:
     """The signed-in reviewer: the session's row in the store, its account (or the token) re-checked
     on every request."""
     session_id = request.session.get("sid")
-    found = reviewers.session_of(db_url, session_id) if isinstance(session_id, str) else None
+    found = (reviewers.session_of(db_url, session_id, hours=SESSION_HOURS, idle_minutes=_idle_minutes(request))
+             if isinstance(session_id, str) else None)
     if found is None:
         return None
     name, kind, languages = found

@@ -293,8 +293,8 @@ def describe(flag: dict) -> str:
     """One line for a flag: its label and what it found."""
     registered = CHECKS.get(flag.get("kind", ""))
     label = registered.label if registered else str(flag.get("kind", "check")).replace("_", " ").capitalize()
-    if flag.get("kind") == OVER_LIMIT.name:
-        return f"{label}: {flag.get('length')} of {flag.get('limit')}"
+    if flag.get("kind") == OVER_LIMIT.name:  # the label alone where no draft's numbers are given (a filter's option)
+        return f"{label}: {flag['length']} of {flag['limit']}" if "length" in flag and "limit" in flag else label
     detail = flag.get("items") or flag.get("terms") or flag.get("term")
     if detail:
         return f"{label}: {', '.join(map(str, detail)) if isinstance(detail, list) else detail}"

@@ -109,14 +109,15 @@ def build_package(
 
 
 def install_package(path: Path) -> None:
-    """Install with argostranslate.package.install_from_path.
+    """Install as `pressflow models install --replace` does (checked, staged, one rename),
+    taking the place of an earlier build for the same pair.
 
     argostranslate reads ARGOS_PACKAGES_DIR when argostranslate.settings is
     first imported, so set it before anything imports argostranslate.
     """
-    import argostranslate.package
+    from .models import install_file
 
-    argostranslate.package.install_from_path(Path(path))
+    install_file(Path(path), replace=True)
 
 
 def build_and_install(pairs: Iterable[tuple[str, str]], work_dir: Path, **kw) -> list[Path]:
