@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from pressflow.core import db
 from pressflow.drafts import store
 from pressflow.memory.store import SqlMemory
+from pressflow.publish import ledger
 from pressflow.cli import app
 from pressflow.core.config import Settings
 
@@ -233,7 +234,7 @@ def test_an_import_never_crosses_release_or_language(settings, tmp_path):
             f"office in es (release): not imported") in output
     assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the good unit went in
     assert draft(settings, zh)["revision"] == 1 and draft(settings, es)["revision"] == 2
-    assert store.SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
+    assert SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
 
     exported = export(settings, tmp_path / "b.xlf")  # release office's file pointed at release forum
     exported.getunits()[1].target = "Sirve a toda la región."
@@ -356,14 +357,14 @@ def test_machine_tmx_entries_are_suggestions_never_model_output(settings, tmp_pa
     tmx_file(tmp_path / "m.tmx", [("The forum opened in Lima today.", "El foro abrió hoy en Lima.")], engine=model)
     code, output = cli(settings, "memory", "import", str(tmp_path / "m.tmx"), "--as", "machine")
     assert code == 0 and "imported 1 entry as machine" in output, output
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     assert memory.lookup("en", "es", model, ["The forum opened in Lima today."]) == {}  # the stage's lookup
     found = memory.suggest("en", "es", ["The forum opened in Lima yesterday."])["The forum opened in Lima yesterday."]
     assert [(s.origin, s.who, s.text) for s in found] == [("machine", f"tmx:{model}", "El foro abrió hoy en Lima.")]
 
 
 def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_path):
-    store.SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
+    SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
         "It serves the Aral Sea region.": "Sirve a la región del mar de Aral."})
     tmx_file(tmp_path / "h.tmx", [("The forum opened today.", "El foro abrió hoy."),
                                   ("It serves the Aral Sea region.", "Sirve a la región.")], author="lingua")
@@ -372,7 +373,7 @@ def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_pat
     assert (f"conflict: {tmp_path / 'h.tmx'}: <tu> 2 (es) seg: the memory has maria's translation of "
             "'It serves the Aral Sea region.', not the file's: kept (--replace-human to replace it)") in output
     assert "imported 1 entry as human; 1 reviewer's entry kept" in output
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     keys = ["It serves the Aral Sea region.", "The forum opened today."]
     assert memory.lookup("en", "es", "human", keys) == {
         "It serves the Aral Sea region.": "Sirve a la región del mar de Aral.", "The forum opened today.": "El foro abrió hoy."}
@@ -386,7 +387,7 @@ def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(set
     add_release(settings, slug="old", fingerprint="o1")  # released in es
     add_release(settings, slug="secret", fingerprint="s1", publish_at=now + dt.timedelta(days=3))  # under embargo
     with db.session_scope(settings.db_url) as session:
-        store.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
+        ledger.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
                                            "published_at": now, "updated_at": now, "first": True}])
     add_release(settings)  # release office, the one exported
     for learned, source, text in [
@@ -397,7 +398,7 @@ def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(set
             ({"release": "office"}, "It serves all the Aral Sea region.", "Sirve a toda la región del Aral."),
             ({"file": "agency.tmx"}, "It serves the Aral Sea's region.", "Sirve a la región del mar."),
     ]:
-        store.SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
+        SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
     notes = export(settings, tmp_path / "a.xlf").getunits()[1].getnotes("developer")
     assert "Sirve a la cuenca del Aral." in notes and "Sirve a toda la región del Aral." in notes
     assert "Sirve a la región del mar." in notes

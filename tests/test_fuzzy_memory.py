@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select, text
 from pressflow.core import db
 from pressflow.drafts import reviewers, service, store
 from pressflow.memory import fuzzy
-from pressflow.memory.store import MemorySource, SqlMemory, SuggestionCache
+from pressflow.memory.store import MemoryEntry, MemorySource, SqlMemory, SuggestionCache
 from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
@@ -197,13 +197,13 @@ def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url
 
 
 def test_a_store_made_before_learned_from_gets_the_column(db_url):
-    store.SqlMemory(db_url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
-    engine = store._engines.pop(db_url)
+    SqlMemory(db_url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
+    engine = db._engines.pop(db_url)
     with engine.begin() as connection:  # as a store written before entries kept where they came from
         connection.execute(text("ALTER TABLE translation_memory DROP COLUMN learned_from"))
         connection.execute(text("DELETE FROM schema_migrations WHERE number >= 4"))  # made by migration 3's code
     engine.dispose()
-    store.SqlMemory(db_url, author="ana", release="office").save("en", "es", "human", {"Hello.": "Hola."})
-    with store.session_scope(db_url) as session:
-        rows = dict(session.execute(select(store.MemoryEntry.source_text, store.MemoryEntry.learned_from)).all())
+    SqlMemory(db_url, author="ana", release="office").save("en", "es", "human", {"Hello.": "Hola."})
+    with db.session_scope(db_url) as session:
+        rows = dict(session.execute(select(MemoryEntry.source_text, MemoryEntry.learned_from)).all())
     assert rows == {"The forum opened in Lima today.": None, "Hello.": "release office"}

@@ -343,14 +343,14 @@ app.add_typer(channels_app, name="channels")
 
 
 def channels_file(option: Optional[Path]) -> Optional[Path]:
-    from .deliver.config import channels_file as configured
+    from ..deliver.config import channels_file as configured
 
     return configured(option)
 
 
 def _run_deliver(settings: Settings, channels: Optional[Path], release: Optional[str] = None) -> bool:
-    from .deliver.config import load_channels
-    from .deliver.runner import deliver as deliver_due
+    from ..deliver.config import load_channels
+    from ..deliver.runner import deliver as deliver_due
 
     path = channels_file(channels)
     if path is None:
@@ -388,7 +388,7 @@ def channels_status(out: Optional[Path] = OutOption,
                     release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
                     ) -> None:
     """Every delivery: id, release, language, account, part, state, remote URL."""
-    from .deliver.ledger import Ledger
+    from ..deliver.ledger import Ledger
 
     with errors_as_lines():
         rows = Ledger(settings_for(out).db_url).rows(release=release)
@@ -407,7 +407,7 @@ def channels_resolve(delivery_id: int = typer.Argument(..., help="The delivery's
                      not_sent: bool = typer.Option(False, "--not-sent", help="It was not sent: send it again."),
                      out: Optional[Path] = OutOption) -> None:
     """Settle a delivery whose outcome is unknown."""
-    from .deliver.runner import resolve
+    from ..deliver.runner import resolve
 
     with errors_as_lines():
         if (sent is None) == (not not_sent):
@@ -581,7 +581,7 @@ def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The T
                   target: Optional[str] = typer.Option(None, "--target", help="Only this target language."),
                   out: Optional[Path] = OutOption) -> None:
     """Export the translation memory as TMX 1.4b."""
-    from ..memory import tmx
+    from ..exchange import tmx
 
     with errors_as_lines():
         if format != "tmx":
@@ -598,7 +598,7 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
                                                      "the file has other text for (default: keep them, listed)."),
                   out: Optional[Path] = OutOption) -> None:
     """Add a TMX file's translations to the memory."""
-    from ..memory import tmx
+    from ..exchange import tmx
 
     with errors_as_lines():
         result = tmx.import_file(settings_for(out), file, origin=origin, replace_human=replace_human)

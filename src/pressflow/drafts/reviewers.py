@@ -121,7 +121,7 @@ def parse_languages(value: str | None) -> list[str]:
     if not any(parts):
         raise AccountError(f"--languages {value!r} names no language; give tags like es,zh "
                            "(or leave --languages out for every language)")
-    from .records import _language  # the records' check: a BCP 47 tag Babel knows
+    from ..records import _language  # the records' check: a BCP 47 tag Babel knows
 
     try:
         return list(dict.fromkeys(_language(part) for part in parts if part))
