@@ -24,6 +24,14 @@ from .errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def bundled_templates() -> Path:
+    """The templates pressflow ships: the copy a wheel carries (`pressflow/templates`, copied
+    from the checkout's `templates/` when the wheel is built, see setup.py), else the
+    checkout's own `templates/` (an editable install, or running from the source tree)."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "templates"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PRESSFLOW_{name}", default)
 
@@ -47,7 +55,7 @@ class Settings(BaseModel):
     review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
     # The key that signs review-page session cookies; unset: one created once in OUT/state/.
     secret_key: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_SECRET_KEY") or None, repr=False)
-    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(PROJECT_ROOT / "templates"))))
+    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(bundled_templates()))))
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
     )

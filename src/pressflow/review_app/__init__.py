@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import fuzzy, review, store, users
-from ..config import PROJECT_ROOT, Settings
+from ..config import Settings, bundled_templates
 from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
 from ..platforms import PLATFORMS
@@ -164,7 +164,7 @@ async def _lifespan(app: FastAPI):
 def _template_env(settings: Settings) -> Environment:
     # Staff may override a template in their templates folder; the bundled ones are the default.
     loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
-                           FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
+                           FileSystemLoader(str(bundled_templates() / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        qa_explanation=checks.explanation,
