@@ -62,6 +62,10 @@ class Settings(BaseModel):
     glossary_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_GLOSSARY")) else None
     )
+    # City names per language for datelines and pages (see places.py); unset: data/places.yaml.
+    places_file: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_PLACES")) else None
+    )
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
     site_url: str = Field(default_factory=lambda: _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/"))
     # Where reviewers open the review page (`pressflow serve`), for the link in the events that
@@ -136,7 +140,8 @@ class Settings(BaseModel):
     def absolute(self) -> "Settings":
         """The same settings with every path absolute (against this process's working folder),
         so that they mean the same in any process or on any machine they are sent to."""
-        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file")
+        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file",
+                                                                    "places_file")
                  if (value := getattr(self, name)) is not None}
         database_url = self.database_url
         if database_url and database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////") \
