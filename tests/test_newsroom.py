@@ -219,3 +219,61 @@ def test_a_subscribe_page_per_language_linked_from_the_navigation(site):
         for name in ("exhibition.html", "index.html"):
             assert page(site, lang, Path(name).stem).xpath("//nav[@class='site-nav']/a[2]/@href") == ["subscribe.html"]
     assert "feed reader" in page(site, "en", "subscribe").xpath("string(//main)")
+
+
+# --- outbound files -------------------------------------------------------------------------------
+
+
+def test_outbound_files_carry_release_line_url_image_contact_and_end_mark(site):
+    folder = site / "outbox" / "exhibition" / "en"
+    markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+    text = (folder / "press-release.txt").read_text(encoding="utf-8")
+    doc = html.fromstring((folder / "press-release.html").read_bytes())
+    line = "EMBARGOED UNTIL 30 August 2021, 02:00 UTC (10:00 UTC+08:00)"
+    url = "http://127.0.0.1:8000/site/en/exhibition.html"
+    image = "http://127.0.0.1:8000/site/media/exhibition-poster.svg"
+    assert markdown.startswith(f"**{line}**  \nWeb version: <{url}>\n\n# {EXHIBITION['title']}\n")
+    assert text.startswith(f"{line}\nWeb version: {url}\n\n{EXHIBITION['title'].upper()}\n")
+    assert f"![A stylised green leaf](<{image}>)" in markdown
+    for content in (markdown, text):
+        assert "Press office: press@example.org, +86 10 5555 0100" in content
+        assert f"Image: {image}" in content and "Alt text: A stylised green leaf" in content
+        assert "Caption: The exhibition poster." in content and "Credit: ANSO/Li Wei" in content
+        assert "[image]" not in content and "[caption]" not in content
+    assert "\n\\#\\#\\#\n" in markdown and "\n###\n" in text
+    assert doc.xpath("string(//p[@class='release-line']/strong)") == line
+    assert doc.xpath("//p[@class='release-line']/a/@href") == [url]
+    assert doc.xpath("string(//p[@class='end-mark'])") == "###"
+    assert "ANSO/Li Wei" in doc.xpath("string(//figcaption)")
+
+
+def test_a_release_without_embargo_is_for_immediate_release_in_its_language(site):
+    assert (site / "outbox" / "earlier-forum" / "en" / "press-release.txt").read_text().startswith(
+        "FOR IMMEDIATE RELEASE\n")
+    assert (site / "outbox" / "earlier-forum" / "es" / "press-release.txt").read_text().startswith(
+        "PARA DIFUSIÓN INMEDIATA\nVersión web: http://127.0.0.1:8000/site/es/earlier-forum.html\n")
+    assert (site / "outbox" / "exhibition" / "ar" / "press-release.md").read_text().startswith(
+        "**محظور النشر حتى 30 أغسطس 2021، 02:00 UTC")
+
+
+def test_the_release_is_read_back_from_its_outbound_markdown():
+    from pressflow.publish.outbox import release_of_outbound
+
+    wrapped = "**FOR IMMEDIATE RELEASE**  \nWeb version: <u>\n\n# Title\n\nText.\n\n\\#\\#\\#\n\n## Image\n\n- Image: x\n"
+    assert release_of_outbound(wrapped) == "# Title\n\nText.\n"
+
+
+@pytest.mark.parametrize("publish_at, lang, expected", [
+    ("2021-08-30T10:00:00+08:00", "en", "EMBARGOED UNTIL 30 August 2021, 02:00 UTC (10:00 UTC+08:00)"),
+    ("2021-08-30T21:30:00-05:00", "en", "EMBARGOED UNTIL 31 August 2021, 02:30 UTC (30 August 2021, 21:30 UTC-05:00)"),
+    ("2021-08-30T02:00:00Z", "es", "EMBARGO HASTA EL 30 de agosto de 2021, 02:00 UTC"),
+    (None, "zh", "即时发布"),
+])
+def test_the_release_line_gives_the_embargo_in_utc_and_the_records_offset(publish_at, lang, expected):
+    from pressflow.publish.model import Item
+    from pressflow.publish.outbox import release_line
+    from pressflow.publish.pages import labels
+
+    event = validate_record({"title": "T", "date": "2021-08-30", "summary": "S", "publish_at": publish_at})
+    item = Item("t", lang, "T", "S", "# T\n", {}, event.date, NOW, NOW, event=event)
+    assert release_line(item, labels(lang)) == expected

@@ -35,7 +35,7 @@ from .feeds import Feeds
 from . import websub
 from .jsonfeed import JsonFeed
 from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
-from .outbox import Outbox
+from .outbox import Outbox, release_of_outbound
 from .pages import Pages
 from .site import ALL_LANGUAGES, Site
 from .sitemap import Sitemap
@@ -407,7 +407,7 @@ class Releases:
             return None
         folder = site.outbox_path(item.slug, item.lang)
         try:
-            markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+            markdown = release_of_outbound((folder / "press-release.md").read_text(encoding="utf-8"))
             posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
         except (OSError, UnicodeDecodeError):
             return None

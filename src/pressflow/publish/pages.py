@@ -63,7 +63,7 @@ class Pages(Writer):
         }
 
     def page(self, item: Item, siblings: list[Item], image: Image | None, *, image_src: str | None = None,
-             standalone: bool = False) -> str:
+             standalone: bool = False, release_line: str | None = None) -> str:
         """A release's page in one language, linking to its published translations (`siblings`).
 
         `standalone`: the outbound copy (outbox/<slug>/<lang>/press-release.html), whose links
@@ -98,7 +98,7 @@ class Pages(Writer):
             preview_url=image.preview_url if image else None, preview_type=image.preview_type if image else None,
             preview_size=image.social_size if image else None,
             share=share_links(url, item.title, t), related=self.related(item, link), translated=translated,
-            end_mark=END_MARK,
+            end_mark=END_MARK, release_line=release_line, standalone=standalone,
             # hreflang links, as the sitemap gives them: none for a page in one language
             hreflang_links=self.site.alternates({s.lang: self.site.page_url(s.lang, s.slug) for s in siblings}),
             og_locale=og_locale(item.lang),
