@@ -277,3 +277,91 @@ def test_the_release_line_gives_the_embargo_in_utc_and_the_records_offset(publis
     event = validate_record({"title": "T", "date": "2021-08-30", "summary": "S", "publish_at": publish_at})
     item = Item("t", lang, "T", "S", "# T\n", {}, event.date, NOW, NOW, event=event)
     assert release_line(item, labels(lang)) == expected
+
+
+# --- posts and generated lines ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel, least", [("bluesky", 270), ("x", 250), ("mastodon", 400)])
+def test_posts_use_their_room_with_summary_and_hashtags(events, settings, channel, least):
+    from pressflow.platforms import PLATFORMS
+    from pressflow.render import Renderer, choose_post, strip_keep
+
+    renderer = Renderer(settings)
+    for _, event in events:
+        text, _ = choose_post(channel, tuple(strip_keep(v) for v in renderer.post(event, "en", channel).variants))
+        platform = PLATFORMS[channel]
+        assert least <= platform.count(text) <= platform.limit, (event.slug, platform.count(text))
+        assert event.title in text and event.summary.split()[0] in text.split(event.title, 1)[1]
+        assert event.hashtags[0] in text and renderer.page_url("en", event.slug) in text
+
+
+def test_linkedin_lists_organizers_without_guessing_articles(events, settings):
+    from pressflow.render import Renderer, strip_keep
+
+    renderer = Renderer(settings)
+    for _, event in events:
+        text = strip_keep(renderer.post(event, "en", "linkedin").variants[0])
+        assert "Organized by" not in text
+        assert f"Organizers: {'; '.join(event.organizers)}." in text
+
+
+# Every generated sentence of the site, read by a person, in every bundled language (English as
+# the source); and the rules that make the sentence right whatever the source language.
+TRANSLATED_LINES = {
+    "en": None,
+    "es": "Este texto se tradujo automáticamente del inglés y lo revisaron personas antes de publicarlo. "
+          "Leer el original en inglés",
+    "fr": "Ce texte a été traduit automatiquement de sa version originale en anglais et relu par des personnes "
+          "avant sa publication. Lire l’original en anglais",
+    "pt": "Este texto foi traduzido automaticamente do inglês e revisado por pessoas antes da publicação. "
+          "Ler o original em inglês",
+    "ru": "Этот текст переведён машинным переводом с языка «английский» и проверен людьми перед публикацией. "
+          "Читать оригинал (английский)",
+    "zh": "本文由机器从英语翻译，并在发布前经人工审校。 阅读英语原文",
+    "ar": "تُرجم هذا النص آليًا من الإنجليزية وراجعه أشخاص قبل نشره. اقرأ النص الأصلي بالإنجليزية",
+}
+
+
+def bundled_label_languages() -> list[str]:
+    from pressflow.publish.pages import _all_labels
+
+    return sorted(_all_labels())
+
+
+def test_every_bundled_language_has_every_label():
+    from pressflow.publish.pages import _all_labels
+
+    labels = _all_labels()
+    assert set(TRANSLATED_LINES) == set(labels)
+    for lang, words in labels.items():
+        assert set(words) == set(labels["en"]), lang
+        assert all(value.strip() == value and "  " not in value for value in words.values()), lang
+
+
+@pytest.mark.parametrize("lang", sorted(TRANSLATED_LINES))
+def test_the_machine_translation_line_reads_right(lang):
+    from pressflow.languages import language_name
+    from pressflow.publish.pages import labels
+
+    t = labels(lang)
+    if TRANSLATED_LINES[lang] is not None:
+        name = language_name("en", lang)
+        line = f"{t['translated'].replace('{language}', name)} {t['original'].replace('{language}', name)}"
+        assert line == TRANSLATED_LINES[lang]
+    for source in bundled_label_languages():  # any bundled language may be the source
+        name = language_name(source, lang)
+        sentence = t["translated"].replace("{language}", name)
+        assert "{" not in sentence and sentence.endswith((".", "。"))
+        if lang == "fr":  # no elision to guess: "de l’chinois" would be wrong
+            assert "l’" + name not in sentence and "de " + name not in sentence
+        if lang in ("es", "pt"):  # language names are masculine: del/do + name
+            assert f" {'del' if lang == 'es' else 'do'} {name} " in sentence
+
+
+def test_the_release_line_and_labels_of_outbound_files_read_right():
+    from pressflow.publish.pages import labels
+
+    assert labels("en")["immediate"] == "FOR IMMEDIATE RELEASE" and labels("en")["embargoed"] == "EMBARGOED UNTIL"
+    assert labels("fr")["embargoed"].endswith("JUSQU’AU")  # "... JUSQU’AU 30 août 2021"
+    assert labels("es")["embargoed"].endswith("HASTA EL")  # "... HASTA EL 30 de agosto de 2021"

@@ -142,16 +142,26 @@ def _tidy(text: str) -> str:
 
 
 def choose_post(channel: str, variants: tuple[str, ...]) -> tuple[str, str]:
-    """The first variant that fits the platform, else the last one trimmed to fit.
+    """The post that uses the platform's room: the full one (title, summary, link, hashtags)
+    when it fits; else the full one with its text cut at a word ("…"), keeping the link and the
+    hashtags whole, when that keeps more of the text than the short one (title and link) says;
+    else the short one; else the short one cut to fit. Counted as each platform counts.
 
-    Returns the text and which variant it is ('full', 'short' or 'trimmed').
+    Returns the text and which variant it is ('full', 'trimmed' or 'short').
     """
     platform = PLATFORMS[channel]
-    names = ("full", "short")
-    for name, text in zip(names, variants):
-        if platform.fits(text):
-            return text, name
-    return trim_to_fit(channel, variants[-1]), "trimmed"
+    full, short = variants[0], variants[-1]
+    if platform.fits(full):
+        return full, "full"
+    cut = trim_to_fit(channel, full)
+    fallback = (short, "short") if len(variants) > 1 and platform.fits(short) else (trim_to_fit(channel, short), "trimmed")
+    # On a tie the short one wins: its title is whole, with no ellipsis.
+    return (cut, "trimmed") if _words_before_link(cut) > _words_before_link(fallback[0]) else fallback
+
+
+def _words_before_link(text: str) -> int:
+    match = re.search(r"https?://\S+", text)
+    return len((text[: match.start()] if match else text).replace("…", " ").split())
 
 
 def trim_to_fit(channel: str, text: str) -> str:
