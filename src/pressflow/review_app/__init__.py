@@ -168,7 +168,7 @@ def _template_env(settings: Settings) -> Environment:
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        qa_explanation=checks.explanation,
-                       status_label=lambda s: STATUS_LABELS.get(s, s))
+                       status_label=lambda s: STATUS_LABELS.get(s, s), channel_label=channel_label)
     return env
 
 
@@ -231,6 +231,12 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 def qa_label(flag: dict) -> str:
     return checks.describe(flag)
+
+
+def channel_label(channel: str) -> str:
+    """'Press release', 'X post', 'Bluesky post': a channel as translators call it."""
+    return "Press release" if channel == "release" else f"{PLATFORMS[channel].title} post" if channel in PLATFORMS \
+        else channel
 
 
 # --- dependencies ----------------------------------------------------------------------------
