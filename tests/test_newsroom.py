@@ -98,8 +98,11 @@ def test_a_city_may_be_named_per_language():
     assert city_name(location, "ar") == "القاهرة الكبرى"  # the record's own name wins
     assert city_name(location, "es") == "El Cairo"  # then the registry
     assert city_name(location, "en") == "Cairo"
-    with pytest.raises(RecordError, match="location.city"):
-        validate_record({"title": "Forum", "date": "2021-01-01", "summary": "Met.", "location": {"city": {}}})
+    for city, message in (({}, "its name per language"), ({"xx-yy-zz": "Cairo"}, "'xx-yy-zz' is not a known language tag"),
+                          ({"ar": "a\nb"}, "must be one line")):
+        with pytest.raises(RecordError, match="location.city") as caught:
+            validate_record({"title": "Forum", "date": "2021-01-01", "summary": "Met.", "location": {"city": city}})
+        assert message in str(caught.value) and str(caught.value).count("field ") == 1  # one plain line
 
 
 @pytest.mark.parametrize("city, lang, expected", [

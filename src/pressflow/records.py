@@ -23,6 +23,7 @@ import yaml
 from babel import Locale, UnknownLocaleError
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -140,8 +141,15 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60), 
 
 
 def _city_names(value: Any) -> Any:
-    if isinstance(value, dict) and not value:
-        raise ValueError("give the city's name, or its name per language (e.g. {en: Cairo, ar: القاهرة})")
+    """One line of the two forms' errors (pydantic would list what each form of the union refused)."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("give the city's name, or its name per language (e.g. {en: Cairo, ar: القاهرة})")
+        for tag, name in value.items():
+            _language(str(tag))
+            if not isinstance(name, str) or not name.strip() or len(name) > SHORT_TEXT or _CONTROL.search(name) \
+                    or re.search(r"[\r\n]", name):
+                raise ValueError(f"the name for '{tag}' must be one line of text (at most {SHORT_TEXT} characters)")
     return value
 
 
@@ -149,7 +157,7 @@ class Location(_Strict):
     """Where the event took place."""
 
     venue: Line | None = Field(None, description="The venue or host event, e.g. '2021 Pujiang Innovation Forum'.")
-    city: Annotated[Line | dict[LanguageTag, Line], AfterValidator(_city_names)] | None = Field(
+    city: Annotated[Line | dict[LanguageTag, Line], BeforeValidator(_city_names)] | None = Field(
         None, description="The city, e.g. 'Shanghai'; or its name per language, e.g. {en: Cairo, ar: القاهرة} "
         "(languages left out take the glossary's or the place registry's name).")
     country: CountryCode | None = Field(None, description=COUNTRY_HELP)
