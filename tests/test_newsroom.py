@@ -368,3 +368,29 @@ def test_the_release_line_and_labels_of_outbound_files_read_right():
     assert labels("en")["immediate"] == "FOR IMMEDIATE RELEASE" and labels("en")["embargoed"] == "EMBARGOED UNTIL"
     assert labels("fr")["embargoed"].endswith("JUSQU’AU")  # "... JUSQU’AU 30 août 2021"
     assert labels("es")["embargoed"].endswith("HASTA EL")  # "... HASTA EL 30 de agosto de 2021"
+
+
+def test_markup_in_the_new_fields_is_shown_as_text(tmp_path):
+    from pressflow.publish import PublishReport
+    from pressflow.publish.model import Image as PublishedImage, Item
+    from pressflow.publish.pages import Pages
+    from pressflow.publish.writer import Output
+    from pressflow.render import Renderer, split_image_alt, split_image_caption, strip_keep, summary_of, title_of
+
+    hostile = "<script>alert('x')</script> & <b>bold</b>"
+    event = validate_record({
+        "title": "Forum", "date": "2021-01-01", "summary": "Met.", "subheadline": hostile,
+        "location": {"city": {"en": hostile}, "country": "CN"},
+        "image": {"url": "https://media.example.org/a.jpg", "alt": hostile, "caption": hostile, "credit": hostile}})
+    settings = Settings(out_dir=tmp_path / "out")
+    markdown, caption = split_image_caption(strip_keep(Renderer(settings).release(event, "en").variants[0]))
+    markdown, alt = split_image_alt(markdown)
+    item = Item(event.slug, "en", title_of(markdown), summary_of(markdown), markdown, {}, event.date, NOW, NOW,
+                image=event.image.url, image_alt=alt, event=event, image_caption=caption, tags=["forum"])
+    image = PublishedImage(event.image.url, "image/jpeg", None, alt)
+    page = Pages(Output(settings, PublishReport())).page(item, [item], image)
+    assert "<script>" not in page.split("</head>", 1)[1] and "<b>bold</b>" not in page
+    doc = html.fromstring(page)
+    assert doc.xpath("string(//p[@class='subheadline'])") == hostile
+    assert hostile in doc.xpath("string(//figcaption)") and doc.xpath("//figure/img/@alt") == [hostile]
+    assert hostile in doc.xpath("string(//p[@class='meta'])")
