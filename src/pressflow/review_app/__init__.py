@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import fuzzy, review, store, users
-from ..config import PROJECT_ROOT, Settings
+from ..config import PROJECT_ROOT, Settings, bundled_templates
 from ..deliver.ledger import draft_deliveries
 from ..errors import PressflowError, ReviewError
 from ..languages import language_name, text_direction
@@ -167,11 +167,11 @@ async def _lifespan(app: FastAPI):
 def _template_env(settings: Settings) -> Environment:
     # Staff may override a template in their templates folder; the bundled ones are the default.
     loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
-                           FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
+                           FileSystemLoader(str(bundled_templates() / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        qa_explanation=checks.explanation,
-                       status_label=lambda s: STATUS_LABELS.get(s, s))
+                       status_label=lambda s: STATUS_LABELS.get(s, s), channel_label=channel_label)
     return env
 
 
@@ -234,6 +234,12 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 def qa_label(flag: dict) -> str:
     return checks.describe(flag)
+
+
+def channel_label(channel: str) -> str:
+    """'Press release', 'X post', 'Bluesky post': a channel as translators call it."""
+    return "Press release" if channel == "release" else f"{PLATFORMS[channel].title} post" if channel in PLATFORMS \
+        else channel
 
 
 # --- dependencies ----------------------------------------------------------------------------
