@@ -97,7 +97,7 @@ def approve_everything(settings) -> float:
     started = time.perf_counter()
     with db.session_scope(settings.db_url) as session:
         session.execute(update(store.Draft).where(store.Draft.status == store.PENDING)
-                        .values(status=store.APPROVED, reviewer="bench"))
+                        .values(status=store.APPROVED, reviewer="bench", approved_revision=store.Draft.revision))
     review = time.perf_counter() - started
     return started
 

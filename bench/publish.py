@@ -55,7 +55,7 @@ def add_releases(settings, numbers: range, languages=LANGUAGES) -> None:
     """Approved drafts of these releases in every language, straight into the store."""
     from pressflow.core import db
     from pressflow.drafts import store
-    from sqlalchemy import insert
+    from sqlalchemy import insert, select
 
     now = db.utcnow()
     with db.session_scope(settings.db_url) as session:
@@ -73,11 +73,22 @@ def add_releases(settings, numbers: range, languages=LANGUAGES) -> None:
                         for c in ("x", "mastodon", "bluesky", "linkedin")]:
                     drafts.append({"release_slug": slug, "lang": lang, "channel": channel, "fingerprint": f"{i:032d}",
                                    "source_text": "", "text": text, "status": store.APPROVED, "revision": 1,
+                                   "approved_revision": 1,
                                    "qa": [], "meta": {}, "reviewer": "bench", "created_at": now, "updated_at": now})
         for chunk in db.in_batches(releases, 2000):
             session.execute(insert(store.Release), chunk)
         for chunk in db.in_batches(drafts, 5000):
             session.execute(insert(store.Draft), chunk)
+        # Each draft's first revision, the one approved: what publishing reads.
+        from sqlalchemy import literal
+
+        D = store.Draft
+        slugs = [r["slug"] for r in releases]
+        for chunk in db.in_batches(slugs, 500):
+            session.execute(insert(store.Revision).from_select(
+                ["draft_id", "number", "text", "author", "created_at"],
+                select(D.id, D.revision, D.text, literal("bench"), D.created_at)
+                .where(D.release_slug.in_(chunk))))
 
 
 def peak_mb() -> float:

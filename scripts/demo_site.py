@@ -28,7 +28,7 @@ EXTRA = {"id": "2021-10-20-data-sharing-workshop", "title": "Open data sharing w
          "quotes": [{"speaker": "Dr. Olga Petrova", "role": "Workshop chair", "text": "Shared data is shared progress."},
                     {"speaker": "Mr. Kenji Sato", "text": "Standards make the difference."}],
          "links": [{"title": "Workshop page", "url": "https://www.anso.org.cn/programmes/data-sharing/"}],
-         "contact": {"name": "ANSO Data Office", "email": "data-office@anso.example.org"}}
+         "contact": {"name": "ANSO Data Office", "email": "data-office@anso.example.org", "phone": "+998 71 555 0100"}}
 
 
 def _isolate(out: Path) -> None:

@@ -124,6 +124,32 @@ def test_thread_parts_reply_to_the_previous_part(bsky):
     assert records[2].value.reply.root.uri == records[0].uri
 
 
+@pytest.mark.parametrize("changed", [0, 1])
+def test_a_changed_thread_part_is_posted_again_with_every_part_after_it(bsky, changed):
+    parts = ["Part one", "Part two", "Part three"]
+    write_outbox(bsky["out"], "threadfix", {"en": {"bluesky": "\n---\n".join(parts)}}, site=SITE)
+    assert len(run(bsky).sent) == 3
+    before = {r.value.text: r.uri for r in posts(bsky)}
+    parts[changed] += ", corrected"
+    write_outbox(bsky["out"], "threadfix", {"en": {"bluesky": "\n---\n".join(parts)}}, site=SITE)
+    report = run(bsky)
+    assert report.ok and len(report.deleted) == 3 - changed and len(report.sent) == 3 - changed
+    records = sorted(posts(bsky), key=lambda r: r.value.created_at)
+    assert [r.value.text for r in records] == parts  # the old parts are gone from the PDS
+    uris = [r.uri for r in records]
+    assert uris[:changed] == [before[p] for p in parts[:changed]]  # parts before the change stay
+    assert not set(uris[changed:]) & set(before.values())
+    for previous, record in zip(records, records[1:]):  # every reply's parent and root exist
+        assert record.value.reply.parent.uri == previous.uri
+        assert record.value.reply.root.uri == records[0].uri
+    ledger = L.Ledger(bsky["settings"].db_url)
+    standing = sorted((r.part, r.remote_id) for r in ledger.rows() if r.state == L.SENT)
+    assert [remote for _, remote in standing] == uris
+    assert sum(r.state == L.DELETED for r in ledger.rows()) == 3 - changed
+    again = run(bsky)  # settled: nothing is posted or deleted again
+    assert not again.sent and not again.deleted and len(posts(bsky)) == 3
+
+
 def test_over_limit_is_never_sent(bsky):
     write_outbox(bsky["out"], "long", {"en": {"bluesky": "x" * 301}}, site=SITE)
     report = run(bsky)

@@ -25,6 +25,7 @@ from pressflow.deliver.base import ChannelError, Message, RateLimited, Unconfirm
 from pressflow.deliver.config import Account, load_channels  # noqa: E402
 from pressflow.core.errors import ConfigError  # noqa: E402
 from pressflow.deliver.email import CONFIRM_GRACE, EmailChannel  # noqa: E402
+from pressflow.core import db
 
 # aiosmtpd warns that AUTH without TLS is unsafe: it is, off loopback.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -276,3 +277,129 @@ def test_the_channels_file_wants_an_https_one_click_link(tmp_path):
     path.write_text(path.read_text().replace("http://", "https://") + "  embargoed_briefings: true\n")
     [entry] = load_channels(path)
     assert entry.embargoed_briefings and entry.unsubscribe == "https://example.org/u"
+
+
+# --- embargoed briefings, through the runner, from the store -----------------------------------
+
+SITE = "https://press.example.org"
+PLUS8 = timezone(timedelta(hours=8))
+
+
+def embargoed_release(settings, slug, title, embargo):
+    """A release prepared in English, with a Chinese press release added, every draft approved;
+    its `publish_at` is `embargo` (in +08:00, as the record says it)."""
+    from pressflow.prepare import pipeline
+    from pressflow.drafts import service
+    from pressflow.drafts import store
+    from pressflow.records import Event
+
+    record = {"id": slug, "title": title, "date": "2030-01-01", "summary": "Ministers meet on the fund.",
+              "languages": [], "publish_at": embargo.isoformat()}
+    assert not pipeline.prepare([(None, Event.model_validate(record))], settings).errors
+    with db.session_scope(settings.db_url) as session:
+        fingerprint = session.get(store.Release, slug).fingerprint
+        store.add_draft(session, slug=slug, lang="zh", channel="release", fingerprint=fingerprint,
+                        source_text="", text=f"# 部长们就基金会面 {slug}\n\n部长们今天会面。\n")
+    service.approve_all(settings, reviewer="ana")
+
+
+def mails_about(dovecot, name, title):
+    return [m for m in inbox(dovecot, name) if title in (m["Subject"] or "")]
+
+
+def briefing_accounts(smtp, suffix):
+    return [account(smtp.address, "briefings", languages=["en"], embargoed_briefings=True, suffix=suffix),
+            account(smtp.address, "press-zh", languages=["zh"], embargoed_briefings=True, suffix=suffix),
+            account(smtp.address, "press-en", languages=["en"], suffix=suffix)]
+
+
+def test_an_embargoed_release_is_briefed_to_marked_lists_only_once_then_published_to_the_others(servers, tmp_path):
+    from pressflow.core.config import Settings
+    from pressflow.deliver import ledger as L
+    from pressflow.deliver.runner import Runner
+    from pressflow.publish import publish
+
+    dovecot, smtp = servers
+    settings = Settings(out_dir=tmp_path / "out", site_url=SITE, database_url=None, database_url_block=None)
+    embargo = (datetime.now(timezone.utc) + timedelta(days=2)).astimezone(PLUS8).replace(second=0, microsecond=0)
+    title = "Ministers meet on the fund (briefed)"
+    embargoed_release(settings, "briefed", title, embargo)
+    lists = briefing_accounts(smtp, "briefed")
+    # A social account on a port nobody listens on: anything sent to it would be an error.
+    social = Account(channel="bluesky", languages="*", service="http://127.0.0.1:9", handle="press.test",
+                     password_env="UNUSED", secret="x")
+
+    report = Runner(settings, [*lists, social]).run()
+    assert report.ok, report.errors
+    assert sorted((r.account, r.language, r.kind) for r in report.sent) == [
+        ("email:briefings:briefed", "en", "briefing"), ("email:press-zh:briefed", "zh", "briefing")]
+    [mail] = mails_about(dovecot, "briefings", title)
+    utc = embargo.astimezone(timezone.utc)
+    assert mail["Subject"] == f"Embargoed until {utc:%Y-%m-%d %H:%M} UTC ({embargo:%H:%M} +08:00): {title}" or (
+        mail["Subject"] == f"Embargoed until {utc:%Y-%m-%d %H:%M} UTC ({embargo:%Y-%m-%d %H:%M} +08:00): {title}")
+    assert mail["X-Embargoed-Until"] == f"{utc:%Y-%m-%dT%H:%M:00Z}"
+    assert mail["Content-Language"] == "en"
+    text, html = bodies(mail)
+    assert text.startswith(f"EMBARGOED UNTIL {utc:%Y-%m-%d %H:%M} UTC")  # first, before the release
+    assert "NOT FOR PUBLICATION" in text and f"{SITE}/site/en/briefed.html" in text
+    assert html.index('role="note"') < html.index("<article")  # the notice heads the rendered page
+    [zh] = [m for m in inbox(dovecot, "press-zh") if "briefed" in bodies(m)[0]]
+    assert zh["Content-Language"] == "zh" and zh["Subject"].startswith("Embargoed until")
+    assert not mails_about(dovecot, "press-en", title)  # an unmarked list waits for the embargo
+    ledger = L.Ledger(settings.db_url)
+    assert not ledger.rows(account=social.key)  # never to a social channel
+
+    again = Runner(settings, [*lists, social]).run()  # exactly once
+    assert again.ok and not again.sent
+    assert len(mails_about(dovecot, "briefings", title)) == 1
+
+    # The embargo ends: publish writes the outbox, and the release mail goes to the other list.
+    after = embargo + timedelta(minutes=1)
+    assert publish(settings, now=after).releases == {"briefed": ["en", "zh"]}
+    published = (settings.out_dir / "outbox" / "briefed" / "en" / "press-release.txt").read_text()
+    assert text.split("\n\n", 1)[1].startswith(published)  # the briefing is what publish writes
+    report = Runner(settings, lists, now=after).run()
+    assert report.ok and [(r.account, r.kind) for r in report.sent] == [("email:press-en:briefed", "release")]
+    [public] = mails_about(dovecot, "press-en", title)
+    assert public["Subject"] == title and "X-Embargoed-Until" not in public
+    # The marked lists had this very text as a briefing: they do not get it again.
+    assert len(mails_about(dovecot, "briefings", title)) == 1
+    covered = [r for r in ledger.rows(release="briefed") if r.kind == "release" and r.account != lists[2].key]
+    assert [(r.state, r.remote_id) for r in covered] == [(L.SENT, mail["Message-ID"]), (L.SENT, zh["Message-ID"])]
+    assert {r.state for r in ledger.rows(release="briefed") if r.kind == "briefing"} == {L.SUPERSEDED}
+    assert not Runner(settings, lists, now=after).run().sent
+
+
+def test_a_briefing_corrected_or_withdrawn_under_embargo(servers, tmp_path):
+    from pressflow.drafts import service
+    from pressflow.drafts import store
+    from pressflow.core.config import Settings
+    from pressflow.deliver.runner import Runner
+
+    dovecot, smtp = servers
+    settings = Settings(out_dir=tmp_path / "out", site_url=SITE, database_url=None, database_url_block=None)
+    embargo = (datetime.now(timezone.utc) + timedelta(days=3)).astimezone(PLUS8).replace(second=0, microsecond=0)
+    title = "Ministers meet on the fund (corrected)"
+    embargoed_release(settings, "corrected", title, embargo)
+    lists = briefing_accounts(smtp, "corrected")
+    assert len(Runner(settings, lists).run().sent) == 2
+    with db.session_scope(settings.db_url) as session:
+        [draft] = store.list_drafts(session, lang="en", channel="release")
+        store.edit_draft(session, draft, draft.text.replace("Ministers meet on the fund.", "Ministers meet on the fund, "
+                                                            "in May."), author="ana")
+    service.approve_all(settings, reviewer="ana")
+    report = Runner(settings, lists).run()
+    assert [(r.account, r.kind) for r in report.sent] == [("email:briefings:corrected", "briefing")]
+    first, second = mails_about(dovecot, "briefings", title)  # a correction is a new message beside
+    assert "in May" in bodies(second)[0] and "in May" not in bodies(first)[0]
+    assert second["Subject"].startswith("Embargoed until")
+
+    with db.session_scope(settings.db_url) as session:  # the approval is taken back
+        [draft] = store.list_drafts(session, lang="en", channel="release")
+        store.set_status(session, draft, store.REJECTED, reviewer="ana", reason="not this year")
+    report = Runner(settings, lists).run()
+    assert report.ok and [(r.account, r.kind) for r in report.sent] == [("email:briefings:corrected", "withdrawal")]
+    notice = mails_about(dovecot, "briefings", title)[-1]
+    assert notice["Subject"] == f"Withdrawn: {title}" and "embargoed briefing" in bodies(notice)[0]
+    assert not mails_about(dovecot, "press-en", title)
+    assert not Runner(settings, lists).run().sent

@@ -31,6 +31,13 @@ from pressflow.render import RELEASE
 
 from conftest import approve_all, decoding_capped
 
+
+@pytest.fixture(autouse=True)
+def _source_drafts_approved_as_prepared(monkeypatch):
+    """What is under test here is publishing, not review (tests/test_gate.py has the gate's
+    tests): source drafts are approved as they are prepared, the setting an office may choose."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "1")
+
 RELEASES = 40
 LANGS = ("en", "es")
 FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exactly once" is checkable
@@ -39,6 +46,7 @@ import sys
 from pathlib import Path
 from pressflow.core.config import Settings
 from pressflow.publish import publish
+
 print("START", flush=True)
 report = publish(Settings(out_dir=Path(sys.argv[1])), progress=lambda slug: print(slug, flush=True))
 print("DONE", report.files_written, flush=True)
@@ -302,18 +310,20 @@ def test_a_language_published_before_that_fails_later_stays_as_published(tmp_pat
     manifest = json.loads((out / "outbox" / BROKEN / "manifest.json").read_text())
     assert manifest["languages"] == ["en", "es"] and [f["language"] for f in manifest["failed_languages"]] == ["es"]
     assert f"site/es/{BROKEN}.html" in {f["path"] for f in manifest["files"]}
-    with db.session_scope(good.db_url) as session:  # the edit waits, approved
+    with db.session_scope(good.db_url) as session:  # the edit waits for review
         drafts = store.list_drafts(session, slug=BROKEN, lang="es", channel=RELEASE)
-        assert {d.status for d in drafts} == {store.APPROVED}
+        assert {d.status for d in drafts} == {store.PENDING}
+    service.decide(good, {draft_id: service.Seen(2, store.PENDING)}, store.APPROVED, reviewer="bo")
+    approved = dt.datetime.now(dt.timezone.utc)
 
-    # Templates mended: the edit goes out, and only now does the entry's `updated` move, to the
-    # time the edit was made (and so approved: an edit of approved text stays approved).
+    # Templates mended: the approved edit goes out, and only now does the entry's `updated` move,
+    # to the time the edit was approved.
     report = publish(good, now=third)
     assert report.releases == {BROKEN: ["en", "es"]} and not report.kept and not report.failed
     [entry] = [e for e in feedparser.parse(str(out / "feeds" / "es" / "atom.xml")).entries if e.id == entry_id]
     assert entry.title == "Foro corregido" and entry.published_parsed == before.published_parsed
     updated, earlier = dt.datetime.fromisoformat(entry.updated), dt.datetime.fromisoformat(before.updated)
-    assert earlier < updated <= edited
+    assert edited <= updated <= approved and earlier < updated
 
 
 POISON = "Kryptonite sentence that the engine chokes on."

@@ -30,6 +30,14 @@ from pressflow.records import validate_record
 
 from conftest import approve_all, decoding_capped
 
+
+@pytest.fixture(autouse=True)
+def _source_drafts_approved_as_prepared(monkeypatch):
+    """What is under test here is publishing, not review (tests/test_gate.py has the gate's
+    tests): source drafts are approved as they are prepared, the setting an office may choose."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "1")
+
+
 LANGS = ("en", "es", "zh")
 FEEDS = (*LANGS, "all")
 UTC = dt.timezone.utc
@@ -146,7 +154,10 @@ def test_local_image_is_an_enclosure_with_real_type_and_length(site):
                 copied = settings.out_dir / "site" / "media" / enclosure.href.rsplit("/", 1)[1]
                 assert copied.stat().st_size == size
     manifest = json.loads((settings.out_dir / "outbox" / event.slug / "manifest.json").read_text())
-    [listed] = [f for f in manifest["files"] if f["path"].startswith("site/media/")]
+    # the image, and the PNG drawn of it for social previews
+    [listed, preview] = sorted((f for f in manifest["files"] if f["path"].startswith("site/media/")),
+                               key=lambda f: f["path"].endswith("-social.png"))
+    assert preview["path"].endswith("-social.png")
     assert listed["bytes"] == size and listed["path"] == str(copied.relative_to(settings.out_dir))
 
 
@@ -175,7 +186,8 @@ def test_pages_link_translations_and_carry_open_graph(site):
             assert meta["article:published_time"] == entry.published
             if event.image:  # the bundled image is local: its copy next to the pages
                 name = f"{event.slug}-{Path(event.image.url).name}"
-                assert meta["og:image"] == f"{settings.site_url}/site/media/{name}"  # absolute, for previews
+                # absolute, for previews, and a PNG drawn of the SVG: previews show no SVG
+                assert meta["og:image"] == f"{settings.site_url}/site/media/{Path(name).stem}-social.png"
                 assert page.xpath("//article//img/@src") == [f"../media/{name}"]  # relative: works from disk
                 # the alt text is translated and reviewed with the release: the page's own language
                 [alt] = page.xpath("//article//img/@alt")

@@ -71,7 +71,7 @@ def test_prepare_flow_with_events_as_parameter(prefect_harness, argos_models, tm
     assert summary.stats.translated > 0
     drafts = drafts_of(Settings(out_dir=out), "flow-param")
     assert sorted((d.lang, d.status) for d in drafts) == \
-        sorted([("en", store.APPROVED)] * CHANNELS + [("es", store.PENDING)] * CHANNELS)
+        sorted([("en", store.PENDING)] * CHANNELS + [("es", store.PENDING)] * CHANNELS)
     [table, *_] = artifact_tables("prepare-summary")
     rows = {row["release"]: row for row in table}
     assert rows["flow-param"]["languages"] == "en, es"

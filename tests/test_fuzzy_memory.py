@@ -25,7 +25,9 @@ PASSWORD = "correct horse battery"
 
 
 def postgres_url() -> str | None:
-    url = os.environ.get("PRESSFLOW_TEST_POSTGRES_URL")
+    from conftest import postgres_server_url  # the variable's server, else a throwaway cluster
+
+    url = postgres_server_url()
     if not url and os.environ.get("CI") == "1":
         pytest.fail("CI=1 but PRESSFLOW_TEST_POSTGRES_URL is unset: the PostgreSQL tests must run in CI")
     return url

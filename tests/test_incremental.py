@@ -24,8 +24,16 @@ from pressflow.publish import ledger
 from pressflow.core.config import Settings
 from pressflow.core.errors import PublishError
 from pressflow.publish import publish
-from pressflow.publish.sitemap import Sitemap
+from pressflow.core.sitemap import Sitemap
 from pressflow.records import validate_record
+
+
+@pytest.fixture(autouse=True)
+def _source_drafts_approved_as_prepared(monkeypatch):
+    """What is under test here is publishing, not review (tests/test_gate.py has the gate's
+    tests): source drafts are approved as they are prepared, the setting an office may choose."""
+    monkeypatch.setenv("PRESSFLOW_AUTO_APPROVE_SOURCE", "1")
+
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

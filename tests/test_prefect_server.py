@@ -212,7 +212,7 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     with temporary_settings({PREFECT_API_URL: server["PREFECT_API_URL"]}):
         with get_client(sync_client=True) as client:
             deployments = {d.name: d for d in client.read_deployments()}
-        assert set(deployments) == {"prepare", "publish", "publish-scheduled"}
+        assert set(deployments) == {"prepare", "publish", "publish-scheduled", "deliver", "deliver-scheduled"}
         form = deployments["prepare"].parameter_openapi_schema
         assert {"title", "date", "summary", "location", "quotes"} <= set(form["definitions"]["Event"]["properties"])
         schedule = deployments["publish-scheduled"].schedules[0].schedule
@@ -234,7 +234,7 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
 
     with db.session_scope(f"sqlite:///{out / 'state' / 'pressflow.db'}") as session:
         drafts = [(d.lang, d.channel, d.status) for d in store.list_drafts(session, slug=slug)]
-    english = sorted(c for lang, c, s in drafts if lang == "en" and s == store.APPROVED)
+    english = sorted(c for lang, c, s in drafts if lang == "en" and s == store.PENDING)  # reviewed too
     spanish = sorted(c for lang, c, s in drafts if lang == "es" and s == store.PENDING)
     assert len(english) == 5 and "release" in english, drafts
     assert spanish == english, drafts
@@ -261,6 +261,8 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     import datetime as dt
 
     from pressflow.prepare import pipeline
+
+    from pressflow.drafts import service
     from pressflow.core.config import Settings
     from pressflow.records import load_records
 
@@ -283,7 +285,8 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
                                               f"summary: Summary of {slug}.\nlanguages: []\n{when}")
         loaded = load_records([records / f"{slug}.yaml"])
         assert not loaded.errors, loaded.errors
-        pipeline.prepare(loaded.events, settings)  # English drafts are approved as they are stored
+        pipeline.prepare(loaded.events, settings)
+        service.approve_all(settings, reviewer="ana", slug=slug)  # a reviewer approves it
 
     def wait_for(slug: str, timeout: float, before: dt.datetime | None = None) -> dt.datetime:
         """Wait until the release is out everywhere; until `before`, nothing may name it anywhere.

@@ -235,6 +235,21 @@ def test_manifest_lists_every_file_with_its_hash(published):
             data = (out / path).read_bytes()
             assert entry["sha256"] == hashlib.sha256(data).hexdigest(), path
             assert entry["bytes"] == len(data)
+        # For delivery: each language's canonical page
+        assert manifest["pages"] == {lang: f"{published.site_url}/site/{lang}/{slug}.html" for lang in langs}
+
+
+def test_manifest_gives_the_image_with_each_languages_alt_text(published):
+    out = published.out_dir
+    manifest = json.loads((out / "outbox" / "water-forum" / "manifest.json").read_text())
+    image = manifest["image"]
+    assert {k: image[k] for k in ("path", "url", "type")} == {"path": None, "url": REMOTE_IMAGE["url"],
+                                                              "type": "image/jpeg"}  # a web image: not copied
+    assert set(image["alt"]) == set(PUBLISHED_NOW["water-forum"]) and image["alt"]["en"] == REMOTE_IMAGE["alt"]
+    for lang, alt in image["alt"].items():  # the alt text the language's page shows
+        page = html.fromstring((out / "site" / lang / "water-forum.html").read_bytes())
+        assert page.xpath("//article//img")[0].get("alt") == alt
+    assert json.loads((out / "outbox" / "hostile-title" / "manifest.json").read_text())["image"] is None
 
 
 def test_manifest_names_skipped_languages_with_reasons(published):

@@ -245,7 +245,7 @@ def test_an_evil_svg_is_published_sanitized_with_its_content_type(tmp_path):
     (records / "evil.svg").write_bytes(EVIL_SVG)
     (records / "photo.html").write_bytes(png(2, 2))  # a real PNG with a misleading name
     write_record(records, "photo.html", name="photo.yaml", record_id="photo")
-    settings = Settings(out_dir=tmp_path / "out")
+    settings = Settings(out_dir=tmp_path / "out", auto_approve_source=True)  # publishing is under test
     loaded = load_records([records])
     assert not loaded.errors, [str(e) for e in loaded.errors]
     pipeline.prepare(loaded.events, settings)

@@ -219,9 +219,9 @@ def test_review_edit_approve_publish_and_reuse(prepared, server, page, tmp_path)
     page.get_by_label("Your name").fill("rosa")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name=f"Review draft {draft.id} (release, es)")).to_have_count(1)
+    expect(page.get_by_role("link", name=f"Review draft {draft.id} (Press release, es)")).to_have_count(1)
     assert axe_violations(page) == []  # the queue
-    page.get_by_role("link", name=f"Review draft {draft.id} (release, es)").click()
+    page.get_by_role("link", name=f"Review draft {draft.id} (Press release, es)").click()
     assert page.locator(f"#segment-{number} td").nth(1).inner_text() == segment["source"]
     editor = page.locator(f"#seg-{number}")
     assert editor.get_attribute("lang") == "es" and editor.get_attribute("dir") == "ltr"

@@ -100,8 +100,8 @@ def empty_store(request, tmp_path) -> str:
 # --- re-running prepare --------------------------------------------------------------------
 
 
-def test_first_prepare_stores_source_approved_and_translations_pending(prepared):
-    assert by_status(prepared) == {store.APPROVED: len(CHANNELS), store.PENDING: len(CHANNELS)}
+def test_first_prepare_stores_every_draft_pending_the_source_too(prepared):
+    assert by_status(prepared) == {store.PENDING: 2 * len(CHANNELS)}
     assert {d.channel for d in drafts(prepared, lang="en")} == set(CHANNELS)
     with db.session_scope(prepared.db_url) as session:
         for draft in store.list_drafts(session, lang="es"):
@@ -286,29 +286,32 @@ def test_naive_times_are_refused(empty_store):
                                  source_file=None)
 
 
-def test_approve_all_works_in_batches_and_leaves_decisions_made_meanwhile(prepared, monkeypatch):
-    """`review approve --all` holds one batch of drafts at a time, and a draft someone rejected
-    after the queue was listed stays rejected."""
-    with db.session_scope(prepared.db_url) as session:
-        pending = store.draft_ids(session, status=store.PENDING)
-    assert len(pending) >= 3
+def test_approve_all_is_all_or_nothing_in_batches_and_leaves_decisions_made_meanwhile(prepared, monkeypatch):
+    """`review approve --all` loads one batch of drafts at a time; a draft someone rejected after
+    the queue was listed stays rejected, and then none of the listed drafts is approved."""
+    listed = service.pending_ids(prepared)
+    assert len(listed) >= 3
     batches: list[list[int]] = []
     real_in_batches = db.in_batches
 
     def small_batches(items, size=500):
         for batch in real_in_batches(items, 2):
             batches.append(batch)
-            if len(batches) == 2:  # another reviewer rejects a draft of the next batch meanwhile
-                service.decide(prepared, {batch[0]: service.Seen()}, store.REJECTED, reviewer="bo", reason="wrong")
             yield batch
 
-    monkeypatch.setattr(db, "in_batches", small_batches)
-    approved = service.approve_all(prepared, reviewer="ana")
+    def listed_then_rejected(settings, **filters):  # another reviewer decides right after the listing
+        service.decide(prepared, {listed[2]: service.Seen()}, store.REJECTED, reviewer="bo", reason="wrong")
+        return listed
 
-    assert [i for batch in batches for i in batch] == pending and max(map(len, batches)) == 2
-    assert approved == len(pending) - 1
+    monkeypatch.setattr(db, "in_batches", small_batches)
+    monkeypatch.setattr(service, "pending_ids", listed_then_rejected)
+    with pytest.raises(store.DraftChanged, match="became rejected by bo"):
+        service.approve_all(prepared, reviewer="ana")
+
+    assert max(map(len, batches)) == 2
     with db.session_scope(prepared.db_url) as session:
-        statuses = {d.id: (d.status, d.reviewer) for d in store.list_drafts(session) if d.id in pending}
-        assert statuses.pop(batches[1][0]) == (store.REJECTED, "bo")
-        assert set(statuses.values()) == {(store.APPROVED, "ana")}
-        assert store.draft_languages(session) == sorted({d.lang for d in store.list_drafts(session)})
+        statuses = {d.id: (d.status, d.reviewer) for d in store.list_drafts(session) if d.id in listed}
+    assert statuses.pop(listed[2]) == (store.REJECTED, "bo")
+    assert set(statuses.values()) == {(store.PENDING, None)}
+    monkeypatch.undo()
+    assert service.approve_all(prepared, reviewer="ana") == len(listed) - 1  # once the queue is read again

@@ -24,6 +24,14 @@ from .errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
+def bundled_templates() -> Path:
+    """The templates pressflow ships: the copy a wheel carries (`pressflow/templates`, copied
+    from the checkout's `templates/` when the wheel is built, see setup.py), else the
+    checkout's own `templates/` (an editable install, or running from the source tree)."""
+    packaged = Path(__file__).resolve().parents[1] / "templates"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "templates"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PRESSFLOW_{name}", default)
 
@@ -47,12 +55,16 @@ class Settings(BaseModel):
     review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
     # The key that signs review-page session cookies; unset: one created once in OUT/state/.
     secret_key: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_SECRET_KEY") or None, repr=False)
-    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(PROJECT_ROOT / "templates"))))
+    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(bundled_templates()))))
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
     )
     glossary_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_GLOSSARY")) else None
+    )
+    # City names per language for datelines and pages (see places.py); unset: data/places.yaml.
+    places_file: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_PLACES")) else None
     )
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
     site_url: str = Field(default_factory=lambda: _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/"))
@@ -129,6 +141,13 @@ class Settings(BaseModel):
     # separated IPs or networks, uvicorn's forwarded_allow_ips). Empty: none, so nobody can pick
     # the address the sign-in throttle counts by sending a header.
     trusted_proxies: str = Field(default_factory=lambda: _env("TRUSTED_PROXIES", "").strip())
+    # `pressflow serve` and slow clients (review_app/connections.py): a request's headers must
+    # arrive within the header timeout and its body within the body timeout (at most 30 s each),
+    # and at most this many connections stay open (0: what the file limit leaves room for).
+    # Checked when `pressflow serve` starts (`connections.uvicorn_options`), not by other commands.
+    serve_header_timeout: float = Field(default_factory=lambda: float(_env("SERVE_HEADER_TIMEOUT", "10")))
+    serve_body_timeout: float = Field(default_factory=lambda: float(_env("SERVE_BODY_TIMEOUT", "30")))
+    serve_max_connections: int = Field(default_factory=lambda: int(_env("SERVE_MAX_CONNECTIONS", "0")))
 
     @property
     def db_url(self) -> str:
@@ -153,7 +172,8 @@ class Settings(BaseModel):
     def absolute(self) -> "Settings":
         """The same settings with every path absolute (against this process's working folder),
         so that they mean the same in any process or on any machine they are sent to."""
-        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file")
+        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file",
+                                                                    "places_file")
                  if (value := getattr(self, name)) is not None}
         database_url = self.database_url
         if database_url and database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////") \

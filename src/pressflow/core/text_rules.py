@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .errors import PressflowError
 
 # Names pressflow writes into the audit trail itself: nobody may sign in or import as them.
 SYSTEM_NAMES = frozenset({"auto-approve", "pressflow", "tmx import"})
-NAME_LIMIT = 100  # store.NAME_LIMIT: the width of the store's name columns
+NAME_LIMIT = 100  # db.NAME_LIMIT: the width of the store's name columns
 
 _BIDI_CONTROLS = {
     0x202A: "LEFT-TO-RIGHT EMBEDDING", 0x202B: "RIGHT-TO-LEFT EMBEDDING", 0x202C: "POP DIRECTIONAL FORMATTING",
@@ -90,43 +90,54 @@ def _joining_context(char: str | None) -> bool:
 
 def problem(text: str, *, one_line: bool = False) -> str | None:
     """What is wrong with `text` (the first problem, worded for its author), or None."""
+    return next((found for _index, found in problems(text, one_line=one_line)), None)
+
+
+def problems(text: str, *, one_line: bool = False) -> Iterator[tuple[int, str]]:
+    """Every character of `text` the rule refuses: its index and what is wrong, in text order."""
     for index, char in enumerate(text):
-        code, category = ord(char), unicodedata.category(char)
-        where = f" at character {index + 1}"
-        if char in "\r\n" and one_line:
-            return f"contains control characters (a line break{where}); this field is one line"
-        if char in "\t\r\n":
-            continue
-        if category == "Cc" or category in ("Zl", "Zp"):
-            return f"contains control characters ({describe(char)}{where}); delete it"
-        if is_noncharacter(code):
-            return (f"contains {describe(char)}{where}, which XML feeds cannot carry; "
-                    "delete it (it is often left by a copy from another program)")
-        if category == "Cs":
-            return f"contains a lone surrogate{where}; save the file as proper UTF-8"
-        if category == "Co":
-            return f"contains a private-use character ({describe(char)}{where}); delete it"
-        if category == "Cn":
-            return f"contains an unassigned code point ({describe(char)}{where}); delete it"
-        if code in _BIDI_CONTROLS:
-            return (f"contains an invisible bidi control ({describe(char)}{where}) that reorders how the text "
-                    "reads; delete it (pages and feeds set each language's direction themselves)")
-        if code in _JOINERS:
-            before = text[index - 1] if index else None
-            after = text[index + 1] if index + 1 < len(text) else None
-            if _joining_context(before) and _joining_context(after):
-                continue
-            return (f"contains an invisible {describe(char)}{where} outside a joining script or emoji; "
-                    "delete it")
-        if 0xE0020 <= code <= 0xE007F:
-            start = index
-            while start and 0xE0020 <= ord(text[start - 1]) <= 0xE007F:
-                start -= 1
-            if start and ord(text[start - 1]) == _TAG_BASE:
-                continue
-            return f"contains an invisible tag character ({describe(char)}{where}); delete it"
-        if (category == "Cf" and code not in _BIDI_MARKS and code != 0x00AD) or code in _INVISIBLE_OTHER:
-            return f"contains an invisible character ({describe(char)}{where}); delete it"
+        if found := _problem_at(text, index, char, one_line):
+            yield index, found
+
+
+def _problem_at(text: str, index: int, char: str, one_line: bool) -> str | None:
+    """What is wrong with `text`'s character at `index` (`char`), or None."""
+    code, category = ord(char), unicodedata.category(char)
+    where = f" at character {index + 1}"
+    if char in "\r\n" and one_line:
+        return f"contains control characters (a line break{where}); this field is one line"
+    if char in "\t\r\n":
+        return None
+    if category == "Cc" or category in ("Zl", "Zp"):
+        return f"contains control characters ({describe(char)}{where}); delete it"
+    if is_noncharacter(code):
+        return (f"contains {describe(char)}{where}, which XML feeds cannot carry; "
+                "delete it (it is often left by a copy from another program)")
+    if category == "Cs":
+        return f"contains a lone surrogate{where}; save the file as proper UTF-8"
+    if category == "Co":
+        return f"contains a private-use character ({describe(char)}{where}); delete it"
+    if category == "Cn":
+        return f"contains an unassigned code point ({describe(char)}{where}); delete it"
+    if code in _BIDI_CONTROLS:
+        return (f"contains an invisible bidi control ({describe(char)}{where}) that reorders how the text "
+                "reads; delete it (pages and feeds set each language's direction themselves)")
+    if code in _JOINERS:
+        before = text[index - 1] if index else None
+        after = text[index + 1] if index + 1 < len(text) else None
+        if _joining_context(before) and _joining_context(after):
+            return None
+        return (f"contains an invisible {describe(char)}{where} outside a joining script or emoji; "
+                "delete it")
+    if 0xE0020 <= code <= 0xE007F:
+        start = index
+        while start and 0xE0020 <= ord(text[start - 1]) <= 0xE007F:
+            start -= 1
+        if start and ord(text[start - 1]) == _TAG_BASE:
+            return None
+        return f"contains an invisible tag character ({describe(char)}{where}); delete it"
+    if (category == "Cf" and code not in _BIDI_MARKS and code != 0x00AD) or code in _INVISIBLE_OTHER:
+        return f"contains an invisible character ({describe(char)}{where}); delete it"
     return None
 
 

@@ -50,7 +50,7 @@ class Message:
 
     release: str
     language: str
-    kind: str  # "post" | "release" | "withdrawal"
+    kind: str  # "post" | "release" | "briefing" | "withdrawal"
     text: str  # the post part text, or the release as plain text
     html: str | None  # the release as HTML (e-mail)
     title: str

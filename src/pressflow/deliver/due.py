@@ -1,4 +1,5 @@
-"""What is due: read from what publish committed to the outbox, never from drafts.
+"""What is due: read from what publish committed to the outbox, never from drafts (embargoed
+briefings, the one exception, are read from approved drafts: `briefings.py`).
 
 A release is due in a language when `OUT/outbox/<slug>/manifest.json` lists the language and
 its page is on disk (publish writes both only after the embargo passed, and removes the outbox

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import html as htmllib
 import imaplib
+import re
 import smtplib
 import ssl
 from datetime import datetime, timedelta, timezone
@@ -56,6 +57,21 @@ def embargo_line(embargo: datetime) -> str:
         day = "" if embargo.date() == utc.date() else f"{embargo:%Y-%m-%d} "
         text += f" ({day}{embargo:%H:%M} {_offset(embargo)})"
     return text
+
+
+def embargo_notice(message: Message) -> str:
+    """What a briefing says first, in its text and its HTML: the embargo, and that the page is
+    not online before then."""
+    return (f"{embargo_line(message.embargo)}. Not for publication, in any form, before then. "
+            f"The release goes online at {message.url} when the embargo ends.")
+
+
+def _after_body(html: str, banner: str) -> str:
+    """`banner` first in the document's body (the rendered page is not otherwise changed)."""
+    match = re.search(r"<body\b[^>]*>", html, re.IGNORECASE)
+    if match is None:
+        return banner + html
+    return f"{html[:match.end()]}\n{banner}{html[match.end():]}"
 
 
 class EmailChannel:
@@ -152,8 +168,13 @@ class EmailChannel:
         text = message.text if message.text.endswith("\n") else message.text + "\n"
         if message.url and message.url not in text:
             text += f"\n{message.url}\n"
-        mail.set_content(text, subtype="plain", charset="utf-8", cte=_cte(text))
         html = self._html(message)
+        if message.embargo is not None and _aware(message.embargo) > now:
+            notice = embargo_notice(message)
+            text = f"{notice.upper()}\n\n{text}"
+            html = _after_body(html, f'<p role="note" style="border:2px solid #b00;padding:.5em 1em;'
+                                     f'font-weight:bold;font-size:1.2em">{htmllib.escape(notice)}</p>\n')
+        mail.set_content(text, subtype="plain", charset="utf-8", cte=_cte(text))
         mail.add_alternative(html, subtype="html", charset="utf-8", cte=_cte(html))
         # After the content: set_content() clears every Content-* header.
         mail["Content-Language"] = message.language

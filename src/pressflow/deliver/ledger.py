@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from sqlalchemy import (JSON, Column, Index, Integer, MetaData, String, Table, Text, and_,
-                        insert, select, update)
+                        insert, inspect, select, update)
 from sqlalchemy.engine import Engine
 
 from ..core import db
@@ -46,7 +46,7 @@ deliveries = Table(
     Column("language", String(20), nullable=False),
     Column("channel", String(20), nullable=False),
     Column("account", String(200), nullable=False),
-    Column("kind", String(20), nullable=False),  # post | release | withdrawal
+    Column("kind", String(20), nullable=False),  # post | release | briefing | withdrawal
     Column("part", Integer, nullable=False, default=0),
     Column("content_hash", String(64), nullable=False),
     Column("idempotency_key", String(64), nullable=False, unique=True),
@@ -192,3 +192,33 @@ class Sessions:
                                       .values(data=data, updated_at=utcnow())).rowcount
             if not done:
                 connection.execute(insert(channel_sessions).values(account=account, data=data, updated_at=utcnow()))
+
+
+# --- what the review page shows ----------------------------------------------------------------
+
+# The delivery channel a draft's text goes out on: a press release by e-mail, a post on its platform.
+DRAFT_CHANNELS = {"release": "email"}
+
+
+def draft_deliveries(session, drafts: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[Row]]:
+    """(release, language, draft channel) -> the deliveries of that text, for the review page:
+    the newest row of each slot (account, kind, part), in the order they were made. A post
+    draft's are its platform's posts; a press release's, its e-mails (briefings, releases and
+    withdrawal notices). Read in the caller's session; no deliveries table yet: none."""
+    wanted = {(slug, lang, DRAFT_CHANNELS.get(channel, channel)): (slug, lang, channel)
+              for slug, lang, channel in drafts}
+    connection = session.connection() if hasattr(session, "connection") else session
+    if not wanted or not inspect(connection).has_table(deliveries.name):
+        return {}
+    latest: dict[tuple, Row] = {}
+    for chunk in db.in_batches(sorted({slug for slug, _, _ in wanted})):
+        query = select(deliveries).where(deliveries.c.release.in_(chunk)).order_by(deliveries.c.id)
+        for mapping in connection.execute(query).mappings():
+            row = Row(**mapping)
+            key = wanted.get((row.release, row.language, row.channel))
+            if key is not None:
+                latest[(key, row.account, row.kind, row.part)] = row  # later ids replace earlier ones
+    found: dict[tuple[str, str, str], list[Row]] = {}
+    for (key, *_), row in sorted(latest.items(), key=lambda item: item[1].id):
+        found.setdefault(key, []).append(row)
+    return found

@@ -7,7 +7,9 @@ crash, a lost response) is confirmed on the platform before anything is sent aga
 message (an approved correction) is edited in place where the channel shows edits, else the
 old post is deleted and the new one posted (or, where nothing can be deleted, sent beside it).
 A slot no longer published (the release under embargo again) is deleted where the channel can,
-and e-mail lists get a withdrawal notice.
+and e-mail lists get a withdrawal notice. E-mail lists marked `embargoed_briefings` also get
+approved releases still under embargo (`briefings.py`), once, as a delivery of kind `briefing`;
+when the embargo ends such a list does not get the same text again (docs/channels.md).
 
 One runner at a time per store (a lock): a second `pressflow deliver` waits.
 """
@@ -25,6 +27,7 @@ from ..core import db
 from ..core.config import Settings
 from . import ledger as L
 from .base import ChannelError, Image, Message, RateLimited, Sent, Unconfirmable
+from .briefings import BRIEFING, read_briefings, still_out
 from .config import Account, channel_class, is_loopback
 from .due import Due, over_limit, read_outbox
 
@@ -56,8 +59,12 @@ def message_from_dict(data: dict, reply_to: str | None = None) -> Message:
 
 def withdrawal_notice(release_message: dict) -> Message:
     title, url = release_message["title"], release_message["url"]
-    text = (f"Withdrawn: {title}\n\nThe release \"{title}\" sent earlier ({url}) has been withdrawn. "
-            f"Please do not publish it; its page is no longer online.\n")
+    if release_message.get("kind") == BRIEFING:
+        text = (f"Withdrawn: {title}\n\nThe embargoed briefing \"{title}\" sent earlier has been withdrawn. "
+                f"Please do not publish it, neither now nor when its embargo ends.\n")
+    else:
+        text = (f"Withdrawn: {title}\n\nThe release \"{title}\" sent earlier ({url}) has been withdrawn. "
+                f"Please do not publish it; its page is no longer online.\n")
     return Message(release_message["release"], release_message["language"], "withdrawal", text, None,
                    f"Withdrawn: {title}", url, None)
 
@@ -113,12 +120,22 @@ class Runner:
             due = read_outbox(self.settings)
             if release is not None:
                 due = {k: v for k, v in due.items() if k[0] == release}
+            # Embargoed briefings, read from the store only when a list takes them; None when
+            # they could not be read (then no briefing is sent or taken back in this run).
+            briefings: dict | None = {}
+            if any(a.channel == "email" and a.embargoed_briefings for a in self.accounts):
+                try:
+                    briefings = read_briefings(self.settings, self.now, release=release)
+                except Exception as exc:
+                    log.exception("embargoed briefings not read")
+                    self.report.errors.append(f"embargoed briefings: not read: {_line(exc)}")
+                    briefings = None
             for account in self.accounts:
                 if (why := site_allowed(self.settings, account)) is not None:
                     self.report.errors.append(why)
                     continue
                 try:
-                    self._account(account, due, release)
+                    self._account(account, due, release, briefings)
                 except (ChannelError, Exception) as exc:  # one account failing leaves the others
                     if isinstance(exc, RateLimited):
                         continue
@@ -133,22 +150,41 @@ class Runner:
 
     # --- one account --------------------------------------------------------------------------
 
-    def _account(self, account: Account, due: dict[tuple[str, str], Due], release: str | None) -> None:
+    def _account(self, account: Account, due: dict[tuple[str, str], Due], release: str | None,
+                 briefings: dict[tuple[str, str], Message] | None = None) -> None:
         desired: dict[tuple, Message] = {}
         for (slug, language), item in sorted(due.items()):
             if account.serves(language):
                 for message in item.for_channel(account.channel):
                     desired[(slug, language, account.key, message.kind, message.part)] = message
+        marked = account.channel == "email" and account.embargoed_briefings
+        if marked:  # never to another list, never to a social channel
+            for (slug, language), message in sorted((briefings or {}).items()):
+                if account.serves(language):
+                    desired[(slug, language, account.key, BRIEFING, 0)] = message
         rows = self.ledger.rows(account=account.key, release=release)
         by_slot: dict[tuple, list[L.Row]] = {}
         for row in rows:
             by_slot.setdefault(row.slot, []).append(row)
         for slot, message in desired.items():
             self._slot(account, slot, message, by_slot.get(slot, []))
-        for slot, slot_rows in by_slot.items():
-            if slot not in desired and slot[3] != "withdrawal":
-                for row in slot_rows:
-                    self._take_back(account, row)
+        leftover = {slot: slot_rows for slot, slot_rows in by_slot.items()
+                    if slot not in desired and slot[3] != "withdrawal"}
+        briefed = [slot for slot, slot_rows in leftover.items()
+                   if slot[3] == BRIEFING and any(r.state not in L.GONE for r in slot_rows)]
+        ended: set[tuple[str, str]] = set()
+        if briefed and marked and briefings is not None:
+            ended = still_out(self.settings, self.now, sorted({(s[0], s[1]) for s in briefed}))
+        for slot, slot_rows in leftover.items():
+            if slot[3] == BRIEFING and (briefings is None or not marked or (slot[0], slot[1]) in ended):
+                # The embargo ended (the release goes out as usual), or the list is no longer
+                # marked: nothing to take back, only what was never sent is dropped.
+                if briefings is not None:
+                    for row in slot_rows:
+                        self._briefing_over(account, row)
+                continue
+            for row in slot_rows:
+                self._take_back(account, row)
 
     def _slot(self, account: Account, slot: tuple, message: Message, rows: list[L.Row]) -> None:
         content_hash = message.content_hash()
@@ -160,13 +196,16 @@ class Runner:
             active = [r for r in rows if r.state not in L.GONE]
             current = active[-1] if active else None
         if current is not None and current.content_hash == content_hash:
-            if current.state in (L.PENDING, L.POSTPONED):
-                self._send(account, current)
-            elif current.state == L.UNKNOWN:
-                self.report.unknown.append(current)
-            elif current.state == L.FAILED:
-                self.report.failed.append(current)
-            return
+            if current.state == L.SENT and self._replies_to_gone(account, current):
+                pass  # the same text, but the part before it is posted again: so is this one
+            else:
+                if current.state in (L.PENDING, L.POSTPONED):
+                    self._send(account, current)
+                elif current.state == L.UNKNOWN:
+                    self.report.unknown.append(current)
+                elif current.state == L.FAILED:
+                    self.report.failed.append(current)
+                return
         replaces = None
         if current is not None:
             if current.state == L.SENT:
@@ -178,6 +217,8 @@ class Runner:
                 self.ledger.set(current.id, L.SUPERSEDED, last_error="replaced before it was sent")
             else:
                 return  # still sending (could not confirm): next run
+        elif (briefing := self._briefed(account, slot, message, rows)) is not None:
+            return self._covered_by_briefing(account, slot, message, content_hash, rows, briefing)
         generation = sum(1 for r in rows if r.content_hash == content_hash)
         channel = self.channel(account)
         key = L.idempotency_key(slot[0], slot[1], account.channel, account.key, slot[3], slot[4],
@@ -191,16 +232,87 @@ class Runner:
             return self._done(row.id, L.FAILED)
         self._send(account, row)
 
+    # --- threads ------------------------------------------------------------------------------
+
+    def _parent(self, row: L.Row) -> L.Row | None:
+        """The newest row still standing of the thread part before `row` (None for a first part)."""
+        if row.part == 0:
+            return None
+        slot = (row.release, row.language, row.account, row.kind, row.part - 1)
+        active = [r for r in self.ledger.rows(account=row.account, release=row.release)
+                  if r.slot == slot and r.state not in L.GONE]
+        return active[-1] if active else None
+
+    def _replies_to_gone(self, account: Account, row: L.Row) -> bool:
+        """Whether a sent thread part replies to a post that is deleted or about to be: its
+        parent was (or is being) posted again by a correction, on a channel without edits.
+        Then the part is deleted and posted again too, replying to the new parent; so are the
+        parts after it, each in turn, because each one's parent is then posted again."""
+        if row.kind != "post" or row.part == 0 or self.channel(account).capabilities.edit:
+            return False
+        parent = self._parent(row)
+        if parent is None:
+            return False
+        replied = row.message.get("reply_to")
+        if replied is None:  # sent before reply targets were kept: a newer parent was posted since
+            return parent.created_at > row.created_at
+        return not (parent.state == L.SENT and parent.remote_id == replied)
+
+    # --- embargoed briefings ------------------------------------------------------------------
+
+    def _briefed(self, account: Account, slot: tuple, message: Message, rows: list[L.Row]) -> L.Row | None:
+        """The briefing this list already has of exactly this release, sent after any earlier
+        delivery of the release to it: then the release is not sent to it again."""
+        if message.kind != "release" or account.channel != "email":
+            return None
+        briefings = [r for r in self.ledger.rows(account=account.key, release=slot[0])
+                     if r.slot == (slot[0], slot[1], account.key, BRIEFING, 0) and r.state == L.SENT]
+        if not briefings:
+            return None
+        briefing = briefings[-1]
+        same = briefing.message.get("text") == message.text and briefing.message.get("title") == message.title
+        return briefing if same and all(r.created_at <= briefing.created_at for r in rows) else None
+
+    def _covered_by_briefing(self, account: Account, slot: tuple, message: Message, content_hash: str,
+                             rows: list[L.Row], briefing: L.Row) -> None:
+        """The embargo ended and the list had the same text as a briefing: its release delivery
+        is the briefing's message (a correction or a withdrawal later goes to it as usual)."""
+        generation = sum(1 for r in rows if r.content_hash == content_hash)
+        key = L.idempotency_key(slot[0], slot[1], account.channel, account.key, slot[3], slot[4],
+                                content_hash, generation)
+        row = self.ledger.add(release=slot[0], language=slot[1], channel=account.channel, account=account.key,
+                              kind=slot[3], part=slot[4], content_hash=content_hash, key=key,
+                              planned=briefing.planned, message=message_to_dict(message), state=L.SENT,
+                              last_error=f"not sent again: the list had it as embargoed briefing {briefing.id}")
+        self.ledger.set(row.id, L.SENT, remote_id=briefing.remote_id, url=briefing.url)
+        self._briefing_followed(row)
+
+    def _briefing_followed(self, release_row: L.Row) -> None:
+        """The release went to the list: its briefing is history (superseded by the release)."""
+        for row in self.ledger.rows(account=release_row.account, release=release_row.release, states=(L.SENT,)):
+            if row.slot == (release_row.release, release_row.language, release_row.account, BRIEFING, 0):
+                self.ledger.set(row.id, L.SUPERSEDED, last_error=f"the embargo ended: the release is delivery "
+                                                                 f"{release_row.id}")
+
+    def _briefing_over(self, account: Account, row: L.Row) -> None:
+        """A briefing no longer due because its embargo ended (or its list is no longer marked):
+        a sent one stays sent, one not sent by then is never sent."""
+        if row.state in (L.PENDING, L.POSTPONED, L.FAILED):
+            self.ledger.set(row.id, L.SUPERSEDED, last_error="the embargo ended before it was sent")
+        elif row.state == L.SENDING:
+            self._settle(account, row)  # find out whether it went; if it did not, it goes now
+        elif row.state == L.UNKNOWN:
+            self.report.unknown.append(row)
+
     # --- sending ------------------------------------------------------------------------------
 
     def _reply_to(self, row: L.Row) -> tuple[bool, str | None]:
-        """(ready, remote id of the previous part): a part waits until the one before is sent."""
+        """(ready, remote id of the previous part): a part waits until the one before is sent
+        (its newest row: not one a correction replaces)."""
         if row.part == 0:
             return True, None
-        previous = [r for r in self.ledger.rows(account=row.account, release=row.release)
-                    if r.slot == (row.release, row.language, row.account, row.kind, row.part - 1)
-                    and r.state == L.SENT]
-        return (True, previous[-1].remote_id) if previous else (False, None)
+        parent = self._parent(row)
+        return (True, parent.remote_id) if parent is not None and parent.state == L.SENT else (False, None)
 
     def _send(self, account: Account, row: L.Row) -> None:
         if row.state == L.POSTPONED and row.retry_at and row.retry_at > self.now:
@@ -215,6 +327,9 @@ class Runner:
             return  # the previous part comes first (next run, once it is sent)
         channel = self.channel(account)
         message = message_from_dict(row.message, reply_to)
+        if reply_to is not None and row.message.get("reply_to") != reply_to:  # kept: see _replies_to_gone
+            self.ledger.set(row.id, row.state, message={**row.message, "reply_to": reply_to})
+            row = self.ledger.get(row.id)
         if row.replaces is not None:
             old = self.ledger.get(row.replaces)
             if old is not None and old.state == L.SENT:
@@ -252,6 +367,8 @@ class Runner:
         self.ledger.set(row.id, L.SENT, remote_id=sent.remote_id, url=sent.url, last_error=None)
         if old is not None:
             self.ledger.set(old.id, L.SUPERSEDED, last_error=f"edited in place by delivery {row.id}")
+        if row.kind == "release":
+            self._briefing_followed(row)
         self._done(row.id, L.SENT)
 
     def _postpone(self, account: Account, row: L.Row, exc: RateLimited, state: str = L.POSTPONED) -> None:
@@ -309,7 +426,7 @@ class Runner:
             channel = self.channel(account)
             if channel.capabilities.delete:
                 self._delete(account, row, claimed=row.state == L.DELETING)
-            elif row.kind == "release":
+            elif row.kind in ("release", BRIEFING):
                 self._notice(account, row)
 
     def _delete(self, account: Account, row: L.Row, *, claimed: bool = False) -> None:

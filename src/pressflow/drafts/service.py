@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import db
+from ..core import db, text_rules
 from ..core.config import Settings
 from ..core.db import valid_name
 from ..core.errors import ReviewError, printable
@@ -179,6 +179,13 @@ def check_within_limit(draft: store.Draft) -> None:
                           f"{platform.limit} ({platform.title} counting); shorten it, then approve it")
 
 
+def check_visible(draft: store.Draft) -> None:
+    """Refuse to approve a text holding a bidi override, embedding or isolate, or an invisible
+    character the records' text rule refuses (an edit or a model may bring one in)."""
+    if found := text_rules.problem(draft.text):
+        raise ReviewError(f"draft {draft.id} cannot be approved: its text {found}, then approve it")
+
+
 def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, reason: str | None = None,
               languages: list[str] | None = None) -> list[store.Draft]:
     """Approve or reject these drafts in the caller's transaction; the first that may not be
@@ -194,6 +201,7 @@ def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, rea
             check_language(languages, draft, reviewer)
             if status == store.APPROVED:
                 check_within_limit(draft)
+                check_visible(draft)
             store.set_status(session, draft, status, reviewer=reviewer, reason=reason,
                              expected_revision=seen[draft_id].revision, expected_status=seen[draft_id].status)
             decided.append(draft)
@@ -243,6 +251,7 @@ def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> 
             for draft in store.list_drafts(session, status=store.PENDING, slug=slug):
                 try:
                     check_within_limit(draft)
+                    check_visible(draft)
                 except ReviewError as exc:
                     approval.left.append(str(exc))
                     continue
@@ -386,7 +395,7 @@ def recheck(draft: store.Draft, layout: layouts.Layout | None, text: str, *, sou
                        for v in segment.get("values") or ())
         flags += checks.check_sentence(checks.Sentence(source=draft.source_text, target=text, source_lang=source,
                                                        target_lang=draft.lang, values=values, forced=forced))
-    return flags + checks.over_limit(draft.channel, text)
+    return flags + checks.over_limit(draft.channel, text) + checks.invisible_in_draft(text, flags)
 
 
 def current_segments(settings: Settings, draft_id: int) -> list[Sentence]:

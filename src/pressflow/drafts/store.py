@@ -264,7 +264,8 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
     if not begun:
         begin_drafts(session, slug, lang, fingerprint, channel)
     draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
-                  text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status)
+                  text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status,
+                  approved_revision=1 if status == APPROVED else None)
     draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
     session.add(draft)
     return draft

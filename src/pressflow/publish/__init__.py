@@ -31,20 +31,20 @@ from ..core.site import ALL_LANGUAGES, Site
 from ..drafts import store
 from ..platforms import PLATFORMS
 from ..records import Event
-from ..render import RELEASE, split_image_alt, summary_of, title_of
+from ..render import RELEASE, split_image_alt, split_image_caption, summary_of, title_of
 from . import ledger
 from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
 from . import websub
 from .jsonfeed import JsonFeed
 from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
-from .outbox import Outbox
+from .outbox import Outbox, release_of_outbound
 from .pages import Pages
 from .sitemap import Sitemap
 from .writer import Output, Writer
 
 # Bumped when the code changes what pages, feeds or lists hold: every output is republished once.
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
 
 __all__ = ["publish", "on_progress", "PublishReport", "Item", "Entry", "Site", "is_failure", "as_utc"]
 
@@ -81,6 +81,10 @@ def _release_image(source_file: str | None, event: Event | None) -> tuple[Path |
     except PublishError:
         return None, image.alt
     return (path if path.is_file() else None), image.alt
+
+
+def _record_caption(event: Event | None) -> str | None:
+    return event.image.caption if event is not None and event.image is not None else None
 
 
 @dataclasses.dataclass
@@ -123,7 +127,8 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
         event = _event(version.record if version else release.record)
         image, alt = _release_image(version.source_file if version else release.source_file, event)
         text = drafts[RELEASE].text
-        markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
+        markdown, caption = split_image_caption(text)  # the caption and alt text are reviewed with the rest
+        markdown, translated_alt = split_image_alt(markdown)
         posts = _posts_within_limits(release.slug, lang, drafts, held)
         content_hash = db.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
         previous = before.get((release.slug, lang))
@@ -137,7 +142,7 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
         items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
                           event.date if event else release.date, published, updated, image, translated_alt or alt,
                           [d.id for d in drafts.values()], list(event.tags if event else []),
-                          previous, event, content_hash))
+                          previous, event, content_hash, caption or _record_caption(event)))
     return items
 
 
@@ -185,6 +190,9 @@ def site_fingerprint(settings: Settings) -> str:
     glossary = settings.glossary_file or Path(__file__).resolve().parents[1] / "data" / "glossary.yaml"
     if glossary.is_file():
         digest.update(b"\0glossary\0" + glossary.read_bytes())
+    places = getattr(settings, "places_file", None) or Path(__file__).resolve().parents[1] / "data" / "places.yaml"
+    if places.is_file():  # the city names of datelines and pages
+        digest.update(b"\0places\0" + places.read_bytes())
     return digest.hexdigest()
 
 
@@ -217,6 +225,7 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
         output = Output(settings, report)
         try:
             with db.session_scope(settings.db_url) as session:
+                output.session = session  # read for related releases only
                 _publish(session, settings, now, report, output, progress)
         finally:
             output.staging.discard()  # what a failed run staged; nothing once committed
@@ -381,7 +390,8 @@ class Releases:
         live = sorted(written + kept, key=lambda i: i.lang)  # `items` are in this order too
         files: list[Path] = []
         if image and image.path and live:
-            files.append(image.path)  # the copied image is the release's too
+            files.append(image.path)  # the copied image is the release's too, and its preview
+            files += [image.social_path] if image.social_path else []
         for item, outputs in rendered:
             # Pages link only to translations that exist: re-render when a sibling failed.
             if len(live) != len(items):
@@ -401,7 +411,7 @@ class Releases:
             return None
         folder = site.outbox_path(item.slug, item.lang)
         try:
-            markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+            markdown = release_of_outbound((folder / "press-release.md").read_text(encoding="utf-8"))
             posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
         except (OSError, UnicodeDecodeError):
             return None

@@ -113,11 +113,14 @@ class Sitemap(Writer):
         self.write(self.site.sitemap_path(), "".join(index) + "</sitemapindex>\n")
 
     def _index_lines(self, catalog) -> tuple[str, int]:
-        """Each language's front index page, with the others as alternates."""
+        """Each language's front index page and subscribe page, with the others as alternates."""
         languages = catalog.languages()
         alternates = self.site.alternates({lang: self.site.index_url(lang) for lang in languages})
         lines = [_url(self.site.index_url(lang), catalog.last_updated(lang).isoformat(), alternates)
                  for lang in languages]
+        subscribe = self.site.alternates({lang: self.site.subscribe_url(lang) for lang in languages})
+        lines += [_url(self.site.subscribe_url(lang), catalog.last_updated(lang).isoformat(), subscribe)
+                  for lang in languages]
         return "".join(lines), len(lines)
 
 

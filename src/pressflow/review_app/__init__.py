@@ -35,9 +35,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from ..core import db
-from ..core.config import PROJECT_ROOT, Settings
+from ..core.config import PROJECT_ROOT, Settings, bundled_templates
 from ..core.errors import PressflowError, ReviewError
 from ..core.site import SERVED_FOLDERS, files as layout_files
+from ..deliver.ledger import draft_deliveries
 from ..drafts import reviewers, service, store
 from ..memory import fuzzy
 from ..platforms import PLATFORMS
@@ -123,14 +124,16 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN, or PRESSFLOW_REVIEW_TOKEN_BLOCK, to a shared token for a small team)")
-    proxies = proxy_options(settings)
+    from .connections import uvicorn_options  # slow clients: time limits and a connection limit
+
+    options = {**proxy_options(settings), **uvicorn_options(settings)}
     app = create_app(settings, https_only=settings.cookie_secure)
     print(f"review page on http://{host}:{port}/  ({app.state.mode.describe()})", flush=True)
     # uvicorn ends a graceful shutdown by re-raising SIGTERM, which would kill the process before
     # its exit handlers run, and one of them stops the temporary Prefect server that publishing
     # in process started. Exiting through SystemExit runs them.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **options)
 
 
 def proxy_options(settings: Settings) -> dict:
@@ -167,11 +170,11 @@ async def _lifespan(app: FastAPI):
 def _template_env(settings: Settings) -> Environment:
     # Staff may override a template in their templates folder; the bundled ones are the default.
     loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
-                           FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
+                           FileSystemLoader(str(bundled_templates() / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        qa_explanation=checks.explanation,
-                       status_label=lambda s: STATUS_LABELS.get(s, s))
+                       status_label=lambda s: STATUS_LABELS.get(s, s), channel_label=channel_label)
     return env
 
 
@@ -234,6 +237,12 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 def qa_label(flag: dict) -> str:
     return checks.describe(flag)
+
+
+def channel_label(channel: str) -> str:
+    """'Press release', 'X post', 'Bluesky post': a channel as translators call it."""
+    return "Press release" if channel == "release" else f"{PLATFORMS[channel].title} post" if channel in PLATFORMS \
+        else channel
 
 
 # --- dependencies ----------------------------------------------------------------------------
@@ -403,6 +412,8 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
     all_langs = [code for code in store.draft_languages(session) if reviewer.may_review(code)]
     kinds = list(checks.CHECKS) + sorted({f.get("kind", "") for r in rows for f in r.qa or []} - set(checks.CHECKS))
     return {"groups": groups, "counts": counts,
+            "deliveries": draft_deliveries(session, {(g["slug"], g["lang"], d.channel)
+                                                     for g in groups for d in g["drafts"]}),
             "statuses": store.STATUSES, "groups_total": len(shown_groups),
             "filters": {"status": status, "lang": lang, "channel": channel, "qa": qa},
             "languages": all_langs, "channels": ["release", *PLATFORMS], "qa_kinds": kinds}
@@ -468,6 +479,8 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
         "next_pending": following[0] if following else None, "pending": siblings,
+        "deliveries": draft_deliveries(session, [(draft.release_slug, draft.lang, draft.channel)]).get(
+            (draft.release_slug, draft.lang, draft.channel), []),
     }
 
 

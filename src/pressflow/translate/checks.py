@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from ..core import text_rules
 from .marks import PLACEHOLDER_PATTERN
 
 
@@ -226,6 +227,35 @@ def doubled_word(s: Sentence) -> list[str] | None:
        "The translation has two or more spaces in a row where the source has none.")
 def double_space(s: Sentence) -> list[str] | None:
     return [] if "  " in s.target and "  " not in s.source else None
+
+
+# --- invisible characters ----------------------------------------------------------------------
+
+
+@check("invisible_characters", "Invisible or reordering characters",
+       "The text holds characters a reader cannot see: a bidi override, embedding or isolate, which "
+       "reorders how the text reads without changing what it says (\"Trojan Source\"), or a zero-width "
+       "or other invisible character where no script needs one. Delete them: pages and feeds set each "
+       "language's direction themselves. Such a draft cannot be approved. The zero-width joiner inside "
+       "an emoji or a Persian, Arabic or Indic word is fine.")
+def invisible_characters(s: Sentence) -> list[str] | None:
+    return hidden_characters(s.target) or None
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The characters of `text` the text rule refuses (`text_rules`: the records' rule), each
+    named once with how often it occurs: ["U+202E RIGHT-TO-LEFT OVERRIDE x3"]."""
+    found = Counter(text_rules.describe(text[index]) for index, _problem in text_rules.problems(text))
+    return [name if count == 1 else f"{name} x{count}" for name, count in found.items()]
+
+
+def invisible_in_draft(text: str, flags: list[dict]) -> list[dict]:
+    """The flag for a whole draft's text when no sentence's flag already names its invisible
+    characters (they sit between sentences, or the draft's sentences were not checked)."""
+    if any(flag.get("kind") == "invisible_characters" for flag in flags):
+        return []
+    items = hidden_characters(text)
+    return [{"kind": "invisible_characters", "items": items}] if items else []
 
 
 # --- length ------------------------------------------------------------------------------------
