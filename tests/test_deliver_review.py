@@ -24,7 +24,9 @@ if _missing:
     pytest.skip(_missing, allow_module_level=True)
 
 from pds_support import create_account, start_pds, stop_pds  # noqa: E402
-from pressflow import pipeline, review, store, users  # noqa: E402
+from pressflow.core import db  # noqa: E402
+from pressflow.drafts import reviewers, service, store  # noqa: E402
+from pressflow.prepare import pipeline  # noqa: E402
 from pressflow.core.config import Settings  # noqa: E402
 from pressflow.deliver import ledger as L  # noqa: E402
 from pressflow.deliver.config import Account  # noqa: E402
@@ -33,9 +35,6 @@ from pressflow.publish import publish  # noqa: E402
 from pressflow.records import Event  # noqa: E402
 from pressflow.review_app import create_app  # noqa: E402
 from pressflow.review_app.publishing import PublishMode  # noqa: E402
-from pressflow.drafts import service
-from pressflow.drafts import reviewers
-from pressflow.core import db
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -24,7 +24,7 @@ from pressflow.publish import ledger
 from pressflow.core.config import Settings
 from pressflow.core.errors import PublishError
 from pressflow.publish import publish
-from pressflow.core.sitemap import Sitemap
+from pressflow.publish.sitemap import Sitemap
 from pressflow.records import validate_record
 
 

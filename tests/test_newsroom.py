@@ -23,10 +23,10 @@ from pressflow.drafts import service
 from pressflow.drafts import store
 from pressflow.core.config import Settings
 from pressflow.core.errors import RecordError
-from pressflow.places import city_name, place_line
+from pressflow.render.places import city_name, place_line
 from pressflow.publish import publish
 from pressflow.records import Event, Location, validate_record
-from pressflow.social_image import png_size, svg_to_png
+from pressflow.publish.social_image import png_size, svg_to_png
 from pressflow.core import db
 
 NOW = dt.datetime(2021, 9, 20, 8, 0, tzinfo=dt.timezone.utc)

@@ -23,7 +23,7 @@ from pressflow.publish import Item, PublishReport
 from pressflow.publish.catalog import MemoryCatalog
 from pressflow.publish.pages import Pages, _without_title
 from pressflow.publish.model import Changes
-from pressflow.core.sitemap import release_lines
+from pressflow.publish.sitemap import release_lines
 from pressflow.publish.writer import Output
 from pressflow.records import Event
 from pressflow.render import (
