@@ -40,7 +40,7 @@ from slugify import slugify
 from ..core.errors import RecordError, printable
 from ..core.files import FileKindError, read_regular, resolve_inside
 from .images import ImageError, read_image
-from ..core.text_rules import check_text, visible
+from ..core.text_rules import check_text, problem, visible
 
 MAX_FILE_BYTES = 2_000_000
 # Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
@@ -147,8 +147,8 @@ def _city_names(value: Any) -> Any:
             raise ValueError("give the city's name, or its name per language (e.g. {en: Cairo, ar: القاهرة})")
         for tag, name in value.items():
             _language(str(tag))
-            if not isinstance(name, str) or not name.strip() or len(name) > SHORT_TEXT or _CONTROL.search(name) \
-                    or re.search(r"[\r\n]", name):
+            if not isinstance(name, str) or not name.strip() or len(name) > SHORT_TEXT \
+                    or problem(name, one_line=True):
                 raise ValueError(f"the name for '{tag}' must be one line of text (at most {SHORT_TEXT} characters)")
     return value
 
