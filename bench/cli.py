@@ -41,6 +41,9 @@ def bench_env(home: Path) -> dict[str, str]:
            "PREFECT_HOME": str(home / "prefect")}
     for name in [n for n in env if n.startswith("PRESSFLOW_")] + ["PREFECT_API_URL", "PREFECT_PROFILE"]:
         env.pop(name, None)
+    # English drafts approved as they are prepared (the office setting), so that `publish` has the
+    # one new release to publish, as it had when that was the default.
+    env["PRESSFLOW_AUTO_APPROVE_SOURCE"] = "1"
     (home / "argos-packages").mkdir(parents=True, exist_ok=True)
     return env
 

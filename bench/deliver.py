@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     from atproto import Client
 
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.deliver.bluesky import Bluesky, facets, tid
     from pressflow.deliver.config import Account
     from pressflow.deliver.runner import Runner

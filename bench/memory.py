@@ -92,9 +92,10 @@ class Corpus:
 
 
 def fill(url: str, corpus: Corpus, entries: int) -> tuple[list[str], float]:
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.memory.store import SqlMemory
 
-    memory = store.SqlMemory(url)
+    memory = SqlMemory(url)
     sources = list(dict.fromkeys(corpus.sentence() for _ in range(int(entries * 1.05))))[:entries]
     started = time.perf_counter()
     for start in range(0, len(sources), 5000):
@@ -109,9 +110,10 @@ def release(corpus: Corpus, sources: list[str]) -> list[str]:
 
 
 def time_suggestions(url: str, sentences: list[str], repeats: int) -> tuple[float, int]:
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.memory.store import SqlMemory
 
-    memory, times, found = store.SqlMemory(url), [], {}
+    memory, times, found = SqlMemory(url), [], {}
     for _ in range(repeats):
         started = time.perf_counter()
         found = memory.suggest("en", "es", sentences)
@@ -129,8 +131,8 @@ def event(i: int) -> str:
 
 
 def time_prepare(url: str, i: int, records: Path) -> float:
-    from pressflow import pipeline
-    from pressflow.config import Settings
+    from pressflow.prepare import pipeline
+    from pressflow.core.config import Settings
     from pressflow.records import load_records
 
     records.mkdir(parents=True, exist_ok=True)
@@ -155,11 +157,12 @@ def postgres_database(server: str) -> tuple[str, callable]:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop() -> None:
-        from pressflow import store
+        from pressflow.core import db
+        from pressflow.memory.store import SqlMemory
 
         url = server.rsplit("/", 1)[0] + f"/{name}"
-        if url in store._engines:
-            store._engines.pop(url).dispose()
+        if url in db._engines:
+            db._engines.pop(url).dispose()
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 

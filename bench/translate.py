@@ -76,7 +76,7 @@ def corpus(sentences: int, seed: int = 7) -> list[str]:
     Repetition as an archive has it: every release shares the organization's boilerplate,
     posts repeat their release's title and summary, quotes and body paragraphs recur.
     """
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.records import load_records
     from pressflow.render import Renderer, strip_keep
     from pressflow.translate.segment import split_document
@@ -182,7 +182,7 @@ def raw_contender(model, sentences: list[str], max_length: int):
 
 
 def stage_contender(model):
-    from pressflow.store import SqlMemory
+    from pressflow.memory.store import SqlMemory
     from pressflow.translate.protect import Glossary
     from pressflow.translate.stage import StageStats, translate_documents
 

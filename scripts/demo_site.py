@@ -28,7 +28,7 @@ EXTRA = {"id": "2021-10-20-data-sharing-workshop", "title": "Open data sharing w
          "quotes": [{"speaker": "Dr. Olga Petrova", "role": "Workshop chair", "text": "Shared data is shared progress."},
                     {"speaker": "Mr. Kenji Sato", "text": "Standards make the difference."}],
          "links": [{"title": "Workshop page", "url": "https://www.anso.org.cn/programmes/data-sharing/"}],
-         "contact": {"name": "ANSO Data Office", "email": "data-office@anso.example.org"}}
+         "contact": {"name": "ANSO Data Office", "email": "data-office@anso.example.org", "phone": "+998 71 555 0100"}}
 
 
 def _isolate(out: Path) -> None:
@@ -52,8 +52,10 @@ PENDING = {"id": "2021-11-02-young-scientists-forum", "title": "Young scientists
 
 
 def build(out: Path, languages: list[str], pending: bool = False) -> Path:
-    from pressflow import pipeline, store
-    from pressflow.config import Settings
+    from pressflow.core import db
+    from pressflow.drafts import store
+    from pressflow.prepare import pipeline
+    from pressflow.core.config import Settings
     from pressflow.publish import publish
     from pressflow.records import load_records, validate_record
     from pressflow.translate import testmodel
@@ -72,7 +74,7 @@ def build(out: Path, languages: list[str], pending: bool = False) -> Path:
     report = pipeline.prepare(batch, settings)
     if report.failed:
         raise SystemExit(f"prepare failed: {report.failed}")
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, status=store.PENDING):
             store.set_status(session, draft, store.APPROVED, reviewer="demo")
     published = publish(settings, now=dt.datetime.now(dt.timezone.utc))

@@ -43,6 +43,7 @@ TEST_PAIRS = (("en", "es"), ("en", "zh"), ("en", "ar"))
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _stop_throwaway_postgres()
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
@@ -71,7 +72,7 @@ def prefect_harness():
 @pytest.fixture
 def settings(tmp_path):
     """Settings pointing at a fresh output folder (and its own SQLite store)."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     return Settings(out_dir=tmp_path / "out")
 
@@ -102,9 +103,10 @@ def decoding_capped(tokens: str = "24"):
 
 def approve_all(settings) -> None:
     """Stand in for reviewers: approve every pending draft."""
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.drafts import store
 
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, status=store.PENDING):
             store.set_status(session, draft, store.APPROVED, reviewer="test")
 
@@ -151,18 +153,85 @@ def prefect_server(prefect_server_env):
 # --- PostgreSQL ----------------------------------------------------------------------------
 # A real server: PRESSFLOW_TEST_POSTGRES_URL (a SQLAlchemy URL of a database on it, e.g.
 # postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres, whose user may create
-# databases). .ci/run starts one and sets it; without it these tests skip, except under CI.
+# databases). Without it, where PostgreSQL's binaries are installed (the README's apt line
+# installs them), the first test that needs a server starts a throwaway cluster, as .ci/run
+# does: loopback only, its own port, trust authentication, removed when the session ends.
+# Without either these tests skip and say why, except under CI, where they fail.
 POSTGRES_URL = os.environ.get("PRESSFLOW_TEST_POSTGRES_URL")
+_postgres: dict = {}  # the throwaway cluster: {"url", "data", "pg_ctl", "as_postgres"} or {"missing": why}
+
+
+def _postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin folder (Debian keeps them under /usr/lib/postgresql)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: [int(x) for x in p.parts[-3].split(".") if x.isdigit()])
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _start_throwaway_postgres() -> str | None:
+    """A PostgreSQL cluster of this session's own, or None (the reason in `_postgres["missing"]`)."""
+    if _postgres:
+        return _postgres.get("url")
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        _postgres["missing"] = "no PostgreSQL binaries (apt-get install postgresql)"
+        return None
+    # initdb refuses to run as root: the cluster belongs to the postgres user then, as in .ci/run.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="pressflow-test-pg-"))
+    try:
+        if as_postgres:
+            shutil.chown(data, user="postgres")
+        port = _free_port()
+        subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data / "data"), "-U", "postgres",
+                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data / "data"), "-l", str(data / "log"),
+                        "-w", "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {data}", "start"],
+                       check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError, LookupError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        _postgres["missing"] = (f"could not start a throwaway PostgreSQL cluster with {bin_dir}: "
+                                f"{exc} {detail.decode(errors='replace')[-300:]}".strip())
+        shutil.rmtree(data, ignore_errors=True)
+        return None
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    _postgres.update(url=url, data=data, pg_ctl=bin_dir / "pg_ctl", as_postgres=as_postgres)
+    os.environ["PRESSFLOW_TEST_POSTGRES_URL"] = url  # for tests (and their subprocesses) that read it
+    return url
+
+
+def _stop_throwaway_postgres() -> None:
+    if "data" in _postgres:
+        subprocess.run([*_postgres["as_postgres"], str(_postgres["pg_ctl"]), "-D", str(_postgres["data"] / "data"),
+                        "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(_postgres["data"], ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_server_url() -> str | None:
+    """PRESSFLOW_TEST_POSTGRES_URL, else a throwaway cluster's URL, else None."""
+    return POSTGRES_URL or _start_throwaway_postgres()
 
 
 def require_postgres() -> str:
     """The server's URL, or skip (fail under CI=1, where .ci/run starts a server)."""
-    if not POSTGRES_URL:
-        reason = "PRESSFLOW_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against"
+    url = postgres_server_url()
+    if not url:
+        reason = f"PRESSFLOW_TEST_POSTGRES_URL is not set and {_postgres.get('missing')}: no PostgreSQL server to test against"
         if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             pytest.fail(f"{reason}; CI is set: .ci/run starts a server, so these tests must run", pytrace=False)
         pytest.skip(reason)
-    return POSTGRES_URL
+    return url
 
 
 class PostgresDatabases:
@@ -192,10 +261,11 @@ class PostgresDatabases:
     def drop_all(self) -> None:
         from sqlalchemy.engine import make_url
 
-        from pressflow import store
+        from pressflow.core import db
+        from pressflow.drafts import store
 
-        for url in [u for u in store._engines if make_url(u).database in self.made]:
-            store._engines.pop(url).dispose()  # a database in use cannot be dropped
+        for url in [u for u in db._engines if make_url(u).database in self.made]:
+            db._engines.pop(url).dispose()  # a database in use cannot be dropped
         with self.admin.connect() as connection:
             for name in self.made:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

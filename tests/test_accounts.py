@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from pressflow import users
+from pressflow.drafts import reviewers
 from pressflow.cli import app
 
 
 @pytest.mark.parametrize("password", ["password", "12345678", "aaaaaaaa", "alice", "alicealice", " " * 8,
                                       "Password1", "qwertyuiop", "short"])
 def test_weak_passwords_are_refused(settings, password):
-    with pytest.raises(users.AccountError, match="password"):
-        users.add_user(settings.db_url, "alice", password, [])
-    assert users.list_users(settings.db_url) == []
+    with pytest.raises(reviewers.AccountError, match="password"):
+        reviewers.add_user(settings.db_url, "alice", password, [])
+    assert reviewers.list_users(settings.db_url) == []
 
 
 def test_a_passphrase_is_taken(settings):
-    assert users.add_user(settings.db_url, "alice", "correct horse battery", []) is True
+    assert reviewers.add_user(settings.db_url, "alice", "correct horse battery", []) is True
 
 
 def cli(settings, *args, password="correct horse battery"):
@@ -30,13 +30,13 @@ def cli(settings, *args, password="correct horse battery"):
 def test_languages_that_name_no_language_are_refused_not_read_as_all(settings, value):
     code, output = cli(settings, "users", "add", "lin", "--languages", value)
     assert code == 1 and "names no language" in output, output
-    assert users.list_users(settings.db_url) == []
+    assert reviewers.list_users(settings.db_url) == []
 
 
 def test_languages_are_checked_and_kept(settings):
     code, output = cli(settings, "users", "add", "lin", "--languages", "zh, es,")
     assert code == 0, output
-    assert users.list_users(settings.db_url) == [("lin", ["zh", "es"])]
+    assert reviewers.list_users(settings.db_url) == [("lin", ["zh", "es"])]
     code, output = cli(settings, "users", "add", "ana", "--languages", "klingon")
     assert code == 1 and "'klingon' is not a known language tag" in output, output
 

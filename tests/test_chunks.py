@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pressflow import pipeline, store
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
 
 
 def drafts_of(settings) -> set[tuple[str, str, str]]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return {(d.release_slug, d.lang, d.channel) for d in store.list_drafts(session)}
 
 
 def test_chunked_prepare_matches_one_pass(argos_models, events, tmp_path, monkeypatch):
     monkeypatch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "8")
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
     whole = Settings(out_dir=tmp_path / "whole", chunk_releases=200)
     chunked = Settings(out_dir=tmp_path / "chunked", chunk_releases=1)

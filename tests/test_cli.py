@@ -20,9 +20,11 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pressflow import pipeline, review, store
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.prepare import pipeline
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event, load_records, validate_record
 from pressflow.render import RELEASE
@@ -142,7 +144,7 @@ def english_only(slug: str) -> dict:
 
 
 def statuses(settings: Settings, slug: str) -> set[str]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return {d.status for d in store.list_drafts(session, slug=slug)}
 
 
@@ -165,7 +167,7 @@ def test_auto_approve_names_the_qa_flags_of_what_it_approved(cli, prefect_harnes
     record = write_record(tmp_path, "flagged.yaml", english_only("flagged"))
     pipeline.prepare([(record, validate_record(english_only("flagged")))], settings)
     dropped = {"kind": "protected_missing", "segment": 0, "items": ["https://anso.org.cn"]}
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for draft in store.list_drafts(session, slug="flagged"):
             if draft.channel in (RELEASE, "x"):
                 draft.qa = [dropped, {**dropped, "segment": 1}]
@@ -227,7 +229,7 @@ def test_prepare_reports_a_bad_record_and_stores_the_good_one(cli, prefect_harne
     assert str(bad) in errors[0] and "record 'bad-one'" in errors[0] and "field 'date'" in errors[0]
     assert "Traceback" not in result.output
     assert "prepared good-one: en" in result.stdout
-    with store.session_scope(Settings(out_dir=out).db_url) as session:
+    with db.session_scope(Settings(out_dir=out).db_url) as session:
         assert {d.release_slug for d in store.list_drafts(session)} == {"good-one"}
 
 
@@ -251,12 +253,12 @@ def reviewed_store(argos_models, tmp_path, monkeypatch) -> Settings:
     settings = Settings(out_dir=tmp_path / "out")
     event = Event(title="Water forum", date="2021-09-12", summary="Scientists met in Tashkent.", languages=["es"])
     pipeline.prepare([(None, event)], settings)
-    review.approve_all(settings, reviewer="ana", lang="en")
+    service.approve_all(settings, reviewer="ana", lang="en")
     return settings
 
 
 def pending_ids(settings: Settings) -> list[int]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return [d.id for d in store.list_drafts(session, status=store.PENDING)]
 
 
@@ -292,7 +294,7 @@ def test_review_approve_reject_edit(cli, reviewed_store, tmp_path):
     assert rejected.exit_code == 0 and "rejected 1 draft(s)" in rejected.stdout
     rest = cli("review", "approve", "--all", "--lang", "es", "--out", out)
     assert rest.exit_code == 0 and f"approved {len(others)} draft(s)" in rest.stdout
-    with store.session_scope(reviewed_store.db_url) as session:
+    with db.session_scope(reviewed_store.db_url) as session:
         draft = store.get_draft(session, release)
         assert (draft.status, draft.revision, draft.text) == (store.APPROVED, 2, text.read_text())
         assert store.get_draft(session, x).reason == "too long"

@@ -10,9 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pressflow import messages, pipeline, review, store
+from pressflow.cli import messages
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.prepare import pipeline
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.records import Event
 
 SHORT_OUTPUT = "24"  # random-weight models never stop on their own
@@ -38,11 +41,11 @@ def spanish_store(argos_models, tmp_path, monkeypatch) -> Settings:
 
 def test_flag_counts_count_a_kind_once_in_order_of_first_appearance():
     flags = [{"kind": "protected_missing"}] * 12 + [{"kind": "over_limit"}, {"kind": "protected_missing"}]
-    assert review.flag_counts(flags) == "protected_missing x13, over_limit"
+    assert service.flag_counts(flags) == "protected_missing x13, over_limit"
 
 
 def test_review_list_counts_a_repeated_flag_instead_of_repeating_it(spanish_store):
-    with store.session_scope(spanish_store.db_url) as session:
+    with db.session_scope(spanish_store.db_url) as session:
         draft = store.list_drafts(session, lang="es", channel="release")[0]
         # As the translation stage leaves a release whose 12 sentences each lost a protected name.
         draft.qa = [{"kind": "protected_missing", "segment": i, "items": ["ANSO"]} for i in range(12)]
@@ -65,7 +68,7 @@ def test_review_list_counts_a_repeated_flag_instead_of_repeating_it(spanish_stor
 def test_review_edit_with_a_file_it_cannot_read_says_so_in_one_line(spanish_store, tmp_path, make, says):
     path = tmp_path / "missing.md"
     make(path)
-    with store.session_scope(spanish_store.db_url) as session:
+    with db.session_scope(spanish_store.db_url) as session:
         draft_id = store.list_drafts(session, lang="es")[0].id
     result = cli("review", "edit", draft_id, "--file", path, "--out", spanish_store.out_dir)
     assert result.exit_code == 1
@@ -74,7 +77,7 @@ def test_review_edit_with_a_file_it_cannot_read_says_so_in_one_line(spanish_stor
 
 def test_review_edit_names_a_file_with_a_line_break_on_one_line(spanish_store, tmp_path):
     path = tmp_path / "new\nsaved draft 1 revision 9.md"
-    with store.session_scope(spanish_store.db_url) as session:
+    with db.session_scope(spanish_store.db_url) as session:
         draft_id = store.list_drafts(session, lang="es")[0].id
     result = cli("review", "edit", draft_id, "--file", path, "--out", spanish_store.out_dir)
     assert result.exit_code == 1
@@ -85,7 +88,7 @@ def test_review_edit_names_a_file_with_a_line_break_on_one_line(spanish_store, t
 
 
 def test_prepared_line_says_what_each_language_added():
-    from pressflow.pipeline import ReleaseOutcome
+    from pressflow.prepare.pipeline import ReleaseOutcome
 
     outcome = ReleaseOutcome("Summit", "unchanged", ["ar", "en", "zh"], {"ar": 1, "zh": 9})
     assert messages.prepared("summit", outcome) == "prepared summit: ar (1 new draft), en (unchanged), zh (9 new drafts)"
@@ -113,7 +116,7 @@ def test_prepare_after_installing_a_model_says_what_it_added(prefect_harness, ar
     after = cli("prepare", record, "--out", out)
 
     assert after.exit_code == 0, after.output
-    with store.session_scope(Settings(out_dir=out).db_url) as session:
+    with db.session_scope(Settings(out_dir=out).db_url) as session:
         added = len(store.list_drafts(session, slug="summit", lang="zh"))
     assert added > 0
     assert f"prepared summit: en (unchanged), zh ({added} new drafts)\n" in after.stdout, after.output
@@ -149,7 +152,7 @@ def test_publish_of_an_embargoed_release_says_until_when(prefect_harness, tmp_pa
 
 
 def test_one_line_escapes_line_breaks_and_control_characters_only():
-    from pressflow.errors import one_line, printable
+    from pressflow.core.errors import one_line, printable
 
     assert one_line("a\nb\rc\x1b[31m\u2028d é 中") == "a\\nb\\rc\\x1b[31m\\u2028d é 中"
     assert printable("events/é.yaml") == "events/é.yaml"

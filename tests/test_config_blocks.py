@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from pressflow.config import Settings
-from pressflow.errors import ConfigError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ConfigError
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -29,7 +29,7 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_without_block_settings_prefect_is_never_imported(tmp_path):
     env = {**os.environ, "PRESSFLOW_OUT": str(tmp_path / "out"), "PRESSFLOW_REVIEW_TOKEN": "team-token"}
     result = run_python("import sys\n"
-                        "from pressflow.config import Settings\n"
+                        "from pressflow.core.config import Settings\n"
                         "s = Settings()\n"
                         "print(s.db_url, s.shared_review_token())\n"
                         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))", env)
@@ -84,11 +84,12 @@ def test_secrets_come_from_secret_blocks_on_the_prefect_server(prefect_server, t
     env.pop("PRESSFLOW_DATABASE_URL", None)
     env.pop("PRESSFLOW_REVIEW_TOKEN", None)
     (tmp_path / "team").mkdir()
-    result = run_python("from pressflow.config import Settings\n"
-                        "from pressflow import store\n"
+    result = run_python("from pressflow.core.config import Settings\n"
+                        "from pressflow.core import db\n"
+                        "from pressflow.drafts import store\n"
                         "s = Settings()\n"
-                        "store.get_engine(s.db_url)\n"
-                        "with store.session_scope(s.db_url) as session:\n"
+                        "db.get_engine(s.db_url)\n"
+                        "with db.session_scope(s.db_url) as session:\n"
                         "    print(len(store.list_drafts(session)))\n"
                         "print(s.db_url)\n"
                         "print(s.shared_review_token())", env)

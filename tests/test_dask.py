@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
 from pressflow.translate.runners import RunnerError, task_runner
 
 
@@ -21,7 +22,7 @@ def test_prepare_flow_on_a_local_dask_cluster(prefect_harness, argos_models, set
     assert not summary.failed, summary.failed
     assert set(summary.skipped[batch[0].slug]) == {"fr"}  # no model: skipped, others went ahead
     assert summary.stats.translated > 0
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for event in batch:
             langs = {d.lang for d in store.list_drafts(session, slug=event.slug)}
             assert langs == {"en", "es", "zh"}
@@ -52,9 +53,9 @@ def _free_port() -> int:
 
 
 def _drafts(out) -> list[tuple[str, str, str, str]]:
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
 
-    with store.session_scope(Settings(out_dir=out).db_url) as session:
+    with db.session_scope(Settings(out_dir=out).db_url) as session:
         return sorted((d.release_slug, d.lang, d.channel, d.status) for d in store.list_drafts(session))
 
 
@@ -107,7 +108,7 @@ def cluster(tmp_path, prefect_harness):
 def test_a_real_cluster_in_another_folder_stores_exactly_what_threads_store(cluster, argos_models, events, tmp_path,
                                                                             monkeypatch):
     """A relative --out means the flow's folder, not the workers': every draft lands in one store."""
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.flows import using_settings
     from pressflow.flows.prepare import prepare_flow
     from pressflow.translate.runners import task_runner
@@ -135,7 +136,7 @@ def test_a_real_cluster_in_another_folder_stores_exactly_what_threads_store(clus
 
 
 def test_a_remote_cluster_with_a_sqlite_store_is_refused_up_front(tmp_path):
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.translate.runners import check_reachable
 
     remote = Settings(out_dir=tmp_path / "out", dask_address="tcp://10.1.2.3:8786")

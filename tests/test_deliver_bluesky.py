@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pds_support import Proxy, create_account, list_posts, start_pds, stop_pds, withdraw, write_outbox
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.deliver import ledger as L
 from pressflow.deliver.config import Account
 from pressflow.deliver.runner import Runner, resolve

@@ -9,7 +9,7 @@ from pressflow.deliver.base import Message
 from pressflow.deliver.bluesky import facets, tid, tid_time
 from pressflow.deliver.config import load_channels
 from pressflow.deliver.due import split_parts
-from pressflow.errors import ConfigError
+from pressflow.core.errors import ConfigError
 
 GOOD = """
 - channel: bluesky

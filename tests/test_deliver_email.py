@@ -23,8 +23,9 @@ if _missing:
 from lossy_proxy import LossyProxy  # noqa: E402
 from pressflow.deliver.base import ChannelError, Message, RateLimited, Unconfirmable  # noqa: E402
 from pressflow.deliver.config import Account, load_channels  # noqa: E402
-from pressflow.errors import ConfigError  # noqa: E402
+from pressflow.core.errors import ConfigError  # noqa: E402
 from pressflow.deliver.email import CONFIRM_GRACE, EmailChannel  # noqa: E402
+from pressflow.core import db
 
 # aiosmtpd warns that AUTH without TLS is unsafe: it is, off loopback.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -287,17 +288,19 @@ PLUS8 = timezone(timedelta(hours=8))
 def embargoed_release(settings, slug, title, embargo):
     """A release prepared in English, with a Chinese press release added, every draft approved;
     its `publish_at` is `embargo` (in +08:00, as the record says it)."""
-    from pressflow import pipeline, review, store
+    from pressflow.prepare import pipeline
+    from pressflow.drafts import service
+    from pressflow.drafts import store
     from pressflow.records import Event
 
     record = {"id": slug, "title": title, "date": "2030-01-01", "summary": "Ministers meet on the fund.",
               "languages": [], "publish_at": embargo.isoformat()}
     assert not pipeline.prepare([(None, Event.model_validate(record))], settings).errors
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         fingerprint = session.get(store.Release, slug).fingerprint
         store.add_draft(session, slug=slug, lang="zh", channel="release", fingerprint=fingerprint,
                         source_text="", text=f"# 部长们就基金会面 {slug}\n\n部长们今天会面。\n")
-    review.approve_all(settings, reviewer="ana")
+    service.approve_all(settings, reviewer="ana")
 
 
 def mails_about(dovecot, name, title):
@@ -311,7 +314,7 @@ def briefing_accounts(smtp, suffix):
 
 
 def test_an_embargoed_release_is_briefed_to_marked_lists_only_once_then_published_to_the_others(servers, tmp_path):
-    from pressflow.config import Settings
+    from pressflow.core.config import Settings
     from pressflow.deliver import ledger as L
     from pressflow.deliver.runner import Runner
     from pressflow.publish import publish
@@ -368,8 +371,9 @@ def test_an_embargoed_release_is_briefed_to_marked_lists_only_once_then_publishe
 
 
 def test_a_briefing_corrected_or_withdrawn_under_embargo(servers, tmp_path):
-    from pressflow import review, store
-    from pressflow.config import Settings
+    from pressflow.drafts import service
+    from pressflow.drafts import store
+    from pressflow.core.config import Settings
     from pressflow.deliver.runner import Runner
 
     dovecot, smtp = servers
@@ -379,18 +383,18 @@ def test_a_briefing_corrected_or_withdrawn_under_embargo(servers, tmp_path):
     embargoed_release(settings, "corrected", title, embargo)
     lists = briefing_accounts(smtp, "corrected")
     assert len(Runner(settings, lists).run().sent) == 2
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang="en", channel="release")
         store.edit_draft(session, draft, draft.text.replace("Ministers meet on the fund.", "Ministers meet on the fund, "
                                                             "in May."), author="ana")
-    review.approve_all(settings, reviewer="ana")
+    service.approve_all(settings, reviewer="ana")
     report = Runner(settings, lists).run()
     assert [(r.account, r.kind) for r in report.sent] == [("email:briefings:corrected", "briefing")]
     first, second = mails_about(dovecot, "briefings", title)  # a correction is a new message beside
     assert "in May" in bodies(second)[0] and "in May" not in bodies(first)[0]
     assert second["Subject"].startswith("Embargoed until")
 
-    with store.session_scope(settings.db_url) as session:  # the approval is taken back
+    with db.session_scope(settings.db_url) as session:  # the approval is taken back
         [draft] = store.list_drafts(session, lang="en", channel="release")
         store.set_status(session, draft, store.REJECTED, reviewer="ana", reason="not this year")
     report = Runner(settings, lists).run()

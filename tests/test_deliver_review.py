@@ -24,8 +24,10 @@ if _missing:
     pytest.skip(_missing, allow_module_level=True)
 
 from pds_support import create_account, start_pds, stop_pds  # noqa: E402
-from pressflow import pipeline, review, store, users  # noqa: E402
-from pressflow.config import Settings  # noqa: E402
+from pressflow.core import db  # noqa: E402
+from pressflow.drafts import reviewers, service, store  # noqa: E402
+from pressflow.prepare import pipeline  # noqa: E402
+from pressflow.core.config import Settings  # noqa: E402
 from pressflow.deliver import ledger as L  # noqa: E402
 from pressflow.deliver.config import Account  # noqa: E402
 from pressflow.deliver.runner import Runner  # noqa: E402
@@ -78,7 +80,7 @@ def test_draft_page_and_queue_show_each_drafts_deliveries(servers, tmp_path):
     record = {"id": "fund", "title": "Ministers agree on a shared fund", "date": "2021-09-12",
               "summary": "The fund opens in May.", "languages": []}
     pipeline.prepare([(None, Event.model_validate(record))], settings)
-    review.approve_all(settings, reviewer="ana")
+    service.approve_all(settings, reviewer="ana")
     assert publish(settings, now=NOW).releases == {"fund": ["en"]}
     create_account(pds, "press-review.test")
     bluesky = Account(channel="bluesky", languages="*", service=pds, handle="press-review.test",
@@ -89,9 +91,9 @@ def test_draft_page_and_queue_show_each_drafts_deliveries(servers, tmp_path):
     [post] = ledger.rows(account=bluesky.key)
     assert post.url.startswith("https://bsky.app/profile/press-review.test/post/")
 
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     client = signed_in(create_app(settings, PublishMode(on_approve=False, via_prefect=False)))
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         ids = {d.channel: d.id for d in store.list_drafts(session, slug="fund")}
 
     heading, listed = shown(client.get(f"/drafts/{ids['bluesky']}").text)

@@ -17,10 +17,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from pressflow import pipeline, review, store
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.memory.store import MemoryEntry
+from pressflow.prepare import pipeline
 from pressflow.cli import app as cli
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.records import Event
 from pressflow.render import RELEASE
 from pressflow.translate import layout as layouts
@@ -44,7 +47,7 @@ def prepared_once(argos_models, tmp_path_factory) -> Path:
         patch.setenv("PRESSFLOW_MAX_DECODING_LENGTH", "16")
         report = pipeline.prepare([(None, Event.model_validate(RECORD))], Settings(out_dir=out))
     assert {"zh", "ar"} <= set(report.releases["seed-bank"].languages), report
-    store.get_engine(Settings(out_dir=out).db_url).dispose()
+    db.get_engine(Settings(out_dir=out).db_url).dispose()
     return out
 
 
@@ -56,25 +59,25 @@ def prepared(prepared_once, tmp_path) -> Settings:
 
 
 def release_id(settings: Settings, lang: str) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang=lang, channel=RELEASE)
         return draft.id
 
 
 def human_entries(settings: Settings, lang: str) -> dict[str, str]:
-    with store.session_scope(settings.db_url) as session:
-        rows = session.execute(select(store.MemoryEntry.source_text, store.MemoryEntry.text).where(
-            store.MemoryEntry.target_lang == lang, store.MemoryEntry.origin == "human"))
+    with db.session_scope(settings.db_url) as session:
+        rows = session.execute(select(MemoryEntry.source_text, MemoryEntry.text).where(
+            MemoryEntry.target_lang == lang, MemoryEntry.origin == "human"))
         return dict(rows.all())
 
 
-def write_clean_sentences(settings: Settings, draft_id: int, sentence) -> list[review.Sentence]:
+def write_clean_sentences(settings: Settings, draft_id: int, sentence) -> list[service.Sentence]:
     """A reviewer rewrites every translatable sentence (the test model writes gibberish)."""
-    sentences = review.current_segments(settings, draft_id)
+    sentences = service.current_segments(settings, draft_id)
     wanted = {s.index: sentence(s.index) for s in sentences if needs_model(s.key)}
-    saved = review.edit_segments(settings, draft_id, wanted, author="lin")
+    saved = service.edit_segments(settings, draft_id, wanted, author="lin")
     assert saved.revision == 2 and saved.learned == len(wanted)
-    return review.current_segments(settings, draft_id)
+    return service.current_segments(settings, draft_id)
 
 
 def test_a_chinese_edit_is_aligned_by_chinese_sentence_rules(prepared):
@@ -82,16 +85,16 @@ def test_a_chinese_edit_is_aligned_by_chinese_sentence_rules(prepared):
     sentences = write_clean_sentences(prepared, draft_id, lambda i: f"第{i}句话。")
     changed = [s for s in sentences if needs_model(s.key)][3]
     learned_before = human_entries(prepared, "zh")
-    text = review.get_text(prepared, draft_id)["text"]
+    text = service.get_text(prepared, draft_id)["text"]
     # The reviewer writes Chinese as it is written: no space between sentences (the layout's glue
     # is gone, so only Chinese sentence rules can line the sentences up), and changes one sentence.
     edited = re.sub(r"(?<=。) (?=第)", "", text).replace(changed.text, "第一句话改好了。")
     assert edited.count("。第") >= 2
-    saved = review.edit(prepared, draft_id, edited, author="lin")
+    saved = service.edit(prepared, draft_id, edited, author="lin")
     assert (saved.revision, saved.learned) == (3, 1)
     assert human_entries(prepared, "zh") == {**learned_before, changed.key: "第一句话改好了。"}
     # The layout of the new revision is stored: the page shows it sentence by sentence.
-    now = review.current_segments(prepared, draft_id)
+    now = service.current_segments(prepared, draft_id)
     assert [s.text for s in now][changed.index] == "第一句话改好了。"
 
 
@@ -99,37 +102,37 @@ def test_an_arabic_edit_is_aligned_by_arabic_sentence_rules(prepared):
     draft_id = release_id(prepared, "ar")
     sentences = write_clean_sentences(prepared, draft_id, lambda i: f"الجملة رقم {i}؟" if i % 2 else f"الجملة رقم {i}.")
     learned_before = human_entries(prepared, "ar")
-    text = review.get_text(prepared, draft_id)["text"]
+    text = service.get_text(prepared, draft_id)["text"]
     # No space after an Arabic question mark any more: English rules would see one sentence here.
     changed = [s for s in sentences if needs_model(s.key) and s.text.endswith(".")][2]
     edited = text.replace("؟ ", "؟").replace(changed.text, "الجملة الثانية بعد التعديل.")
     assert "؟الجملة" in edited
-    saved = review.edit(prepared, draft_id, edited, author="salma")
+    saved = service.edit(prepared, draft_id, edited, author="salma")
     assert saved.learned == 1
     assert human_entries(prepared, "ar") == {**learned_before, changed.key: "الجملة الثانية بعد التعديل."}
 
 
 def test_unchanged_sentences_change_nothing(prepared):
     draft_id = release_id(prepared, "zh")
-    sentences = review.current_segments(prepared, draft_id)
-    saved = review.edit_segments(prepared, draft_id, {s.index: s.text for s in sentences}, author="lin")
+    sentences = service.current_segments(prepared, draft_id)
+    saved = service.edit_segments(prepared, draft_id, {s.index: s.text for s in sentences}, author="lin")
     assert (saved.revision, saved.learned) == (None, 0)
-    assert review.get_text(prepared, draft_id)["revision"] == 1 and human_entries(prepared, "zh") == {}
+    assert service.get_text(prepared, draft_id)["revision"] == 1 and human_entries(prepared, "zh") == {}
     with pytest.raises(ReviewError, match="has no sentence 999"):
-        review.edit_segments(prepared, draft_id, {998: "x"}, author="lin")
+        service.edit_segments(prepared, draft_id, {998: "x"}, author="lin")
 
 
 def test_review_show_after_review_edit_lists_the_new_texts_flags(prepared):
     draft_id = release_id(prepared, "zh")
-    sentences = review.current_segments(prepared, draft_id)
+    sentences = service.current_segments(prepared, draft_id)
     [title] = [s for s in sentences if "seed bank" in s.source]
     # The reviewer keeps ANSO (protected) and the period: the title's flags are the new text's.
-    review.edit_segments(prepared, draft_id, {title.index: "ANSO 在昆明开设种子库"}, author="lin")
+    service.edit_segments(prepared, draft_id, {title.index: "ANSO 在昆明开设种子库"}, author="lin")
     out = str(prepared.out_dir)
     shown = CliRunner().invoke(cli, ["review", "show", str(draft_id), "--out", out]).output
     assert f"(sentence {title.index + 1}): Protected item missing" not in shown
     # Now drop ANSO in the CLI: the next `review show` says so, with what the check means.
-    text = review.get_text(prepared, draft_id)["text"].replace("ANSO 在昆明", "在昆明", 1)
+    text = service.get_text(prepared, draft_id)["text"].replace("ANSO 在昆明", "在昆明", 1)
     edited = prepared.out_dir / "edited.md"
     edited.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli, ["review", "edit", str(draft_id), "--file", str(edited), "--out", out,
@@ -146,21 +149,21 @@ def test_review_show_after_review_edit_lists_the_new_texts_flags(prepared):
 
 def test_a_huge_edit_is_refused_at_once(prepared):
     draft_id = release_id(prepared, "zh")
-    text = review.get_text(prepared, draft_id)["text"]
+    text = service.get_text(prepared, draft_id)["text"]
     huge = (text * (165_000 // len(text) + 1))[:165_000]
     started = time.perf_counter()
     with pytest.raises(ReviewError, match="at most 50,000"):
-        review.edit(prepared, draft_id, huge, author="mallory")
+        service.edit(prepared, draft_id, huge, author="mallory")
     assert time.perf_counter() - started < 5
-    assert review.get_text(prepared, draft_id)["revision"] == 1
+    assert service.get_text(prepared, draft_id)["revision"] == 1
 
 
 def test_an_edit_near_the_limit_is_aligned_within_a_bounded_time(prepared):
     draft_id = release_id(prepared, "zh")
-    text = review.get_text(prepared, draft_id)["text"]
-    long = text * (review.MAX_DRAFT_CHARS // len(text))  # the text repeated up to the limit
+    text = service.get_text(prepared, draft_id)["text"]
+    long = text * (service.MAX_DRAFT_CHARS // len(text))  # the text repeated up to the limit
     started = time.perf_counter()
-    saved = review.edit(prepared, draft_id, long, author="mallory")
+    saved = service.edit(prepared, draft_id, long, author="mallory")
     assert time.perf_counter() - started < 5 and saved.revision == 2
 
 
@@ -175,10 +178,10 @@ def test_the_diff_is_near_linear_on_the_attacks_shapes():
 def review_page(settings: Settings, draft_id: int) -> str:
     from fastapi.testclient import TestClient
 
-    from pressflow import users
+    from pressflow.drafts import reviewers
     from pressflow.review_app import create_app
 
-    users.add_user(settings.db_url, "lin", "a-long-password", ["zh"])
+    reviewers.add_user(settings.db_url, "lin", "a-long-password", ["zh"])
     with TestClient(create_app(settings)) as client:
         page = client.get("/signin")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
@@ -202,12 +205,12 @@ def test_a_page_view_never_aligns(prepared, monkeypatch):
 def test_a_draft_edited_before_layouts_were_stored_is_aligned_once(prepared):
     draft_id = release_id(prepared, "zh")
     write_clean_sentences(prepared, draft_id, lambda i: f"第{i}句话。")
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, draft_id)
         expected = layouts.current_layout(draft)
         draft.meta = {k: v for k, v in draft.meta.items() if k != "layout"}  # as an older store has it
     assert "第0句话。" in review_page(prepared, draft_id)  # aligned through the revisions, then kept
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, draft_id)
         assert draft.meta["layout"]["revision"] == 2 and layouts.current_layout(draft) == expected
 

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from pressflow import pipeline, store
-from pressflow.config import Settings
-from pressflow.errors import ModelMissingError
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.memory.store import SqlMemory
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
+from pressflow.core.errors import ModelMissingError
 from pressflow.records import Event
 from pressflow.render import RELEASE
 from pressflow.translate.engine import ArgosEngine
@@ -56,7 +59,7 @@ def test_a_prepare_runs_with_another_engine_through_the_protocol(tmp_path):
     settings, engine = Settings(out_dir=tmp_path / "out"), UpperEngine()
     report = pipeline.prepare([(None, Event.model_validate(RECORD))], settings, engine=engine)
     assert report.releases["seed-bank"].languages == ["de", "en"] and not report.failed, report
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang="de", channel=RELEASE)
         text, engines = draft.text, draft.meta["engines"]
     assert "ANSO OPENS A SEED BANK IN KUNMING" in text  # the engine's output...
@@ -65,7 +68,7 @@ def test_a_prepare_runs_with_another_engine_through_the_protocol(tmp_path):
     sent = [s for batch in engine.batches for s in batch]
     assert "⟦0⟧ opens a seed bank in Kunming" in sent  # the engine saw placeholders, not the items
     # The memory files the engine's output under its name: a second run asks the engine nothing.
-    remembered = store.SqlMemory(settings.db_url).lookup("en", "de", "upper:en-de", sent)
+    remembered = SqlMemory(settings.db_url).lookup("en", "de", "upper:en-de", sent)
     assert remembered == {s: s.upper() for s in sent}
 
 

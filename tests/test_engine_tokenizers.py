@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pressflow.errors import ModelLoadError
+from pressflow.core.errors import ModelLoadError
 from pressflow.translate import testmodel
 from pressflow.translate.engine import ArgosTokenizer, ModelCache, SentencePieceTokenizer
 from pressflow.translate.models import Model

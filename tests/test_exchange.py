@@ -13,9 +13,12 @@ from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 from typer.testing import CliRunner
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.memory.store import SqlMemory
+from pressflow.publish import ledger
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 
 from conftest import EVENTS, decoding_capped
 
@@ -31,7 +34,7 @@ TEXT = "# ANSO abre una oficina en Taskent.\n\nSirve a la region.\n"
 
 def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slug="office", lang="es",
                 publish_at=None) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug=slug, title="Office", date=dt.date(2021, 9, 12), publish_at=publish_at,
                              fingerprint=fingerprint, record={}, source_file=None)
         draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint=fingerprint,
@@ -60,7 +63,7 @@ def export(settings, path) -> ttk_xliff.xlifffile:
 
 
 def draft(settings, draft_id):
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         d = store.get_draft(session, draft_id)
         return {"text": d.text, "revision": d.revision, "authors": [r.author for r in d.revisions]}
 
@@ -110,7 +113,7 @@ def test_a_file_translate_toolkit_wrote_comes_back_as_revisions_and_memory(setti
     now = draft(settings, draft_id)
     assert now["text"] == "# ANSO abre una oficina en Taskent.\n\nSirve a la región del mar de Aral.\n"
     assert now["authors"] == ["pressflow", "agency"]
-    memory = store.SqlMemory(settings.db_url).lookup("en", "es", "human", [s["key"] for s in SEGMENTS])
+    memory = SqlMemory(settings.db_url).lookup("en", "es", "human", [s["key"] for s in SEGMENTS])
     assert memory == {"It serves the Aral Sea region.": "Sirve a la región del mar de Aral."}
 
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", "agency")
@@ -152,7 +155,7 @@ def test_a_file_exported_before_the_record_changed_is_refused(settings, tmp_path
 
 
 def test_tmx_round_trip_and_a_fresh_store_prepares_from_it(argos_models, settings, tmp_path):
-    from pressflow import pipeline
+    from pressflow.prepare import pipeline
     from pressflow.records import load_records
 
     loaded = load_records([EVENTS / "2021-09-12-green-aral-sea-office.yaml"])
@@ -200,7 +203,7 @@ def test_record_text_with_placeholder_marks_round_trips_as_text(settings, tmp_pa
 
 
 def status_of(settings, draft_id):
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.get_draft(session, draft_id).status
 
 
@@ -213,12 +216,12 @@ def rewrite_ids(path, ids: dict[int, str]) -> None:
 
 
 def test_an_import_never_crosses_release_or_language(settings, tmp_path):
-    from pressflow import users
+    from pressflow.drafts import reviewers
 
     es = add_release(settings)
     zh = add_release(settings, lang="zh", text=TEXT)  # (its text does not matter here)
     other = add_release(settings, slug="forum", fingerprint="g1")
-    users.add_user(settings.db_url, "lucia", "a long password", ["es"])
+    reviewers.add_user(settings.db_url, "lucia", "a long password", ["es"])
     exported = export(settings, tmp_path / "a.xlf")
     for unit in exported.getunits():
         unit.target = unit.target.replace("Sirve a la region.", "Sirve a la región del Aral.").replace(
@@ -231,7 +234,7 @@ def test_an_import_never_crosses_release_or_language(settings, tmp_path):
             f"office in es (release): not imported") in output
     assert "imported 1 changed sentence(s) into 1 draft(s)" in output  # the good unit went in
     assert draft(settings, zh)["revision"] == 1 and draft(settings, es)["revision"] == 2
-    assert store.SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
+    assert SqlMemory(settings.db_url).lookup("en", "zh", "human", [s["key"] for s in SEGMENTS]) == {}
 
     exported = export(settings, tmp_path / "b.xlf")  # release office's file pointed at release forum
     exported.getunits()[1].target = "Sirve a toda la región."
@@ -243,10 +246,10 @@ def test_an_import_never_crosses_release_or_language(settings, tmp_path):
 
 
 def test_a_reviewer_account_bounds_the_languages_a_file_may_change(settings, tmp_path):
-    from pressflow import users
+    from pressflow.drafts import reviewers
 
     es = add_release(settings)
-    users.add_user(settings.db_url, "wang", "a long password", ["zh"])
+    reviewers.add_user(settings.db_url, "wang", "a long password", ["zh"])
     exported = export(settings, tmp_path / "a.xlf")
     exported.getunits()[1].target = "Sirve a la región del Aral."
     exported.savefile(str(tmp_path / "back.xlf"))
@@ -292,11 +295,11 @@ def drop_notes(path) -> None:
 
 
 def test_a_reviewers_later_text_is_a_conflict_never_overwritten(settings, tmp_path):
-    from pressflow import review
+    from pressflow.drafts import service
 
     draft_id = add_release(settings)
     exported = export(settings, tmp_path / "a.xlf")
-    review.edit_segments(settings, draft_id, {1: "Sirve a la región del mar de Aral."}, author="maria")
+    service.edit_segments(settings, draft_id, {1: "Sirve a la región del mar de Aral."}, author="maria")
     exported.getunits()[0].rich_target = [StringElem([X(id="0"), " inaugura una oficina en Taskent."])]
     exported.savefile(str(tmp_path / "stale.xlf"))  # sentence 2 comes back as exported
     drop_notes(tmp_path / "stale.xlf")
@@ -321,7 +324,7 @@ def test_a_reviewers_later_text_is_a_conflict_never_overwritten(settings, tmp_pa
 @pytest.mark.parametrize("decided", [store.APPROVED, store.PUBLISHED])
 def test_an_import_never_approves(settings, tmp_path, decided):
     draft_id = add_release(settings)
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.set_status(session, store.get_draft(session, draft_id), store.APPROVED, reviewer="maria")
         if decided == store.PUBLISHED:
             store.get_draft(session, draft_id).status = store.PUBLISHED
@@ -354,14 +357,14 @@ def test_machine_tmx_entries_are_suggestions_never_model_output(settings, tmp_pa
     tmx_file(tmp_path / "m.tmx", [("The forum opened in Lima today.", "El foro abrió hoy en Lima.")], engine=model)
     code, output = cli(settings, "memory", "import", str(tmp_path / "m.tmx"), "--as", "machine")
     assert code == 0 and "imported 1 entry as machine" in output, output
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     assert memory.lookup("en", "es", model, ["The forum opened in Lima today."]) == {}  # the stage's lookup
     found = memory.suggest("en", "es", ["The forum opened in Lima yesterday."])["The forum opened in Lima yesterday."]
     assert [(s.origin, s.who, s.text) for s in found] == [("machine", f"tmx:{model}", "El foro abrió hoy en Lima.")]
 
 
 def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_path):
-    store.SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
+    SqlMemory(settings.db_url, author="maria").save("en", "es", "human", {
         "It serves the Aral Sea region.": "Sirve a la región del mar de Aral."})
     tmx_file(tmp_path / "h.tmx", [("The forum opened today.", "El foro abrió hoy."),
                                   ("It serves the Aral Sea region.", "Sirve a la región.")], author="lingua")
@@ -370,7 +373,7 @@ def test_a_human_tmx_never_silently_replaces_a_reviewers_entry(settings, tmp_pat
     assert (f"conflict: {tmp_path / 'h.tmx'}: <tu> 2 (es) seg: the memory has maria's translation of "
             "'It serves the Aral Sea region.', not the file's: kept (--replace-human to replace it)") in output
     assert "imported 1 entry as human; 1 reviewer's entry kept" in output
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     keys = ["It serves the Aral Sea region.", "The forum opened today."]
     assert memory.lookup("en", "es", "human", keys) == {
         "It serves the Aral Sea region.": "Sirve a la región del mar de Aral.", "The forum opened today.": "El foro abrió hoy."}
@@ -383,8 +386,8 @@ def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(set
     now = dt.datetime.now(dt.timezone.utc)
     add_release(settings, slug="old", fingerprint="o1")  # released in es
     add_release(settings, slug="secret", fingerprint="s1", publish_at=now + dt.timedelta(days=3))  # under embargo
-    with store.session_scope(settings.db_url) as session:
-        store.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
+    with db.session_scope(settings.db_url) as session:
+        ledger.save_publications(session, [{"release_slug": "old", "lang": "es", "content_hash": "h",
                                            "published_at": now, "updated_at": now, "first": True}])
     add_release(settings)  # release office, the one exported
     for learned, source, text in [
@@ -395,7 +398,7 @@ def test_an_exports_suggestions_never_carry_another_releases_unreleased_text(set
             ({"release": "office"}, "It serves all the Aral Sea region.", "Sirve a toda la región del Aral."),
             ({"file": "agency.tmx"}, "It serves the Aral Sea's region.", "Sirve a la región del mar."),
     ]:
-        store.SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
+        SqlMemory(settings.db_url, author="maria", **learned).save("en", "es", "human", {source: text})
     notes = export(settings, tmp_path / "a.xlf").getunits()[1].getnotes("developer")
     assert "Sirve a la cuenca del Aral." in notes and "Sirve a toda la región del Aral." in notes
     assert "Sirve a la región del mar." in notes

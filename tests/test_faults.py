@@ -20,8 +20,11 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from pressflow import pipeline, review, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.prepare import pipeline
+from pressflow.publish import ledger
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 from pressflow.render import RELEASE
@@ -41,7 +44,7 @@ FEED_LIMIT = 100  # above 2 x RELEASES, so every entry is in every feed and "exa
 CHILD = """
 import sys
 from pathlib import Path
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 
 print("START", flush=True)
@@ -64,7 +67,7 @@ def prepared(tmp_path_factory, argos_models) -> Path:
         report = pipeline.prepare([(None, validate_record(record(i))) for i in range(RELEASES)], settings)
     assert not report.failed and not report.skipped
     approve_all(settings)
-    store.get_engine(settings.db_url).dispose()  # checkpoint SQLite's WAL so a plain copy is complete
+    db.get_engine(settings.db_url).dispose()  # checkpoint SQLite's WAL so a plain copy is complete
     return settings.out_dir
 
 
@@ -144,8 +147,8 @@ def assert_every_entry_once(settings: Settings) -> None:
         assert set(archive) | set(releases_on(out / "site" / lang / "index.html")) == {f"{slug}.html" for slug in slugs}
     locs = etree.parse(str(out / "sitemap.xml")).getroot().findall("{*}url/{*}loc")
     assert len(locs) == len({loc.text for loc in locs}) == RELEASES * len(LANGS) + len(LANGS)
-    with store.session_scope(settings.db_url) as session:
-        assert session.query(store.Publication).count() == RELEASES * len(LANGS)
+    with db.session_scope(settings.db_url) as session:
+        assert session.query(ledger.Publication).count() == RELEASES * len(LANGS)
         assert not store.list_drafts(session, status=store.APPROVED)  # every approved draft is now published
 
 
@@ -169,7 +172,7 @@ def crash_and_rerun(settings: Settings, lines: int, delay: float, twice: bool) -
     publish(settings)
     assert_everything_parses(settings.out_dir)
     assert_every_entry_once(settings)
-    store.get_engine(settings.db_url).dispose()
+    db.get_engine(settings.db_url).dispose()
     return landed
 
 
@@ -250,7 +253,7 @@ def test_a_failing_language_fails_only_that_release_and_is_reported(tmp_path, ar
     assert not page.xpath("//link[@hreflang='es' or @hreflang='zh']")
     es_ids = {e.id for e in feedparser.parse(str(settings.out_dir / "feeds" / "es" / "atom.xml")).entries}
     assert es_ids == {f"tag:{settings.tag_authority}:{FINE}/es"}
-    with store.session_scope(settings.db_url) as session:  # the failed language stays approved, unpublished
+    with db.session_scope(settings.db_url) as session:  # the failed language stays approved, unpublished
         statuses = {d.status for d in store.list_drafts(session, slug=BROKEN, lang="es")}
         assert statuses == {store.APPROVED}
 
@@ -284,10 +287,10 @@ def test_a_language_published_before_that_fails_later_stays_as_published(tmp_pat
     [before] = [e for e in feedparser.parse(str(out / "feeds" / "es" / "atom.xml")).entries if e.id == entry_id]
 
     # A reviewer corrects the Spanish title, then a staff edit breaks the Spanish page template.
-    with store.session_scope(good.db_url) as session:
+    with db.session_scope(good.db_url) as session:
         [draft] = store.list_drafts(session, slug=BROKEN, lang="es", channel=RELEASE)
         draft_id, text = draft.id, draft.text
-    review.edit(good, draft_id, text.replace(text.splitlines()[0], "# Foro corregido", 1), author="ana")
+    service.edit(good, draft_id, text.replace(text.splitlines()[0], "# Foro corregido", 1), author="ana")
     edited = dt.datetime.now(dt.timezone.utc)
     report = publish(broken, now=second)
 
@@ -307,10 +310,10 @@ def test_a_language_published_before_that_fails_later_stays_as_published(tmp_pat
     manifest = json.loads((out / "outbox" / BROKEN / "manifest.json").read_text())
     assert manifest["languages"] == ["en", "es"] and [f["language"] for f in manifest["failed_languages"]] == ["es"]
     assert f"site/es/{BROKEN}.html" in {f["path"] for f in manifest["files"]}
-    with store.session_scope(good.db_url) as session:  # the edit waits for review
+    with db.session_scope(good.db_url) as session:  # the edit waits for review
         drafts = store.list_drafts(session, slug=BROKEN, lang="es", channel=RELEASE)
         assert {d.status for d in drafts} == {store.PENDING}
-    review.decide(good, {draft_id: review.Seen(2, store.PENDING)}, store.APPROVED, reviewer="bo")
+    service.decide(good, {draft_id: service.Seen(2, store.PENDING)}, store.APPROVED, reviewer="bo")
     approved = dt.datetime.now(dt.timezone.utc)
 
     # Templates mended: the approved edit goes out, and only now does the entry's `updated` move,
@@ -348,7 +351,7 @@ def test_a_sentence_the_model_fails_on_fails_only_the_release_holding_it(tmp_pat
 
     assert prepared.failed == {BROKEN: {"es": prepared.failed[BROKEN]["es"]}}
     assert "engine choked" in prepared.failed[BROKEN]["es"] and "Kryptonite" in prepared.failed[BROKEN]["es"]
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         drafts = {(d.release_slug, d.lang) for d in store.list_drafts(session)}
         assert drafts == {(BROKEN, "en"), (BROKEN, "zh"), (FINE, "en"), (FINE, "es"), (FINE, "zh")}
         skips = store.skipped_languages(session, BROKEN, validate_record(records[0]).fingerprint())
@@ -390,7 +393,7 @@ def test_an_engine_failing_on_everything_fails_the_language_without_bisecting_fo
 def test_staged_files_are_flushed_then_put_in_place_in_order(tmp_path, monkeypatch, flush_each_up_to):
     """Both ways of making staged files durable (an fsync each, one syncfs of the filesystem)
     put every file in place, the last version of a file written twice winning."""
-    from pressflow import files
+    from pressflow.core import files
 
     monkeypatch.setattr(files, "FSYNC_EACH_UP_TO", flush_each_up_to)
     flushed = []
@@ -409,7 +412,7 @@ def test_staged_files_are_flushed_then_put_in_place_in_order(tmp_path, monkeypat
 
 
 def test_a_large_run_flushes_the_output_filesystem_alone(tmp_path, monkeypatch):
-    from pressflow import files
+    from pressflow.core import files
 
     monkeypatch.setattr(files.os, "sync", lambda: pytest.fail("flushed every filesystem, not the output's"))
     files.sync_filesystem(tmp_path)  # Linux's syncfs, through libc

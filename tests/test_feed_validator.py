@@ -19,8 +19,8 @@ import html5lib
 import pytest
 from lxml import etree
 
-from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import load_records, validate_record
 

@@ -21,8 +21,10 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 
@@ -152,7 +154,10 @@ def test_local_image_is_an_enclosure_with_real_type_and_length(site):
                 copied = settings.out_dir / "site" / "media" / enclosure.href.rsplit("/", 1)[1]
                 assert copied.stat().st_size == size
     manifest = json.loads((settings.out_dir / "outbox" / event.slug / "manifest.json").read_text())
-    [listed] = [f for f in manifest["files"] if f["path"].startswith("site/media/")]
+    # the image, and the PNG drawn of it for social previews
+    [listed, preview] = sorted((f for f in manifest["files"] if f["path"].startswith("site/media/")),
+                               key=lambda f: f["path"].endswith("-social.png"))
+    assert preview["path"].endswith("-social.png")
     assert listed["bytes"] == size and listed["path"] == str(copied.relative_to(settings.out_dir))
 
 
@@ -181,7 +186,8 @@ def test_pages_link_translations_and_carry_open_graph(site):
             assert meta["article:published_time"] == entry.published
             if event.image:  # the bundled image is local: its copy next to the pages
                 name = f"{event.slug}-{Path(event.image.url).name}"
-                assert meta["og:image"] == f"{settings.site_url}/site/media/{name}"  # absolute, for previews
+                # absolute, for previews, and a PNG drawn of the SVG: previews show no SVG
+                assert meta["og:image"] == f"{settings.site_url}/site/media/{Path(name).stem}-social.png"
                 assert page.xpath("//article//img/@src") == [f"../media/{name}"]  # relative: works from disk
                 # the alt text is translated and reviewed with the release: the page's own language
                 [alt] = page.xpath("//article//img/@alt")
@@ -230,7 +236,7 @@ def test_embargoed_release_appears_nowhere_until_its_time(site, tmp_path):
     # After the embargo lifts (in a copy, so the other tests keep their site), it is everywhere.
     later = settings.model_copy(update={"out_dir": tmp_path / "out"})
     shutil.copytree(settings.out_dir, later.out_dir)
-    store.get_engine(later.db_url)
+    db.get_engine(later.db_url)
     publish(later, now=EMBARGO + dt.timedelta(minutes=1))
     assert (later.out_dir / "site" / "en" / "secret-summit.html").is_file()
     assert (later.out_dir / "outbox" / "secret-summit" / "es" / "press-release.md").is_file()
@@ -244,7 +250,7 @@ def test_a_release_under_embargo_again_is_withdrawn_with_its_image(site, tmp_pat
     [(_, event)] = [(p, e) for p, e in events if e.image]
     later = settings.model_copy(update={"out_dir": tmp_path / "out"})  # a copy: the other tests keep their site
     shutil.copytree(settings.out_dir, later.out_dir)
-    with store.session_scope(later.db_url) as session:  # its publish_at moved past NOW
+    with db.session_scope(later.db_url) as session:  # its publish_at moved past NOW
         session.get(store.Release, event.slug).publish_at = EMBARGO
     report = publish(later, now=NOW)
     assert report.withdrawn == [event.slug]
@@ -296,7 +302,7 @@ def test_feeds_hold_at_most_feed_limit_entries_newest_first(tmp_path):
 
 
 def test_naive_publish_time_is_refused(settings):
-    from pressflow.errors import PublishError
+    from pressflow.core.errors import PublishError
 
     with pytest.raises(PublishError, match="no time zone"):
         publish(settings, now=dt.datetime(2030, 1, 1))

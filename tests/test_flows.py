@@ -15,8 +15,9 @@ import json
 import pytest
 import yaml
 
-from pressflow import review, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event
 
@@ -51,7 +52,7 @@ def artifact_tables(key: str) -> list[list[dict]]:
 
 
 def drafts_of(settings: Settings, slug: str) -> list[store.Draft]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.list_drafts(session, slug=slug)
 
 
@@ -100,7 +101,7 @@ def test_prepare_flow_with_paths_then_publish_flow(prefect_harness, argos_models
     again = prepare_flow(paths=[str(records / "good.yaml")], out_dir=str(out))
     assert again.drafts_added == 0 and again.releases["flow-paths"].status == "unchanged"
 
-    review.approve_all(settings, reviewer="ana")
+    service.approve_all(settings, reviewer="ana")
     published = publish_flow(out_dir=str(out))
     assert published.releases == {"flow-paths": ["en", "zh"]}
     assert published.files_written > 0
@@ -217,7 +218,7 @@ def test_retries_are_only_for_errors_that_can_pass():
     from prefect.states import Failed
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    from pressflow.errors import ModelLoadError, RecordError
+    from pressflow.core.errors import ModelLoadError, RecordError
     from pressflow.flows import can_pass
 
     def failed(exc):

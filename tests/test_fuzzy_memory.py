@@ -11,18 +11,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from pressflow import fuzzy, review, store, users
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import reviewers, service, store
+from pressflow.memory import fuzzy
+from pressflow.memory.store import MemoryEntry, MemorySource, SqlMemory, SuggestionCache
+from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
-from pressflow.translate.memory import adapt, fuzzy_form, score
+from pressflow.memory.scoring import adapt, fuzzy_form, score
 
 ENGINE = "argos-en-es-1.0"
 PASSWORD = "correct horse battery"
 
 
 def postgres_url() -> str | None:
-    url = os.environ.get("PRESSFLOW_TEST_POSTGRES_URL")
+    from conftest import postgres_server_url  # the variable's server, else a throwaway cluster
+
+    url = postgres_server_url()
     if not url and os.environ.get("CI") == "1":
         pytest.fail("CI=1 but PRESSFLOW_TEST_POSTGRES_URL is unset: the PostgreSQL tests must run in CI")
     return url
@@ -43,7 +48,7 @@ def db_url(request, tmp_path):
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    store._engines.pop(url).dispose()
+    db._engines.pop(url).dispose()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -59,13 +64,13 @@ def test_numbers_compare_as_placeholders_and_are_put_back():
 
 
 def test_suggestions_rank_human_first_and_fit_the_sentence(db_url):
-    machine = store.SqlMemory(db_url)
+    machine = SqlMemory(db_url)
     machine.save("en", "es", ENGINE, {
         "The office in ⟦0⟧ was opened in 2021 by the alliance.": "La oficina en ⟦0⟧ fue abierta en 2021 por la alianza.",
         "Delegates from twenty countries attended the forum.": "Asistieron delegados de veinte países.",
         "A sentence about something else entirely, nothing alike.": "Otra cosa.",
     })
-    store.SqlMemory(db_url, author="alice").save("en", "es", "human", {
+    SqlMemory(db_url, author="alice").save("en", "es", "human", {
         "The office in ⟦0⟧ was opened in 2021 by the alliance members.":
             "Los miembros de la alianza abrieron la oficina en ⟦0⟧ en 2021.",
     })
@@ -87,7 +92,7 @@ def test_suggestions_rank_human_first_and_fit_the_sentence(db_url):
 
 
 def add_draft(url: str, segments: list[dict], text_: str) -> int:
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2022, 9, 12), publish_at=None,
                              fingerprint="f1", record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",
@@ -108,30 +113,30 @@ SEGMENTS = [
 
 def test_review_show_prints_suggestions_and_caches_them_per_revision(db_url, tmp_path):
     settings = Settings(out_dir=tmp_path / "out", database_url=db_url)
-    store.SqlMemory(db_url, author="bob").save("en", "es", "human", {
+    SqlMemory(db_url, author="bob").save("en", "es", "human", {
         "⟦0⟧ opened an office in Tashkent in 2021.": "⟦0⟧ inauguró una oficina en Taskent en 2021."})
     draft_id = add_draft(db_url, SEGMENTS, "ANSO abrió una oficina. Nada.\n")
-    shown = review.show(settings, draft_id)
+    shown = service.show(settings, draft_id)
     today = dt.date.today().isoformat()
     assert f"suggestion 100% (human, bob, {today}): ANSO inauguró una oficina en Taskent en 2022." in shown
     assert "sentence 1: ANSO opened an office in Tashkent in 2022." in shown and "sentence 2" not in shown
-    with store.session_scope(db_url) as session:
-        cached = session.get(store.SuggestionCache, draft_id)
+    with db.session_scope(db_url) as session:
+        cached = session.get(SuggestionCache, draft_id)
         assert cached.revision == 1 and list(cached.suggestions) == ["0"]
         stamp = cached.stamp
-    assert review.show(settings, draft_id) == shown  # from the cache: same stamp, same revision
-    store.SqlMemory(db_url, author="carol").save("en", "es", "human", {
+    assert service.show(settings, draft_id) == shown  # from the cache: same stamp, same revision
+    SqlMemory(db_url, author="carol").save("en", "es", "human", {
         "Nothing like this sentence is in the memory at all.": "Nada parecido está en la memoria."})
-    again = review.show(settings, draft_id)  # the memory changed: computed again
+    again = service.show(settings, draft_id)  # the memory changed: computed again
     assert "suggestion 86% (human, carol" in again and "sentence 2: Nothing like" in again
-    with store.session_scope(db_url) as session:
-        assert session.get(store.SuggestionCache, draft_id).stamp != stamp
+    with db.session_scope(db_url) as session:
+        assert session.get(SuggestionCache, draft_id).stamp != stamp
 
 
 def test_review_page_offers_suggestions_with_a_use_button(db_url, tmp_path):
     settings = Settings(out_dir=tmp_path / "out", database_url=db_url)
-    users.add_user(db_url, "alice", PASSWORD, [])
-    store.SqlMemory(db_url, author="bob").save("en", "es", "human", {
+    reviewers.add_user(db_url, "alice", PASSWORD, [])
+    SqlMemory(db_url, author="bob").save("en", "es", "human", {
         "⟦0⟧ opened an office in Tashkent in 2021.": "⟦0⟧ inauguró una oficina en Taskent en 2021."})
     draft_id = add_draft(db_url, SEGMENTS, "ANSO abrió una oficina. Nada.\n")
     client = TestClient(create_app(settings, PublishMode(on_approve=False, via_prefect=False)), follow_redirects=False)
@@ -154,28 +159,28 @@ def test_review_page_offers_suggestions_with_a_use_button(db_url, tmp_path):
 
 def test_a_store_made_before_the_fuzzy_index_gets_its_sources_indexed(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    store.SqlMemory(url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
-    engine = store._engines.pop(url)
+    SqlMemory(url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
+    engine = db._engines.pop(url)
     with engine.begin() as connection:  # as a store written before memory_sources existed
         connection.execute(text("DELETE FROM memory_sources"))
         connection.execute(text("DELETE FROM memory_grams"))
         connection.execute(text("DELETE FROM schema_migrations"))  # made before numbered migrations
     engine.dispose()
-    found = store.SqlMemory(url).suggest("en", "es", ["The forum opened in Lima yesterday."])
+    found = SqlMemory(url).suggest("en", "es", ["The forum opened in Lima yesterday."])
     assert [s.text for s in found["The forum opened in Lima yesterday."]] == ["El foro abrió en Lima hoy."]
-    with store.session_scope(url) as session:
-        assert session.scalar(select(store.MemorySource.folded)) == "the forum opened in lima today."
+    with db.session_scope(url) as session:
+        assert session.scalar(select(MemorySource.folded)) == "the forum opened in lima today."
     assert fuzzy.rarest(["aaa", "bbb", "ccc", "ddd"], {"aaa": 5, "bbb": 1, "ccc": 900, "ddd": 0}) == ["bbb", "aaa", "ccc"]
 
 
 # PostgreSQL only: SQLite's FTS5 index lists a trigram's rows itself, it keeps no id lists.
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url):
-    memory = store.SqlMemory(db_url)
+    memory = SqlMemory(db_url)
     memory.save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy.",
                                      "Delegates from twenty countries attended.": "Asistieron delegados."})
     wanted = "The forum opened in Lima yesterday."
-    engine = store.get_engine(db_url)
+    engine = db.get_engine(db_url)
     with engine.begin() as connection:
         lists = dict(connection.execute(text("SELECT gram, sources FROM memory_grams WHERE gram IN ('lim', 'for')")).all())
         ids = dict(connection.execute(text("SELECT folded, id FROM memory_sources")).all())
@@ -184,9 +189,9 @@ def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE memory_grams DROP COLUMN sources"))
         connection.execute(text("DELETE FROM schema_migrations"))  # made before numbered migrations
-    store._engines.pop(db_url).dispose()
-    assert [s.text for s in store.SqlMemory(db_url).suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]
-    with store.get_engine(db_url).begin() as connection:
+    db._engines.pop(db_url).dispose()
+    assert [s.text for s in SqlMemory(db_url).suggest("en", "es", [wanted])[wanted]] == ["El foro abrió en Lima hoy."]
+    with db.get_engine(db_url).begin() as connection:
         assert connection.scalar(text("SELECT sources FROM memory_grams WHERE gram = 'lim'")) == [ids["the forum opened in lima today."]]
         # trigrams past the cap keep no id list: the pg_trgm index is asked for them instead
         connection.execute(text("UPDATE memory_grams SET sources = NULL"))
@@ -194,13 +199,13 @@ def test_postgres_counts_trigrams_from_id_lists_and_falls_back_to_pg_trgm(db_url
 
 
 def test_a_store_made_before_learned_from_gets_the_column(db_url):
-    store.SqlMemory(db_url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
-    engine = store._engines.pop(db_url)
+    SqlMemory(db_url).save("en", "es", ENGINE, {"The forum opened in Lima today.": "El foro abrió en Lima hoy."})
+    engine = db._engines.pop(db_url)
     with engine.begin() as connection:  # as a store written before entries kept where they came from
         connection.execute(text("ALTER TABLE translation_memory DROP COLUMN learned_from"))
         connection.execute(text("DELETE FROM schema_migrations WHERE number >= 4"))  # made by migration 3's code
     engine.dispose()
-    store.SqlMemory(db_url, author="ana", release="office").save("en", "es", "human", {"Hello.": "Hola."})
-    with store.session_scope(db_url) as session:
-        rows = dict(session.execute(select(store.MemoryEntry.source_text, store.MemoryEntry.learned_from)).all())
+    SqlMemory(db_url, author="ana", release="office").save("en", "es", "human", {"Hello.": "Hola."})
+    with db.session_scope(db_url) as session:
+        rows = dict(session.execute(select(MemoryEntry.source_text, MemoryEntry.learned_from)).all())
     assert rows == {"The forum opened in Lima today.": None, "Hello.": "release office"}

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import update
 
-from pressflow import publish, review, store
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
-from pressflow.pipeline import prepare
+from pressflow import publish
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
+from pressflow.prepare.pipeline import prepare
 from pressflow.records import Event, load_records
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-migrations.db"
@@ -37,13 +40,13 @@ def prepare_paths(settings: Settings, *paths: Path):
 
 
 def drafts(settings: Settings, **filters) -> list[store.Draft]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.list_drafts(session, **filters)
 
 
 def approve_everything(settings: Settings, slug: str) -> None:
     ids = [d.id for d in drafts(settings, slug=slug, status=store.PENDING)]
-    review.decide(settings, {i: review.Seen() for i in ids}, store.APPROVED, reviewer="ana")
+    service.decide(settings, {i: service.Seen() for i in ids}, store.APPROVED, reviewer="ana")
 
 
 def page(settings: Settings, slug: str) -> str:
@@ -88,12 +91,12 @@ def test_an_edit_of_an_approved_draft_waits_while_the_approved_text_stays_publis
     publish.publish(settings)
     release = next(d for d in drafts(settings, slug=slug) if d.channel == "release")
     edited = release.text.replace("Scientists met online.", "Scientists met online, unreviewed.")
-    review.edit(settings, release.id, edited, author="bea")
+    service.edit(settings, release.id, edited, author="bea")
     (after,) = [d for d in drafts(settings, slug=slug) if d.id == release.id]
     assert after.status == store.PENDING and after.approved_revision == 1 and after.revision == 2
     publish.publish(settings)
     assert "unreviewed" not in page(settings, slug)
-    review.decide(settings, {release.id: review.Seen(2, store.PENDING)}, store.APPROVED, reviewer="ana")
+    service.decide(settings, {release.id: service.Seen(2, store.PENDING)}, store.APPROVED, reviewer="ana")
     publish.publish(settings)
     assert "unreviewed" in page(settings, slug)
 
@@ -101,13 +104,13 @@ def test_an_edit_of_an_approved_draft_waits_while_the_approved_text_stays_publis
 def test_a_post_over_its_limit_cannot_be_approved_and_never_reaches_the_outbox(settings, tmp_path):
     slug = next(iter(prepare_paths(settings, record(tmp_path, "forum.yaml")).releases))
     x = next(d for d in drafts(settings, slug=slug) if d.channel == "x")
-    review.edit(settings, x.id, "word " * 69 + "word\n", author="ana")
+    service.edit(settings, x.id, "word " * 69 + "word\n", author="ana")
     with pytest.raises(ReviewError, match=r"X post is 350 of 280"):
-        review.decide(settings, {x.id: review.Seen()}, store.APPROVED, reviewer="ana")
+        service.decide(settings, {x.id: service.Seen()}, store.APPROVED, reviewer="ana")
     # All or nothing: the batch holding it approves none of the others either.
     ids = [d.id for d in drafts(settings, slug=slug, status=store.PENDING)]
     with pytest.raises(ReviewError):
-        review.decide(settings, {i: review.Seen() for i in ids}, store.APPROVED, reviewer="ana")
+        service.decide(settings, {i: service.Seen() for i in ids}, store.APPROVED, reviewer="ana")
     assert {d.status for d in drafts(settings, slug=slug)} == {store.PENDING}
 
 
@@ -115,8 +118,8 @@ def test_an_over_limit_post_approved_earlier_is_held_back_by_publish(settings, t
     slug = next(iter(prepare_paths(settings, record(tmp_path, "forum.yaml")).releases))
     approve_everything(settings, slug)
     x = next(d for d in drafts(settings, slug=slug) if d.channel == "x")
-    with store.session_scope(settings.db_url) as session:  # as a store approved under older rules holds it
-        session.execute(store.update(store.Revision).where(store.Revision.draft_id == x.id)
+    with db.session_scope(settings.db_url) as session:  # as a store approved under older rules holds it
+        session.execute(update(store.Revision).where(store.Revision.draft_id == x.id)
                         .values(text="word " * 69 + "word\n"))
     report = publish.publish(settings)
     assert not (settings.out_dir / "outbox" / slug / "en" / "posts" / "x.txt").exists()
@@ -127,10 +130,10 @@ def test_an_over_limit_post_approved_earlier_is_held_back_by_publish(settings, t
 def test_decisions_are_bounded_by_the_actors_languages(settings, tmp_path):
     slug = next(iter(prepare_paths(settings, record(tmp_path, "forum.yaml")).releases))
     ids = [d.id for d in drafts(settings, slug=slug)]
-    with pytest.raises(review.NotYourLanguage, match="reviews es only"):
-        review.decide(settings, {ids[0]: review.Seen()}, store.APPROVED, reviewer="eva", languages=["es"])
-    with pytest.raises(review.NotYourLanguage):
-        review.edit(settings, ids[0], "# New\n", author="eva", languages=["es"])
+    with pytest.raises(service.NotYourLanguage, match="reviews es only"):
+        service.decide(settings, {ids[0]: service.Seen()}, store.APPROVED, reviewer="eva", languages=["es"])
+    with pytest.raises(service.NotYourLanguage):
+        service.edit(settings, ids[0], "# New\n", author="eva", languages=["es"])
 
 
 def test_a_record_whose_slug_is_another_files_release_is_refused_naming_both(settings, tmp_path):
@@ -171,7 +174,7 @@ def test_a_store_made_before_numbered_migrations_upgrades_in_place(tmp_path):
             connection.execute("UPDATE releases SET source_file = ? WHERE source_file = ?",
                                (str(events / Path(source).name), source))
     settings = Settings(out_dir=out)
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         summit = store.list_drafts(session, slug="2021-06-04-global-health-summit")
         assert {d.approved_revision for d in summit} == {1, 2}  # each draft's approved text is its current one
         assert store.record_versions(session, [(summit[0].release_slug, summit[0].fingerprint)])
@@ -183,6 +186,6 @@ def test_a_store_made_before_numbered_migrations_upgrades_in_place(tmp_path):
     assert report.ok and {info.status for info in report.releases.values()} == {"unchanged"}
     # (Languages whose model another test installed in this process are new work, English is not.)
     assert not any("en" in info.added for info in report.releases.values())
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         chosen = store.publishable_drafts(session, "2021-06-04-global-health-summit")["en"]
     assert "edited by a reviewer" in chosen["x"].text  # the reviewer's revision 2, as published before

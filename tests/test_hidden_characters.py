@@ -12,12 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from pressflow import review, store, users
+from pressflow.drafts import service
+
+from pressflow.drafts import store
+
+from pressflow.drafts import reviewers
 from pressflow.cli import app as cli
-from pressflow.errors import ReviewError
+from pressflow.core.errors import ReviewError
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 from pressflow.translate.checks import CHECKS, Sentence, check_sentence, describe
+from pressflow.core import db
 
 PASSWORD = "correct horse battery"
 SEGMENTS = [
@@ -31,7 +36,7 @@ TEXT = "# La oficina abre hoy.\n\nSirve a la región.\n"
 
 
 def add_draft(settings, lang="es", channel="release") -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
                              fingerprint="f1", record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang=lang, channel=channel, fingerprint="f1",
@@ -41,7 +46,7 @@ def add_draft(settings, lang="es", channel="release") -> int:
 
 
 def status(settings, draft_id) -> str:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.get_draft(session, draft_id).status
 
 
@@ -79,43 +84,43 @@ def test_a_legitimate_joiner_or_mark_is_not_flagged(target, lang):
 
 def test_an_edit_with_a_right_to_left_override_is_flagged_and_cannot_be_approved(settings):
     draft_id = add_draft(settings)
-    saved = review.edit(settings, draft_id, "# La oficina abre hoy.\n\nSirve a la \u202enóigeR.\n", author="lin")
+    saved = service.edit(settings, draft_id, "# La oficina abre hoy.\n\nSirve a la \u202enóigeR.\n", author="lin")
     assert flagged(saved.qa) == [{"kind": "invisible_characters", "items": ["U+202E RIGHT-TO-LEFT OVERRIDE"],
                                   "segment": 1}]
     with pytest.raises(ReviewError, match="cannot be approved: its text contains an invisible bidi control "
                                           r"\(U\+202E RIGHT-TO-LEFT OVERRIDE"):
-        review.decide(settings, {draft_id: review.Seen()}, store.APPROVED, reviewer="ana")
+        service.decide(settings, {draft_id: service.Seen()}, store.APPROVED, reviewer="ana")
     assert status(settings, draft_id) == store.PENDING
-    assert "U+202E" in review.show(settings, draft_id)  # `review show` names it, with the check's explanation
+    assert "U+202E" in service.show(settings, draft_id)  # `review show` names it, with the check's explanation
     # approve-all is all or nothing: a clean draft beside it stays pending too
     other = add_draft(settings, lang="fr")
     with pytest.raises(ReviewError, match="U\\+202E"):
-        review.approve_all(settings, reviewer="ana")
+        service.approve_all(settings, reviewer="ana")
     assert status(settings, other) == store.PENDING
     # `run --auto-approve` leaves it pending and says why, and approves the others
-    approval = review.approve_releases(settings, ["office"], reviewer="auto-approve")
+    approval = service.approve_releases(settings, ["office"], reviewer="auto-approve")
     assert approval.count == 1 and status(settings, other) == store.APPROVED
     assert len(approval.left) == 1 and f"draft {draft_id} cannot be approved" in approval.left[0]
     # deleting the character makes it approvable
-    clean = review.edit(settings, draft_id, "# La oficina abre hoy.\n\nSirve a la región.\n", author="lin")
+    clean = service.edit(settings, draft_id, "# La oficina abre hoy.\n\nSirve a la región.\n", author="lin")
     assert flagged(clean.qa) == []
-    assert review.decide(settings, {draft_id: review.Seen()}, store.APPROVED, reviewer="ana") == 1
+    assert service.decide(settings, {draft_id: service.Seen()}, store.APPROVED, reviewer="ana") == 1
 
 
 def test_an_invisible_character_between_sentences_is_flagged_for_the_whole_draft(settings):
     draft_id = add_draft(settings)
-    saved = review.edit(settings, draft_id, "# La oficina abre hoy.\n\u2060\nSirve a la región.\n", author="lin")
+    saved = service.edit(settings, draft_id, "# La oficina abre hoy.\n\u2060\nSirve a la región.\n", author="lin")
     assert flagged(saved.qa) == [{"kind": "invisible_characters", "items": ["U+2060 WORD JOINER"]}]
     with pytest.raises(ReviewError, match="WORD JOINER"):
-        review.decide(settings, {draft_id: review.Seen()}, store.APPROVED, reviewer="ana")
+        service.decide(settings, {draft_id: service.Seen()}, store.APPROVED, reviewer="ana")
 
 
 def test_a_legitimate_joiner_in_an_edit_is_approved(settings):
     draft_id = add_draft(settings, lang="fa")
-    saved = review.edit(settings, draft_id, "# دفتر امروز باز می\u200cشود 👩\u200d💻\n\nبه منطقه خدمت می\u200cکند.\n",
+    saved = service.edit(settings, draft_id, "# دفتر امروز باز می\u200cشود 👩\u200d💻\n\nبه منطقه خدمت می\u200cکند.\n",
                         author="lin")
     assert flagged(saved.qa) == []
-    assert review.decide(settings, {draft_id: review.Seen()}, store.APPROVED, reviewer="ana") == 1
+    assert service.decide(settings, {draft_id: service.Seen()}, store.APPROVED, reviewer="ana") == 1
 
 
 def test_review_edit_and_review_approve_on_the_command_line(settings, tmp_path):
@@ -132,7 +137,7 @@ def test_review_edit_and_review_approve_on_the_command_line(settings, tmp_path):
 
 
 def test_the_review_page_flags_the_edit_and_refuses_to_approve_it(settings):
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     app = create_app(settings, PublishMode(on_approve=False, via_prefect=False))
     draft_id = add_draft(settings)
     client = TestClient(app, follow_redirects=False)

@@ -15,10 +15,10 @@ import feedparser
 import pytest
 from lxml import html
 
-from pressflow import pipeline
-from pressflow.config import Settings
-from pressflow.errors import PublishError, TemplateError
-from pressflow.files import inside
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError, TemplateError
+from pressflow.core.files import inside
 from pressflow.publish import publish
 from pressflow.records import load_records
 from pressflow.render import Renderer
@@ -186,8 +186,8 @@ def test_a_symlink_inside_out_cannot_redirect_writes(tmp_path):
 
 
 def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
-    from pressflow.files import Staging
-    from pressflow.publish import Site
+    from pressflow.core.files import Staging
+    from pressflow.core.site import Site
 
     out, outside = tmp_path / "out", tmp_path / "outside.txt"
     outside.write_text("not the publisher's")
@@ -203,7 +203,7 @@ def test_a_symlink_at_a_page_is_replaced_not_followed(tmp_path):
 
 
 def test_a_symlink_deep_in_the_layout_cannot_redirect_writes(tmp_path):
-    from pressflow.publish import Site
+    from pressflow.core.site import Site
 
     out = tmp_path / "out"
     (out / "outbox").mkdir(parents=True)
@@ -215,7 +215,7 @@ def test_a_symlink_deep_in_the_layout_cannot_redirect_writes(tmp_path):
 
 @pytest.mark.parametrize("slug", ["..", ".", "", "../x", "a/../../x"])
 def test_names_that_leave_their_folder_are_refused(tmp_path, slug):
-    from pressflow.publish import Site
+    from pressflow.core.site import Site
 
     site = Site(Settings(out_dir=tmp_path / "out"))
     with pytest.raises(PublishError, match="outside the output folder"):

@@ -15,10 +15,14 @@ from pathlib import Path
 import feedparser
 import pytest
 from lxml import etree, html
+from sqlalchemy import select
 
-from pressflow import pipeline, store
-from pressflow.config import Settings
-from pressflow.errors import PublishError
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
+from pressflow.publish import ledger
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError
 from pressflow.publish import publish
 from pressflow.publish.sitemap import Sitemap
 from pressflow.records import validate_record
@@ -103,7 +107,7 @@ def test_index_pages_keep_their_releases_and_a_new_release_rewrites_only_what_li
 
 
 def test_an_edit_moves_the_entry_and_its_sitemap_lines_and_nothing_else(settings):
-    from pressflow import review
+    from pressflow.drafts import service
 
     def feed_entries() -> dict:
         entries = {e.id: e for e in feedparser.parse(str(settings.out_dir / "feeds" / "en" / "atom.xml")).entries}
@@ -116,11 +120,11 @@ def test_an_edit_moves_the_entry_and_its_sitemap_lines_and_nothing_else(settings
     prepare(settings, [1, 2])
     publish(settings, now=at(0))
     before, sitemap_before = feed_entries(), lastmods()
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, slug="release-001", channel="release", status=store.PUBLISHED)
         draft_id, text = draft.id, draft.text
-    review.edit(settings, draft_id, text.replace("Forum 1 on water", "Forum 1 on water and energy", 1), author="ana")
-    review.decide(settings, {i: review.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
+    service.edit(settings, draft_id, text.replace("Forum 1 on water", "Forum 1 on water and energy", 1), author="ana")
+    service.decide(settings, {i: service.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
     assert publish(settings, now=at(30)).releases == {"release-001": ["en"]}
     after, sitemap_after = feed_entries(), lastmods()
     assert after[1].title == "Forum 1 on water and energy"
@@ -128,9 +132,9 @@ def test_an_edit_moves_the_entry_and_its_sitemap_lines_and_nothing_else(settings
     assert (after[2].published, after[2].updated) == (before[2].published, before[2].updated)
     assert sitemap_after["release-001.html"] > sitemap_before["release-001.html"]
     assert sitemap_after["release-002.html"] == sitemap_before["release-002.html"]
-    with store.session_scope(settings.db_url) as session:
-        kept = list(session.scalars(store.select(store.PublishedRelease)))
-        assert store.sitemap_parts(session) == {1: (2, sum(len(r.sitemap_xml) for r in kept))}
+    with db.session_scope(settings.db_url) as session:
+        kept = list(session.scalars(select(ledger.PublishedRelease)))
+        assert ledger.sitemap_parts(session) == {1: (2, sum(len(r.sitemap_xml) for r in kept))}
 
 def test_a_template_change_republishes_everything_once(settings, tmp_path):
     import shutil
@@ -186,14 +190,14 @@ def test_a_release_under_embargo_again_leaves_the_index_pages_and_later_ones_mov
         publish(settings, now=at(i))
     site = settings.out_dir / "site" / "en"
     assert (site / "index-3.html").exists()
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         session.get(store.Release, "release-005").publish_at = at(1000)
     report = publish(settings, now=at(100))
     assert report.withdrawn == ["release-005"]
     assert "release-005.html" not in links(site / "index-2.html")
     assert links(site / "index-2.html")[0] == "release-020.html"  # moved up from the next page
     assert links(site / "index-3.html") == [f"release-{i:03d}.html" for i in range(40, 20, -1)]
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         session.get(store.Release, "release-006").publish_at = at(1000)
     publish(settings, now=at(101))
     assert not (site / "index-3.html").exists()  # 39 releases: one full archive page
@@ -242,5 +246,5 @@ def test_a_full_disk_names_the_file_changes_nothing_published_and_the_next_run_c
         entries = feedparser.parse(str(settings.out_dir / "feeds" / "en" / "atom.xml")).entries
         assert len(entries) == 20 and all("long text" in e.summary for e in entries)
     finally:
-        store.get_engine(f"sqlite:///{tmp_path / 'store.db'}").dispose()
+        db.get_engine(f"sqlite:///{tmp_path / 'store.db'}").dispose()
         subprocess.run(["umount", str(disk)], check=False)

@@ -14,8 +14,10 @@ from urllib.parse import parse_qs
 import feedparser
 import pytest
 
-from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.publish import publish
 from pressflow.records import validate_record
 
@@ -92,7 +94,7 @@ def test_json_feed_has_the_specifications_fields_and_the_atom_entries(settings):
     publish(settings, now=T0 + dt.timedelta(days=2))
     ids = [i["id"] for i in json.loads((settings.out_dir / "feeds/en/feed.json").read_text())["items"]]
     assert ids[0].endswith("release-3/en")
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         session.get(store.Release, "release-1").publish_at = T0 + dt.timedelta(days=30)
     assert publish(settings, now=T0 + dt.timedelta(days=3)).withdrawn == ["release-1"]
     ids = [i["id"] for i in json.loads((settings.out_dir / "feeds/en/feed.json").read_text())["items"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pressflow import pipeline
+from pressflow.prepare import pipeline
 from pressflow.cli import app
 from pressflow.records import validate_record
 from pressflow.translate import testmodel

@@ -1,6 +1,6 @@
 """Names in the audit trail follow one rule (text_rules.check_name), wherever they enter:
 `users add`, a shared-token sign-in, `review import --reviewer`, a TMX `creationid`, and the
-store itself (`store.valid_name`) for whatever reaches it another way."""
+store itself (`db.valid_name`) for whatever reaches it another way."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from sqlalchemy import select
 from translate.storage import tmx as ttk_tmx
 from typer.testing import CliRunner
 
-from pressflow import store, users
+from pressflow.core import db
+from pressflow.drafts import reviewers, store
+from pressflow.memory.store import MemoryEntry
 from pressflow.cli import app
-from pressflow.errors import ReviewError
+from pressflow.core.errors import ReviewError
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 
@@ -34,31 +36,31 @@ def cli(settings, *args):
     ("bob\nalice", "line break"),
 ])
 def test_users_add_refuses_look_alikes_system_names_and_invisible_characters(settings, name, words):
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
-    with pytest.raises(users.AccountError, match=words):
-        users.add_user(settings.db_url, name, PASSWORD, [])
-    assert [n for n, _ in users.list_users(settings.db_url)] == ["alice"]
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
+    with pytest.raises(reviewers.AccountError, match=words):
+        reviewers.add_user(settings.db_url, name, PASSWORD, [])
+    assert [n for n, _ in reviewers.list_users(settings.db_url)] == ["alice"]
 
 
 def test_the_same_account_again_changes_its_password(settings):
-    assert users.add_user(settings.db_url, "alice", PASSWORD, []) is True
-    assert users.add_user(settings.db_url, "alice", "another long passphrase", []) is False
+    assert reviewers.add_user(settings.db_url, "alice", PASSWORD, []) is True
+    assert reviewers.add_user(settings.db_url, "alice", "another long passphrase", []) is False
 
 
 @pytest.mark.parametrize("name", ["\u0430lice", "ali\u200bce", "auto-approve", "pressflow", "Alice", "bob\r\nx"])
 def test_the_team_token_does_not_sign_in_a_look_alike_or_the_system(settings, name):
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     client = TestClient(create_app(settings.model_copy(update={"review_token": TOKEN}),
                                    PublishMode(on_approve=False, via_prefect=False)), follow_redirects=False)
     response = sign_in(client, name=name, password=TOKEN)
     assert response.status_code == 400, response.text
     assert client.get("/").status_code in (302, 303, 307)  # not signed in
-    with store.session_scope(settings.db_url) as session:
-        assert session.scalars(select(store.ReviewSession)).all() == []
+    with db.session_scope(settings.db_url) as session:
+        assert session.scalars(select(reviewers.ReviewSession)).all() == []
 
 
 def test_the_team_token_still_signs_in_a_plain_name(settings):
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     client = TestClient(create_app(settings.model_copy(update={"review_token": TOKEN}),
                                    PublishMode(on_approve=False, via_prefect=False)), follow_redirects=False)
     assert sign_in(client, name="guest", password=TOKEN).status_code == 303
@@ -72,7 +74,7 @@ def test_xliff_import_refuses_a_reviewer_name_that_forges_the_trail(settings, tm
     exported.savefile(str(tmp_path / "back.xlf"))
     code, output = cli(settings, "review", "import", str(tmp_path / "back.xlf"), "--reviewer", reviewer)
     assert code == 1 and output.count("\n") == 1 and "nothing imported" in output, output
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         assert store.get_draft(session, draft_id).revision == 1
 
 
@@ -98,13 +100,13 @@ def test_a_tmx_creationid_with_a_line_break_is_refused_and_the_rest_imported(set
     assert "translation unit 1: the creationid 'agency\\nreviewer bob approved draft 1' contains a line break" in output
     assert "translation unit 3: the creationid 'auto-approve' is (or looks like) a name pressflow writes" in output
     assert "imported 2 entries as human; 2 refused" in output
-    with store.session_scope(settings.db_url) as session:
-        authors = set(session.scalars(select(store.MemoryEntry.author)))
+    with db.session_scope(settings.db_url) as session:
+        authors = set(session.scalars(select(MemoryEntry.author)))
     assert authors == {"agency", "tmx import"}
 
 
 @pytest.mark.parametrize("name", [FORGED, "a\u202eb", "x\u200b"])
 def test_the_store_refuses_names_with_line_breaks_or_invisible_characters(settings, name):
     draft_id = add_release(settings)
-    with store.session_scope(settings.db_url) as session, pytest.raises(ReviewError, match="one line of visible"):
+    with db.session_scope(settings.db_url) as session, pytest.raises(ReviewError, match="one line of visible"):
         store.set_status(session, store.get_draft(session, draft_id), store.APPROVED, reviewer=name)

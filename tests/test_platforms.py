@@ -95,10 +95,18 @@ def test_full_post_is_used_when_it_fits():
     assert choose_post("x", (full, short)) == (full, "full")
 
 
-def test_short_post_is_used_when_the_full_one_does_not_fit():
-    full = "word " * 60 + LONG_URL + "\n"  # 300 + 23 weighted
+def test_the_full_post_is_cut_to_fit_when_it_keeps_more_than_the_short_one():
+    full = "word " * 60 + LONG_URL + " #ANSO\n"  # 300 + 23 weighted
     short = f"Short {LONG_URL}\n"
     assert not PLATFORMS["x"].fits(full)
+    text, variant = choose_post("x", (full, short))
+    assert variant == "trimmed" and PLATFORMS["x"].fits(text) and PLATFORMS["x"].count(text) > 270
+    assert text.endswith(f"… {LONG_URL} #ANSO\n")  # the link and hashtags stay whole
+
+
+def test_short_post_is_used_when_cutting_the_full_one_keeps_less():
+    full = "x" * 400 + " words " + LONG_URL + "\n"  # one giant word: cutting keeps nothing whole
+    short = f"Short title {LONG_URL}\n"
     assert choose_post("x", (full, short)) == (short, "short")
 
 

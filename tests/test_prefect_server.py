@@ -189,7 +189,8 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pressflow import store
+    from pressflow.core import db
+    from pressflow.drafts import store
     from pressflow.records import validate_record
 
     out = tmp_path / "out"
@@ -231,7 +232,7 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
     worker.check_alive()
     assert run.state is not None and run.state.is_completed(), f"flow run ended {run.state!r}"
 
-    with store.session_scope(f"sqlite:///{out / 'state' / 'pressflow.db'}") as session:
+    with db.session_scope(f"sqlite:///{out / 'state' / 'pressflow.db'}") as session:
         drafts = [(d.lang, d.channel, d.status) for d in store.list_drafts(session, slug=slug)]
     english = sorted(c for lang, c, s in drafts if lang == "en" and s == store.PENDING)  # reviewed too
     spanish = sorted(c for lang, c, s in drafts if lang == "es" and s == store.PENDING)
@@ -259,8 +260,10 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     """
     import datetime as dt
 
-    from pressflow import pipeline, review
-    from pressflow.config import Settings
+    from pressflow.prepare import pipeline
+
+    from pressflow.drafts import service
+    from pressflow.core.config import Settings
     from pressflow.records import load_records
 
     interval = 10
@@ -283,7 +286,7 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
         loaded = load_records([records / f"{slug}.yaml"])
         assert not loaded.errors, loaded.errors
         pipeline.prepare(loaded.events, settings)
-        review.approve_all(settings, reviewer="ana", slug=slug)  # a reviewer approves it
+        service.approve_all(settings, reviewer="ana", slug=slug)  # a reviewer approves it
 
     def wait_for(slug: str, timeout: float, before: dt.datetime | None = None) -> dt.datetime:
         """Wait until the release is out everywhere; until `before`, nothing may name it anywhere.

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pressflow import pipeline, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import store
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 
 pytestmark = pytest.mark.slow  # four real prepare runs in subprocesses
 
@@ -66,12 +68,12 @@ def stderr_lines(process: subprocess.Popen) -> queue.Queue:
 
 
 def drafts(settings: Settings) -> list[tuple]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return sorted((d.lang, d.channel, d.revision) for d in store.list_drafts(session))
 
 
 def test_a_prepare_waits_for_the_one_running_then_continues(prefect_harness, argos_models, store_settings, record):
-    with store.exclusive(store_settings.db_url, "prepare", store.PREPARE_LOCK_KEY):  # "the other prepare"
+    with db.exclusive(store_settings.db_url, "prepare", db.PREPARE_LOCK_KEY):  # "the other prepare"
         process = start_prepare(store_settings, record)
         lines = stderr_lines(process)
         said = lines.get(timeout=240)  # it has started, found the lock taken, and says so

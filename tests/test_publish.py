@@ -16,10 +16,13 @@ import feedparser
 import pytest
 from lxml import html
 
-from pressflow import pipeline, review, store
-from pressflow.config import Settings
-from pressflow.errors import PublishError
-from pressflow.files import inside
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.prepare import pipeline
+from pressflow.publish import ledger
+from pressflow.core.config import Settings
+from pressflow.core.errors import PublishError
+from pressflow.core.files import inside
 from pressflow.publish import publish
 from pressflow.records import Event
 from pressflow.render import RELEASE, split_image_alt
@@ -63,8 +66,8 @@ def approved_once(argos_models, tmp_path_factory) -> Path:
         report = pipeline.prepare([(None, Event.model_validate(r)) for r in RECORDS], settings)
     assert report.skipped["water-forum"].keys() == {"pt"}
     assert not report.failed
-    review.approve_all(settings, reviewer="ana")
-    store.get_engine(settings.db_url).dispose()  # fold SQLite's WAL into the file before copies
+    service.approve_all(settings, reviewer="ana")
+    db.get_engine(settings.db_url).dispose()  # fold SQLite's WAL into the file before copies
     return out
 
 
@@ -136,13 +139,13 @@ def test_an_edit_updates_the_entry_in_place(published):
     feed = published.out_dir / "feeds" / "es" / "atom.xml"
     before = entries_by_id(feed)
     entry_id = f"tag:{published.tag_authority}:water-forum/es"
-    with store.session_scope(published.db_url) as session:
+    with db.session_scope(published.db_url) as session:
         [draft] = store.list_drafts(session, lang="es", channel=RELEASE, slug="water-forum",
                                     status=store.PUBLISHED)
         draft_id, text = draft.id, draft.text
     edited = text.replace(text.splitlines()[0], "# Foro del agua en Taskent", 1)
-    review.edit(published, draft_id, edited, author="ana")
-    review.decide(published, {i: review.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
+    service.edit(published, draft_id, edited, author="ana")
+    service.decide(published, {i: service.Seen() for i in [draft_id]}, store.APPROVED, reviewer="ana")
     report = publish(published, now=LATER)
     assert report.files_written > 0
     after = entries_by_id(feed)
@@ -269,7 +272,7 @@ def test_embargo_keeps_a_release_out_of_everything(published):
         assert "Summit under embargo" not in path.read_text()
     for path in (out / "site").rglob("*.html"):
         assert "embargoed-summit" not in path.read_text()
-    with store.session_scope(published.db_url) as session:
+    with db.session_scope(published.db_url) as session:
         statuses = {d.status for d in store.list_drafts(session, slug="embargoed-summit")}
     assert statuses == {store.APPROVED}  # still waiting, not published
 
@@ -287,7 +290,7 @@ def test_embargo_lifts_at_publish_at(published):
 def test_a_release_moved_back_under_embargo_is_withdrawn_until_then(published):
     out = published.out_dir
     new_embargo = LATER + dt.timedelta(days=30)
-    with store.session_scope(published.db_url) as session:  # as prepare does with a record whose publish_at moved
+    with db.session_scope(published.db_url) as session:  # as prepare does with a record whose publish_at moved
         session.get(store.Release, "water-forum").publish_at = new_embargo
     report = publish(published, now=LATER)
     # Only what changed is published again: hostile-title did not.
@@ -297,9 +300,9 @@ def test_a_release_moved_back_under_embargo_is_withdrawn_until_then(published):
         assert b"water-forum" not in path.read_bytes() and b"Tashkent" not in path.read_bytes(), path
     for kind in ("atom", "rss"):  # it was the only release in Chinese: those feeds are now empty, not stale
         assert entries_by_id(out / "feeds" / "zh" / f"{kind}.xml") == {}
-    with store.session_scope(published.db_url) as session:
+    with db.session_scope(published.db_url) as session:
         assert {d.status for d in store.list_drafts(session, slug="water-forum")} == {store.APPROVED}
-        assert not session.query(store.Publication).filter_by(release_slug="water-forum").count()
+        assert not session.query(ledger.Publication).filter_by(release_slug="water-forum").count()
     assert publish(published, now=LATER).withdrawn == []  # nothing left to withdraw
 
     lifted = new_embargo + dt.timedelta(minutes=1)
@@ -341,7 +344,7 @@ def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
 
 
 def test_release_ids_cannot_be_paths():
-    from pressflow.errors import RecordError
+    from pressflow.core.errors import RecordError
     from pressflow.records import validate_record
 
     for bad in ("../x", "a/b", "..", "x/../../y"):

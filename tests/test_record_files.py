@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pressflow import pipeline
-from pressflow.config import Settings
-from pressflow.errors import RecordError
-from pressflow.images import ImageError, check_image, sanitize_svg
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
+from pressflow.core.errors import RecordError
+from pressflow.records.images import ImageError, check_image, sanitize_svg
 from pressflow.publish import publish
 from pressflow.records import load_records
 
@@ -89,8 +89,8 @@ def only_error_beside_good(folder: Path) -> RecordError:
 LOAD_AND_PREPARE = """
 import json, sys
 from pathlib import Path
-from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.records import load_records
 loaded = load_records([Path(sys.argv[1])])
 report = pipeline.prepare(loaded.events, Settings(out_dir=Path(sys.argv[2])))

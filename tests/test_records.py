@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pressflow.errors import RecordError
+from pressflow.core.errors import RecordError
 from pressflow.records import Event, LoadResult, load_records, validate_record
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

@@ -1,4 +1,4 @@
-"""Tests of `pressflow.languages`: member countries to target languages.
+"""Tests of `pressflow.records.languages`: member countries to target languages.
 
 Defaults come from Babel's CLDR data, the bundled overrides file corrects them where practice
 differs, and a user's registry file replaces the bundled one. A broken registry file must be
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pressflow.languages import (
+from pressflow.records.languages import (
     DEFAULT_REGISTRY,
     RegistryError,
     language_name,

@@ -14,12 +14,14 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pressflow.config import Settings
-from pressflow.errors import TemplateError
+from markupsafe import escape
+
+from pressflow.core.config import Settings
+from pressflow.core.errors import TemplateError
 from pressflow.platforms import PLATFORMS
 from pressflow.publish import Item, PublishReport
 from pressflow.publish.catalog import MemoryCatalog
-from pressflow.publish.pages import Pages
+from pressflow.publish.pages import Pages, _without_title
 from pressflow.publish.model import Changes
 from pressflow.publish.sitemap import release_lines
 from pressflow.publish.writer import Output
@@ -33,7 +35,10 @@ from pressflow.render import (
     localized_date,
     markdown_to_html,
     markdown_to_text,
+    split_image_alt,
+    split_image_caption,
     strip_keep,
+    subheadline_of,
     summary_of,
     title_of,
 )
@@ -43,7 +48,7 @@ AUGUST_30 = dt.date(2021, 8, 30)
 NOW = dt.datetime(2021, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
 # Every template a release goes through; a new template must be added here (and so get tested).
 TEMPLATES = {
-    "base.html.j2", "index.html.j2", "page.html.j2", "release.md.j2",
+    "base.html.j2", "index.html.j2", "page.html.j2", "subscribe.html.j2", "release.md.j2",
     "partials/about.md.j2", "partials/contact.md.j2",
     *(f"posts/{channel}.txt.j2" for channel in PLATFORMS),
 }
@@ -56,9 +61,11 @@ def make_event(**fields) -> Event:
 
 def item_for(renderer: Renderer, event: Event, lang: str) -> Item:
     """What publishing would make of an approved release (its text as rendered, untranslated)."""
-    markdown = strip_keep(renderer.release(event, lang).variants[0])
+    markdown, caption = split_image_caption(strip_keep(renderer.release(event, lang).variants[0]))
+    markdown, alt = split_image_alt(markdown)
     posts = {c: strip_keep(renderer.post(event, lang, c).variants[0]) for c in PLATFORMS}
-    return Item(event.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts, event.date, NOW, NOW)
+    return Item(event.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts, event.date, NOW, NOW,
+                image_alt=alt, event=event, image_caption=caption)
 
 
 def page_html(settings: Settings, item: Item) -> str:
@@ -113,8 +120,12 @@ def test_every_template_renders_every_example(events, renderer, settings, lang):
         item = item_for(renderer, event, lang)
         page = page_html(settings, item)
         assert page.startswith("<!doctype html>") and f'<html lang="{lang}" dir="ltr">' in page
-        assert str(markdown_to_html(item.markdown)) in page
+        # The text below the title (and subheadline, which the page shows above the image)
+        body = str(_without_title(markdown_to_html(item.markdown), subheadline_of(item.markdown) is not None))
+        assert body.strip() and body in page
         assert page.count("<h1>") == 1
+        if event.subheadline:
+            assert f'<p class="subheadline">{escape(event.subheadline)}</p>' in page
         items.append(item)
     index, sitemap = index_and_sitemap(settings, items, lang)
     for item in items:
@@ -151,18 +162,22 @@ def test_organization_name_comes_from_settings(tmp_path):
 
 
 @pytest.mark.parametrize("lang, expected", [
-    ("en", "August 30, 2021"), ("es", "30 de agosto de 2021"), ("zh", "2021年8月30日"),
+    # One style per language; English as releases write dates in their text, day first.
+    ("en", "30 August 2021"), ("es", "30 de agosto de 2021"), ("zh", "2021年8月30日"),
     ("pt", "30 de agosto de 2021"), ("ru", "30 августа 2021\u202fг."), ("xx-unknown", "August 30, 2021"),
+    ("en-US", "August 30, 2021"), ("ar", "30 أغسطس 2021"),
 ])
 def test_localized_dates(lang, expected):
     assert localized_date(AUGUST_30, lang) == expected
 
 
-@pytest.mark.parametrize("lang, expected", [("es", "30 de agosto de 2021"), ("zh", "2021年8月30日")])
+@pytest.mark.parametrize("lang, expected", [("en", "Beijing, 30 August 2021"), ("es", "Pekín, 30 de agosto de 2021"),
+                                            ("zh", "北京，2021年8月30日"), ("ar", "بكين، 30 أغسطس 2021")])
 def test_release_dateline_is_localized_and_kept(renderer, lang, expected):
     text = renderer.release(make_event(location={"city": "Beijing"}), lang).variants[0]
-    # The dateline is wrapped in keep marks so translation leaves it alone.
-    assert keep("Beijing") + ", " + keep(expected) + "." in text
+    # The city in the reader's words, the date in the language's style, all in keep marks so
+    # translation leaves it alone.
+    assert keep(expected) + "." in text
 
 
 # --- escaping ------------------------------------------------------------------------------
@@ -288,7 +303,7 @@ def test_title_and_summary_of_a_release(renderer):
     event = make_event(location={"city": "Kunming"})
     release = strip_keep(renderer.release(event, "en").variants[0])
     assert title_of(release) == "Test forum"
-    assert summary_of(release) == "Kunming, August 30, 2021. Scientists met to talk about water."
+    assert summary_of(release) == "Kunming, 30 August 2021. Scientists met to talk about water."
 
 
 # Text without '//', '@' or a dot before a letter skips linkify-it's own (slow) test: it must

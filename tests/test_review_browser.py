@@ -31,8 +31,10 @@ import httpx
 import pytest
 from conftest import CHROMIUM, browser_missing, decoding_capped, wait_until_serving
 
-from pressflow import pipeline, store, users
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import reviewers, store
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.platforms import PLATFORMS
 from pressflow.records import Event, load_records
 
@@ -71,7 +73,7 @@ def prepare_example(settings: Settings, events) -> Event:
     with decoding_capped():  # random-weight models never stop on their own: short outputs keep it quick
         pipeline.prepare([(path, event.model_copy(update={"languages": ["es"]}))], settings)
     for name in ("rosa", "tomas"):
-        users.add_user(settings.db_url, name, PASSWORD, ["es"])
+        reviewers.add_user(settings.db_url, name, PASSWORD, ["es"])
     return event
 
 
@@ -171,7 +173,7 @@ def sign_in(page: Page, base: str, name: str) -> None:
 
 
 def draft_state(settings, draft_id: int) -> tuple[str, int, list[int]]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         return draft.status, draft.revision, [r.number for r in draft.revisions]
 
@@ -185,7 +187,7 @@ def whole_text_editor(page: Page):
 
 
 def pending_release_draft(settings, lang: str, slug: str | None = None, channel: str = "release") -> store.Draft:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         drafts = store.list_drafts(session, status=store.PENDING, lang=lang, channel=channel, slug=slug)
         assert drafts, f"no pending {channel} draft"
         return drafts[-1]
@@ -217,9 +219,9 @@ def test_review_edit_approve_publish_and_reuse(prepared, server, page, tmp_path)
     page.get_by_label("Your name").fill("rosa")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name=f"Review draft {draft.id} (release, es)")).to_have_count(1)
+    expect(page.get_by_role("link", name=f"Review draft {draft.id} (Press release, es)")).to_have_count(1)
     assert axe_violations(page) == []  # the queue
-    page.get_by_role("link", name=f"Review draft {draft.id} (release, es)").click()
+    page.get_by_role("link", name=f"Review draft {draft.id} (Press release, es)").click()
     assert page.locator(f"#segment-{number} td").nth(1).inner_text() == segment["source"]
     editor = page.locator(f"#seg-{number}")
     assert editor.get_attribute("lang") == "es" and editor.get_attribute("dir") == "ltr"

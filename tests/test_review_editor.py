@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
-from pressflow import pipeline, review, store
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.records import Event
 
 
@@ -21,7 +23,7 @@ def spanish_draft(argos_models, tmp_path, monkeypatch) -> tuple[Settings, int]:
     event = Event(id="water-forum", title="Water forum", date="2021-09-12", summary="Scientists met in Tashkent.",
                   languages=["es"])
     pipeline.prepare([(None, event)], settings)
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return settings, store.list_drafts(session, lang="es", channel="release")[0].id
 
 
@@ -42,7 +44,7 @@ def test_review_edit_opens_the_editor_and_saves_what_it_wrote(spanish_draft, tmp
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"saved draft {draft_id} revision 2"), result.stdout
     assert result.stderr == ""
-    assert review.get_text(settings, draft_id)["text"].strip() == "Los científicos se reunieron en Tashkent."
+    assert service.get_text(settings, draft_id)["text"].strip() == "Los científicos se reunieron en Tashkent."
 
 
 def test_review_edit_with_the_file_left_as_it_was_saves_nothing(spanish_draft, tmp_path):
@@ -50,7 +52,7 @@ def test_review_edit_with_the_file_left_as_it_was_saves_nothing(spanish_draft, t
     result = edit_with("exit 0\n", tmp_path, settings, draft_id)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "no change\n"
-    assert review.get_text(settings, draft_id)["revision"] == 1
+    assert service.get_text(settings, draft_id)["revision"] == 1
 
 
 def test_an_editor_that_fails_is_one_line(spanish_draft, tmp_path):
@@ -59,4 +61,4 @@ def test_an_editor_that_fails_is_one_line(spanish_draft, tmp_path):
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
-    assert review.get_text(settings, draft_id)["revision"] == 1
+    assert service.get_text(settings, draft_id)["revision"] == 1

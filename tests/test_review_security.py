@@ -23,9 +23,13 @@ import pytest
 from conftest import wait_until_serving
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
+from sqlalchemy import select
 
-from pressflow import store, users
-from pressflow.config import Settings
+from pressflow.core import db
+from pressflow.core.errors import ReviewError
+from pressflow.drafts import reviewers, store
+from pressflow.memory.store import SqlMemory
+from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 
@@ -84,7 +88,7 @@ def published_files(out: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     settings = Settings(out_dir=tmp_path_factory.mktemp("served") / "out")
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     published_files(settings.out_dir)
     with serving(settings) as base:
         yield base
@@ -142,7 +146,7 @@ PER_ADDRESS = 30  # failed sign-ins an address may make in 5 minutes
 
 def test_a_client_cannot_dodge_the_throttle_by_claiming_other_addresses(tmp_path):
     settings = Settings(out_dir=tmp_path / "out")
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     with serving(settings) as base:
         codes = failed_sign_ins(base, PER_ADDRESS + 1, forwarded=True)
     assert codes[:PER_ADDRESS] == [401] * PER_ADDRESS
@@ -151,14 +155,14 @@ def test_a_client_cannot_dodge_the_throttle_by_claiming_other_addresses(tmp_path
 
 def test_forwarded_addresses_count_when_the_proxy_is_trusted(tmp_path):
     settings = Settings(out_dir=tmp_path / "out")
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     with serving(settings, PRESSFLOW_TRUSTED_PROXIES="127.0.0.1") as base:
         codes = failed_sign_ins(base, PER_ADDRESS + 1, forwarded=True)
     assert codes == [401] * (PER_ADDRESS + 1)  # each one from the address the proxy named
 
 
 def test_a_malformed_trusted_proxy_setting_stops_the_server_with_one_line(settings):
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     env = {**os.environ, "PRESSFLOW_TRUSTED_PROXIES": "127.0.0.1, proxy.example"}
     result = subprocess.run([sys.executable, "-m", "pressflow.cli", "serve", "--out", str(settings.out_dir),
                              "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120)
@@ -179,7 +183,7 @@ def any_store(request, tmp_path) -> Settings:
 
 @pytest.fixture
 def app(any_store):
-    users.add_user(any_store.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(any_store.db_url, "alice", PASSWORD, [])
     return create_app(any_store, PublishMode(on_approve=False, via_prefect=False))
 
 
@@ -209,16 +213,16 @@ def test_a_cookie_saved_before_sign_out_signs_nobody_in(app):
 
 def test_a_password_change_ends_every_earlier_session(app, any_store):
     first, second = signed_in(app), signed_in(app)
-    users.add_user(any_store.db_url, "alice", "a brand new password", [])  # `pressflow users add` again
+    reviewers.add_user(any_store.db_url, "alice", "a brand new password", [])  # `pressflow users add` again
     assert replay(app, first) == 303 and replay(app, second) == 303
     assert sign_in(TestClient(app, follow_redirects=False), password="a brand new password").status_code == 303
 
 
 def test_removing_an_account_ends_its_sessions_even_if_it_comes_back(app, any_store):
     client = signed_in(app)
-    users.remove_user(any_store.db_url, "alice")
+    reviewers.remove_user(any_store.db_url, "alice")
     assert replay(app, client) == 303
-    users.add_user(any_store.db_url, "alice", PASSWORD, [])  # the same name and password again
+    reviewers.add_user(any_store.db_url, "alice", PASSWORD, [])  # the same name and password again
     assert replay(app, client) == 303
 
 
@@ -255,8 +259,8 @@ def test_the_csrf_token_changes_at_sign_in(app):
 
 def test_the_store_keeps_no_usable_session_id(app, any_store):
     client = signed_in(app)
-    with store.session_scope(any_store.db_url) as session:
-        rows = session.scalars(store.select(store.ReviewSession)).all()
+    with db.session_scope(any_store.db_url) as session:
+        rows = session.scalars(select(reviewers.ReviewSession)).all()
     assert len(rows) == 1 and rows[0].name == "alice"
     cookie = client.cookies["pressflow_review"]
     assert rows[0].id_hash not in cookie
@@ -265,14 +269,14 @@ def test_the_store_keeps_no_usable_session_id(app, any_store):
 # --- names: one limit everywhere -----------------------------------------------------------------
 
 
-LONG = "a" * (store.NAME_LIMIT + 1)
+LONG = "a" * (db.NAME_LIMIT + 1)
 
 
 def test_an_overlong_name_is_refused_on_the_sign_in_page_in_one_line(any_store):
     client = TestClient(create_app(with_token(any_store), PublishMode(on_approve=False, via_prefect=False)))
     response = sign_in(client, name=LONG, password="a shared team token")
     assert response.status_code == 400
-    assert f"A name has at most {store.NAME_LIMIT} characters." in response.text
+    assert f"A name has at most {db.NAME_LIMIT} characters." in response.text
 
 
 def test_an_overlong_name_is_refused_by_users_add_and_the_review_cli(any_store):
@@ -283,18 +287,18 @@ def test_an_overlong_name_is_refused_by_users_add_and_the_review_cli(any_store):
     added = CliRunner().invoke(cli, ["users", "add", LONG, *out], env={**env, "PRESSFLOW_NEW_PASSWORD": PASSWORD})
     assert added.exit_code == 1
     assert added.output.strip() == (f"error: reviewer name 'aaaaaaaaaaaaaaaaaaaa'... is {len(LONG)} characters "
-                                    f"long; at most {store.NAME_LIMIT}")
+                                    f"long; at most {db.NAME_LIMIT}")
     draft_id = add_draft(any_store)
     for command in (["review", "approve", str(draft_id)], ["review", "reject", str(draft_id), "--reason", "no"]):
         result = CliRunner().invoke(cli, [*command, "--reviewer", LONG, *out], env=env)
         assert result.exit_code == 1, result.output
         assert result.output.count("\n") == 1 and "at most 100" in result.output, result.output
-    with store.session_scope(any_store.db_url) as session:
+    with db.session_scope(any_store.db_url) as session:
         assert store.get_draft(session, draft_id).status == store.PENDING
 
 
 def add_draft(settings: Settings) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
                              fingerprint="f1", record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",
@@ -305,13 +309,13 @@ def add_draft(settings: Settings) -> int:
 
 def test_the_same_limit_holds_on_every_store_entry_point(any_store):
     draft_id = add_draft(any_store)
-    with pytest.raises(store.ReviewError, match="at most 100"), store.session_scope(any_store.db_url) as session:
+    with pytest.raises(ReviewError, match="at most 100"), db.session_scope(any_store.db_url) as session:
         store.edit_draft(session, store.get_draft(session, draft_id), "Hola otra vez.\n", author=LONG)
-    with pytest.raises(store.ReviewError, match="at most 100"):
-        store.SqlMemory(any_store.db_url, author=LONG)
-    with pytest.raises(users.AccountError, match="at most 100"):
-        users.add_user(any_store.db_url, LONG, PASSWORD, [])
-    users.add_user(any_store.db_url, "b" * store.NAME_LIMIT, PASSWORD, [])  # the limit itself is fine
+    with pytest.raises(ReviewError, match="at most 100"):
+        SqlMemory(any_store.db_url, author=LONG)
+    with pytest.raises(reviewers.AccountError, match="at most 100"):
+        reviewers.add_user(any_store.db_url, LONG, PASSWORD, [])
+    reviewers.add_user(any_store.db_url, "b" * db.NAME_LIMIT, PASSWORD, [])  # the limit itself is fine
 
 
 # --- error pages ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import datetime as dt
 
 from typer.testing import CliRunner
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
 from pressflow.cli import app
 from pressflow.translate import checks
 
@@ -18,7 +19,7 @@ def cli(settings, *args):
 
 
 def a_pending_draft(settings) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
                              fingerprint="f1", record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",

@@ -23,9 +23,9 @@ import httpx
 import pytest
 from conftest import wait_until_serving
 
-from pressflow import users
-from pressflow.config import Settings
-from pressflow.errors import ConfigError
+from pressflow.drafts import reviewers
+from pressflow.core.config import Settings
+from pressflow.core.errors import ConfigError
 from pressflow.review_app import connections
 
 SLOW_CLIENTS = 1_100
@@ -49,7 +49,7 @@ def serving(tmp_path: Path, *, files: int | None = None, **env: str) -> Iterator
     """`pressflow serve` on a free loopback port (under a file limit of `files`); yields its base
     URL and the file its output goes to."""
     settings = Settings(out_dir=tmp_path / "out")
-    users.add_user(settings.db_url, "alice", "correct horse battery", [])
+    reviewers.add_user(settings.db_url, "alice", "correct horse battery", [])
     port, output = free_port(), tmp_path / "serve-output.txt"
     environment = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "FORWARDED_ALLOW_IPS")}
     environment.update(PRESSFLOW_PUBLISH_ON_APPROVE="0", **env)

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from pressflow import store, users
-from pressflow.config import Settings
+from pressflow.drafts import reviewers
+from pressflow.core.config import Settings
 from pressflow.review_app import create_app
 from pressflow.review_app.publishing import PublishMode
 
@@ -18,9 +18,9 @@ from test_review_security import PASSWORD, sign_in
 
 @pytest.fixture
 def clock(monkeypatch):
-    """store.utcnow, moved on by hand."""
+    """The sign-in sessions' clock (reviewers.utcnow), moved on by hand."""
     now = [dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.timezone.utc)]
-    monkeypatch.setattr(store, "utcnow", lambda: now[0])
+    monkeypatch.setattr(reviewers, "utcnow", lambda: now[0])
 
     def advance(**delta):
         now[0] += dt.timedelta(**delta)
@@ -28,7 +28,7 @@ def clock(monkeypatch):
 
 
 def client_for(settings: Settings) -> TestClient:
-    users.add_user(settings.db_url, "alice", PASSWORD, [])
+    reviewers.add_user(settings.db_url, "alice", PASSWORD, [])
     return TestClient(create_app(settings, PublishMode(on_approve=False, via_prefect=False)), follow_redirects=False)
 
 

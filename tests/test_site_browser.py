@@ -6,7 +6,7 @@ installs stays out of this session's models) is checked:
 
 - by the Nu HTML checker (`vnu.jar` from npm, in `tests/tools/`): 0 errors on every page;
 - by axe-core (npm, injected into Debian's Chromium by Playwright): 0 WCAG 2.1 A/AA violations
-  on a release page and an index, in English and Arabic;
+  on a release page, an index and the subscribe page, in English and Arabic;
 - by screenshots at 390 and 1280 px of pages and the index in English, Arabic, Spanish and
   Chinese, written to a temporary folder: no horizontal scroll, images that load from disk, and a
   first screen that is not blank.
@@ -96,7 +96,7 @@ def open_page(browser, path: Path, width: int):
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
-@pytest.mark.parametrize("name", [f"{RELEASE}.html", f"{LONG_URL_RELEASE}.html", "index.html"])
+@pytest.mark.parametrize("name", [f"{RELEASE}.html", f"{LONG_URL_RELEASE}.html", "index.html", "subscribe.html"])
 def test_axe_finds_no_wcag_violation(site, browser, name, lang):
     need(None if AXE.is_file() else f"no {AXE.relative_to(ROOT)} (npm ci in tests/tools)")
     page = open_page(browser, site / "site" / lang / name, 1280)
@@ -115,7 +115,7 @@ def axe_violations(page) -> list[dict]:
 
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 @pytest.mark.parametrize("lang", ["en", "ar", "es", "zh"])  # left-to-right and right-to-left, Latin and CJK
-@pytest.mark.parametrize("name", [f"{RELEASE}.html", f"{LONG_URL_RELEASE}.html", "index.html"])
+@pytest.mark.parametrize("name", [f"{RELEASE}.html", f"{LONG_URL_RELEASE}.html", "index.html", "subscribe.html"])
 def test_no_horizontal_scroll_and_a_first_screen_that_shows_the_page(site, browser, tmp_path, name, lang, width):
     page = open_page(browser, site / "site" / lang / name, width)
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pressflow.cli import app
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 
 from conftest import EVENTS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pressflow import store
+from pressflow.memory.store import SqlMemory
 from pressflow.translate import segment
 from pressflow.translate.stage import StageStats, translate_documents
 
@@ -31,7 +31,7 @@ def pysbd_calls(monkeypatch):
 
 
 def test_a_new_process_splits_only_new_lines(argos_models, settings, pysbd_calls):
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     first = translate_documents(DOCUMENTS, "en", "es", memory=memory, stats=StageStats())
     assert len(pysbd_calls) == 3  # the heading, the forum line, the boilerplate line
 
@@ -47,7 +47,7 @@ def test_a_new_process_splits_only_new_lines(argos_models, settings, pysbd_calls
 
 
 def test_spans_survive_the_store_round_trip(settings):
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     line = "Prof. BAI Chunli spoke. U.N. delegates met on 30 Aug. 2021."
     spans = segment.line_spans(line)
     memory.save_spans("en", {line: spans})

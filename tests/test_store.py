@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from pressflow import pipeline, review, store
-from pressflow.config import Settings
-from pressflow.errors import ReviewError
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.memory.store import SqlMemory
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
+from pressflow.core.errors import ReviewError
 from pressflow.platforms import PLATFORMS
 from pressflow.publish import publish
 from pressflow.records import Event
@@ -43,7 +46,7 @@ def event(**changes) -> Event:
 
 
 def drafts(settings: Settings, **filters) -> list[store.Draft]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.list_drafts(session, **filters)
 
 
@@ -71,7 +74,7 @@ def prepared_once(request, argos_models, tmp_path_factory) -> tuple[Path, str | 
         report = pipeline.prepare([(None, event())], settings)
     assert report.drafts_added == 2 * len(CHANNELS), report
     # SQLite folds its WAL into the file before copies; PostgreSQL copies only unused databases
-    store._engines.pop(settings.db_url).dispose()
+    db._engines.pop(settings.db_url).dispose()
     return out, url
 
 
@@ -100,7 +103,7 @@ def empty_store(request, tmp_path) -> str:
 def test_first_prepare_stores_every_draft_pending_the_source_too(prepared):
     assert by_status(prepared) == {store.PENDING: 2 * len(CHANNELS)}
     assert {d.channel for d in drafts(prepared, lang="en")} == set(CHANNELS)
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         for draft in store.list_drafts(session, lang="es"):
             assert draft.status == store.PENDING and draft.revision == 1
             assert RECORD["title"] in draft.source_text
@@ -119,7 +122,7 @@ def test_unchanged_record_adds_no_drafts(prepared):
 
 def test_changed_record_adds_drafts_and_supersedes_pending_ones(prepared):
     # A reviewer approved the Spanish release and it was published; the posts are still pending.
-    review.decide(prepared, {i: review.Seen() for i in [draft_id(prepared, "es", RELEASE)]}, store.APPROVED, reviewer="ana")
+    service.decide(prepared, {i: service.Seen() for i in [draft_id(prepared, "es", RELEASE)]}, store.APPROVED, reviewer="ana")
     publish(prepared, now=NOW)
     published_es = draft_id(prepared, "es", RELEASE, store.PUBLISHED)
     old = {d.id: d for d in drafts(prepared)}
@@ -143,7 +146,7 @@ def test_changed_record_adds_drafts_and_supersedes_pending_ones(prepared):
     assert {d.fingerprint for d in new} == {changed.fingerprint()}
     assert all("delta" in d.source_text for d in new if d.channel == RELEASE)
     assert sorted(d.status for d in new if d.lang == "es") == [store.PENDING] * len(CHANNELS)
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         release = session.get(store.Release, "water-forum")
         assert release.fingerprint == changed.fingerprint()
         assert release.record["summary"] == changed.summary
@@ -163,9 +166,9 @@ def test_changed_record_reuses_the_memory_for_unchanged_sentences(prepared):
 
 def test_edit_adds_a_revision(prepared):
     target = draft_id(prepared, "es", "x")
-    assert review.edit(prepared, target, "Foro del agua en Taskent #AralSea\n", author="ana", note="typo").revision == 2
-    assert review.edit(prepared, target, "Foro del agua en Tashkent #AralSea\n", author="ben").revision == 3
-    with store.session_scope(prepared.db_url) as session:
+    assert service.edit(prepared, target, "Foro del agua en Taskent #AralSea\n", author="ana", note="typo").revision == 2
+    assert service.edit(prepared, target, "Foro del agua en Tashkent #AralSea\n", author="ben").revision == 3
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         assert draft.revision == 3 and draft.text == "Foro del agua en Tashkent #AralSea\n"
         assert draft.status == store.PENDING  # editing is not approving
@@ -176,27 +179,27 @@ def test_edit_adds_a_revision(prepared):
 
 def test_edit_conflict_is_refused_with_a_clear_message(prepared):
     target = draft_id(prepared, "es", "mastodon")
-    opened = review.get_text(prepared, target)
-    review.edit(prepared, target, "Texto de Ana.\n", author="ana", expected_revision=opened["revision"])
+    opened = service.get_text(prepared, target)
+    service.edit(prepared, target, "Texto de Ana.\n", author="ana", expected_revision=opened["revision"])
     with pytest.raises(ReviewError) as caught:
-        review.edit(prepared, target, "Texto de Ben.\n", author="ben", expected_revision=opened["revision"])
+        service.edit(prepared, target, "Texto de Ben.\n", author="ben", expected_revision=opened["revision"])
     message = str(caught.value)
     assert f"draft {target} was changed by ana (revision 2) after you opened it (revision 1)" in message
     assert "reload" in message
-    assert review.get_text(prepared, target) == {"text": "Texto de Ana.\n", "revision": 2}
+    assert service.get_text(prepared, target) == {"text": "Texto de Ana.\n", "revision": 2}
 
 
 def test_empty_edit_is_refused(prepared):
     with pytest.raises(ReviewError, match="empty"):
-        review.edit(prepared, draft_id(prepared, "es", "x"), "  \n", author="ana")
+        service.edit(prepared, draft_id(prepared, "es", "x"), "  \n", author="ana")
 
 
 def test_an_edit_of_a_published_draft_waits_for_review_and_the_published_revision_stays(prepared):
-    review.approve_all(prepared, reviewer="ana")
+    service.approve_all(prepared, reviewer="ana")
     publish(prepared, now=NOW)
     target = draft_id(prepared, "es", "linkedin", store.PUBLISHED)
-    assert review.edit(prepared, target, "Texto corregido.\n", author="ana").revision == 2
-    with store.session_scope(prepared.db_url) as session:
+    assert service.edit(prepared, target, "Texto corregido.\n", author="ana").revision == 2
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         assert (draft.status, draft.approved_revision, draft.text) == (store.PENDING, 1, "Texto corregido.\n")
         chosen = store.publishable_drafts(session, draft.release_slug)["es"]["linkedin"]
@@ -206,9 +209,9 @@ def test_an_edit_of_a_published_draft_waits_for_review_and_the_published_revisio
 def test_an_edit_of_an_approved_draft_is_not_approved_by_its_author(prepared):
     # An approval stands for the text the reviewer saw; the editor's text waits for a reviewer.
     target = draft_id(prepared, "es", "x")
-    review.decide(prepared, {target: review.Seen()}, store.APPROVED, reviewer="ana")
-    assert review.edit(prepared, target, "Texto de Ben.\n", author="ben").revision == 2
-    with store.session_scope(prepared.db_url) as session:
+    service.decide(prepared, {target: service.Seen()}, store.APPROVED, reviewer="ana")
+    assert service.edit(prepared, target, "Texto de Ben.\n", author="ben").revision == 2
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         assert (draft.status, draft.reviewer, draft.approved_revision) == (store.PENDING, None, 1)
 
@@ -217,20 +220,20 @@ def test_superseded_drafts_can_be_neither_edited_nor_reviewed(prepared):
     old = draft_id(prepared, "es", "bluesky")
     pipeline.prepare([(None, event(summary="A new summary for the forum."))], prepared)
     with pytest.raises(ReviewError, match="superseded"):
-        review.edit(prepared, old, "Nuevo.\n", author="ana")
+        service.edit(prepared, old, "Nuevo.\n", author="ana")
     with pytest.raises(ReviewError, match="superseded"):
-        review.decide(prepared, {i: review.Seen() for i in [old]}, store.APPROVED, reviewer="ana")
+        service.decide(prepared, {i: service.Seen() for i in [old]}, store.APPROVED, reviewer="ana")
 
 
 def test_unknown_draft_is_named(prepared):
     with pytest.raises(ReviewError, match="no draft with id 9999"):
-        review.show(prepared, 9999)
+        service.show(prepared, 9999)
 
 
 def test_reject_keeps_the_reason(prepared):
     target = draft_id(prepared, "es", RELEASE)
-    review.decide(prepared, {i: review.Seen() for i in [target]}, store.REJECTED, reviewer="ana", reason="names mistranslated")
-    with store.session_scope(prepared.db_url) as session:
+    service.decide(prepared, {i: service.Seen() for i in [target]}, store.REJECTED, reviewer="ana", reason="names mistranslated")
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         assert (draft.status, draft.reviewer, draft.reason) == (store.REJECTED, "ana", "names mistranslated")
         assert RELEASE not in store.publishable_drafts(session, "water-forum").get("es", {})
@@ -238,7 +241,7 @@ def test_reject_keeps_the_reason(prepared):
 
 def test_an_aligned_edit_teaches_the_memory(prepared):
     target = draft_id(prepared, "es", RELEASE)
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         draft = store.get_draft(session, target)
         segments, text = draft.meta["segments"], draft.text
     # The reviewer rewrites every sentence (the random model's output does not split into
@@ -247,14 +250,14 @@ def test_an_aligned_edit_teaches_the_memory(prepared):
     edited = text
     for segment, sentence in zip(segments, sentences):
         edited = edited.replace(segment["text"], sentence, 1)
-    review.edit(prepared, target, edited, author="ana")
+    service.edit(prepared, target, edited, author="ana")
     first = segments[0]
-    learned = store.SqlMemory(prepared.db_url).lookup("en", "es", HUMAN, [first["key"]])
+    learned = SqlMemory(prepared.db_url).lookup("en", "es", HUMAN, [first["key"]])
     assert learned == {first["key"]: "Se abre el foro del agua en Taskent."}
     # The next release with the same title gets the reviewer's sentence, not the model's.
     report = pipeline.prepare([(None, event(id="water-forum-2", summary="Another summary."))], prepared)
     assert report.drafts_added == 2 * len(CHANNELS)
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         [draft] = store.list_drafts(session, slug="water-forum-2", lang="es", channel=RELEASE)
         assert draft.text.startswith("# Se abre el foro del agua en Taskent.\n")
 
@@ -265,11 +268,11 @@ def test_an_aligned_edit_teaches_the_memory(prepared):
 def test_times_are_stored_in_utc(empty_store):
     url = empty_store
     when = dt.datetime(2021, 8, 30, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30), publish_at=when,
                              fingerprint="f", record={}, source_file=None)
-    store._engines.pop(url).dispose()  # read back by a new engine, as another process would
-    with store.session_scope(url) as session:
+    db._engines.pop(url).dispose()  # read back by a new engine, as another process would
+    with db.session_scope(url) as session:
         release = session.get(store.Release, "s")
         assert release.publish_at == when and release.publish_at.tzinfo == dt.timezone.utc
 
@@ -277,7 +280,7 @@ def test_times_are_stored_in_utc(empty_store):
 def test_naive_times_are_refused(empty_store):
     url = empty_store
     with pytest.raises(Exception, match="naive datetime"):
-        with store.session_scope(url) as session:
+        with db.session_scope(url) as session:
             store.upsert_release(session, slug="s", title="T", date=dt.date(2021, 8, 30),
                                  publish_at=dt.datetime(2021, 8, 30, 10, 0), fingerprint="f", record={},
                                  source_file=None)
@@ -286,10 +289,10 @@ def test_naive_times_are_refused(empty_store):
 def test_approve_all_is_all_or_nothing_in_batches_and_leaves_decisions_made_meanwhile(prepared, monkeypatch):
     """`review approve --all` loads one batch of drafts at a time; a draft someone rejected after
     the queue was listed stays rejected, and then none of the listed drafts is approved."""
-    listed = review.pending_ids(prepared)
+    listed = service.pending_ids(prepared)
     assert len(listed) >= 3
     batches: list[list[int]] = []
-    real_in_batches = store.in_batches
+    real_in_batches = db.in_batches
 
     def small_batches(items, size=500):
         for batch in real_in_batches(items, 2):
@@ -297,18 +300,18 @@ def test_approve_all_is_all_or_nothing_in_batches_and_leaves_decisions_made_mean
             yield batch
 
     def listed_then_rejected(settings, **filters):  # another reviewer decides right after the listing
-        review.decide(prepared, {listed[2]: review.Seen()}, store.REJECTED, reviewer="bo", reason="wrong")
+        service.decide(prepared, {listed[2]: service.Seen()}, store.REJECTED, reviewer="bo", reason="wrong")
         return listed
 
-    monkeypatch.setattr(store, "in_batches", small_batches)
-    monkeypatch.setattr(review, "pending_ids", listed_then_rejected)
+    monkeypatch.setattr(db, "in_batches", small_batches)
+    monkeypatch.setattr(service, "pending_ids", listed_then_rejected)
     with pytest.raises(store.DraftChanged, match="became rejected by bo"):
-        review.approve_all(prepared, reviewer="ana")
+        service.approve_all(prepared, reviewer="ana")
 
     assert max(map(len, batches)) == 2
-    with store.session_scope(prepared.db_url) as session:
+    with db.session_scope(prepared.db_url) as session:
         statuses = {d.id: (d.status, d.reviewer) for d in store.list_drafts(session) if d.id in listed}
     assert statuses.pop(listed[2]) == (store.REJECTED, "bo")
     assert set(statuses.values()) == {(store.PENDING, None)}
     monkeypatch.undo()
-    assert review.approve_all(prepared, reviewer="ana") == len(listed) - 1  # once the queue is read again
+    assert service.approve_all(prepared, reviewer="ana") == len(listed) - 1  # once the queue is read again

@@ -1,4 +1,4 @@
-"""The store's schema is made in one place (store.create_schema), safely when several processes
+"""The store's schema is made in one place (db.create_schema), safely when several processes
 open an empty database at once, on SQLite and on a real PostgreSQL server; the SQLite store
 and its folder are readable by their owner only."""
 
@@ -11,19 +11,24 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
-from pressflow import store, users
+from pressflow.core import db
+from pressflow.drafts import reviewers
+from pressflow.publish import ledger
 
 # Each process imports the store, sleeps until the same moment, then opens the database
 # and uses the reviewers table: the moment table creation used to race.
 OPEN_AT_ONCE = """
 import sys, time
-from pressflow import store, users
+from pressflow.core import db
+from pressflow.drafts import reviewers
+from pressflow.publish import ledger
+from sqlalchemy import select
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
-store.get_engine(url)
-users.list_users(url)
+db.get_engine(url)
+reviewers.list_users(url)
 """
 PROCESSES, TRIALS = 5, 3
 
@@ -46,7 +51,7 @@ def test_processes_opening_an_empty_postgres_database_at_once_all_succeed(postgr
     for _ in range(TRIALS):
         url = postgres_databases()
         assert_all_opened(open_at_once(url))
-        assert "reviewers" in inspect(store.get_engine(url)).get_table_names()
+        assert "reviewers" in inspect(db.get_engine(url)).get_table_names()
 
 
 def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
@@ -58,25 +63,25 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_every_table_comes_with_the_store_including_accounts(backend, tmp_path, request):
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
-    tables = set(inspect(store.get_engine(url)).get_table_names())
-    assert set(store.Base.metadata.tables) <= tables
+    tables = set(inspect(db.get_engine(url)).get_table_names())
+    assert set(db.Base.metadata.tables) <= tables
     assert "reviewers" in tables
-    assert not hasattr(users, "_ensure_table")  # no second place that makes tables
+    assert not hasattr(reviewers, "_ensure_table")  # no second place that makes tables
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_migrations_run_once_in_order_and_a_new_one_runs_on_the_next_open(backend, tmp_path, request, monkeypatch):
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
     seen = []
-    migrations = dict(store.MIGRATIONS)
-    monkeypatch.setattr(store, "MIGRATIONS", migrations)
+    migrations = dict(db.MIGRATIONS)
+    monkeypatch.setattr(db, "MIGRATIONS", migrations)
     latest = max(migrations)
     migrations[latest + 1] = lambda connection: seen.append(("next", connection.dialect.name))
 
     def reopen() -> None:  # as another process opening it
-        if (engine := store._engines.pop(url, None)) is not None:
+        if (engine := db._engines.pop(url, None)) is not None:
             engine.dispose()
-        store.get_engine(url)
+        db.get_engine(url)
 
     reopen()  # a new store: every migration
     reopen()  # nothing left to run
@@ -85,10 +90,10 @@ def test_migrations_run_once_in_order_and_a_new_one_runs_on_the_next_open(backen
     reopen()
     reopen()
     assert [name for name, _ in seen] == ["next", "after"]
-    with store.get_engine(url).connect() as connection:
-        numbers = connection.scalars(store.select(store.SchemaMigration.number)).all()
+    with db.get_engine(url).connect() as connection:
+        numbers = connection.scalars(select(db.SchemaMigration.number)).all()
     assert sorted(numbers) == list(range(1, latest + 3))
-    store._engines.pop(url).dispose()  # the next test opens it with the real migrations
+    db._engines.pop(url).dispose()  # the next test opens it with the real migrations
 
 
 def engine_dialect(url: str) -> str:
@@ -99,7 +104,7 @@ def engine_dialect(url: str) -> str:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_store_from_before_sitemap_sizes_gets_them_filled_in(backend, tmp_path, request):
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}"
-    engine = store.get_engine(url)
+    engine = db.get_engine(url)
     with engine.begin() as connection:  # as an older version left it: no size column, one release kept
         connection.exec_driver_sql("DELETE FROM published_releases")
         connection.exec_driver_sql("DROP INDEX ix_published_releases_sizes")
@@ -107,17 +112,17 @@ def test_a_store_from_before_sitemap_sizes_gets_them_filled_in(backend, tmp_path
         connection.exec_driver_sql("INSERT INTO published_releases (slug, position, sitemap_part, urls, sitemap_xml, "
                                    "updated_at) VALUES ('forum', 1, 1, 2, '<url>a</url>', '2030-01-01 00:00:00')")
         connection.exec_driver_sql("DELETE FROM schema_migrations")  # made before numbered migrations
-    store._engines.pop(url).dispose()  # as the next process opening it
-    with store.session_scope(url) as session:
-        assert store.sitemap_parts(session) == {1: (2, len("<url>a</url>"))}
-        assert store.sitemap_places(session, ["forum"]) == {"forum": (1, 2, len("<url>a</url>"))}
+    db._engines.pop(url).dispose()  # as the next process opening it
+    with db.session_scope(url) as session:
+        assert ledger.sitemap_parts(session) == {1: (2, len("<url>a</url>"))}
+        assert ledger.sitemap_places(session, ["forum"]) == {"forum": (1, 2, len("<url>a</url>"))}
 
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def test_the_sqlite_store_and_its_folder_are_private(settings):
-    users.add_user(settings.db_url, "ana", "correct horse", [])  # the store now holds a password hash
+    reviewers.add_user(settings.db_url, "ana", "correct horse", [])  # the store now holds a password hash
     state = settings.out_dir / "state"
     assert mode(state) == 0o700
     database = state / "pressflow.db"
@@ -127,9 +132,19 @@ def test_the_sqlite_store_and_its_folder_are_private(settings):
 
 
 def test_an_older_world_readable_store_is_tightened_when_opened(settings):
-    path = store.sqlite_path(settings.db_url)
-    store.get_engine(settings.db_url)
-    store._engines.pop(settings.db_url).dispose()
+    path = db.sqlite_path(settings.db_url)
+    db.get_engine(settings.db_url)
+    db._engines.pop(settings.db_url).dispose()
     os.chmod(path, 0o644)
-    store.get_engine(settings.db_url)
+    db.get_engine(settings.db_url)
     assert mode(path) == 0o600
+
+
+def test_the_latest_migration_number_is_the_last_one_the_stages_register():
+    """Opening a current store reads its number against `db.LATEST_MIGRATION` without importing
+    the stages; the stages' modules, once imported, register exactly migrations 1 to that number."""
+    db.import_schema()
+    assert sorted(db.MIGRATIONS) == list(range(1, db.LATEST_MIGRATION + 1))
+    owners = {number: step.__module__ for number, step in db.MIGRATIONS.items()}
+    assert owners == {1: "pressflow.core.db", 2: "pressflow.drafts.store", 3: "pressflow.drafts.store",
+                      4: "pressflow.memory.store"}

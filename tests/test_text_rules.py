@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pressflow.text_rules import TextRuleError, check_name, check_text, looks_alike, problem, skeleton, visible
+from pressflow.core.text_rules import TextRuleError, check_name, check_text, looks_alike, problem, skeleton, visible
 
 
 @pytest.mark.parametrize("text, words", [

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pressflow import pipeline, review, store
+from pressflow.core import db
+from pressflow.drafts import service, store
+from pressflow.memory.store import SqlMemory
+from pressflow.prepare import pipeline
 from pressflow.records import validate_record
 from pressflow.translate import testmodel
 from pressflow.translate.engine import ModelCache
@@ -62,7 +65,7 @@ def test_segments_of_all_documents_are_deduplicated_and_batched_once(argos_model
 
 
 def test_second_run_calls_the_model_for_nothing_it_knows(argos_models, settings):
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     cache = ModelCache(2)
     first = translate_documents(DOCUMENTS, "en", "es", memory=memory, cache=cache)
     [loaded] = cache.loaded()
@@ -82,7 +85,7 @@ def test_second_run_calls_the_model_for_nothing_it_knows(argos_models, settings)
 
 def test_a_dropped_placeholder_is_restored_and_flagged(argos_models, settings):
     """A memory entry without the placeholder stands for a model that dropped it."""
-    memory = store.SqlMemory(settings.db_url)
+    memory = SqlMemory(settings.db_url)
     glossary = Glossary(translations={"es": {"Green Aral Sea Initiative": "Iniciativa Mar de Aral Verde"}})
     sentence = "Read https://example.org/a about the Green Aral Sea Initiative."
     memory.save("en", "es", "human", {"Read ⟦0⟧ about the ⟦1⟧.": "Lea sobre ⟦1⟧."})
@@ -120,7 +123,7 @@ def test_a_name_written_without_its_title_stays_as_it_is(argos_models, settings,
                              "organizers": [*event.organizers, "Mr. WANG Yongming"]})
     report = pipeline.prepare([(path, event)], settings)
     assert report.drafts_added and not report.failed, report.failed
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang="es", channel="release")
         [segment] = [s for s in draft.meta["segments"] if "Academician BAI Chunli" in s["source"]]
     assert "WANG Yongming" in segment["source"]
@@ -165,18 +168,18 @@ def test_human_edits_win_over_machine_output_in_a_later_prepare(argos_models, se
     path, event = events[0]
     event = event.model_copy(update={"languages": ["es"]})
     pipeline.prepare([(path, event)], settings)
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         [draft] = store.list_drafts(session, lang="es", channel="release")
         draft_id, source = draft.id, draft.source_text
     # The random model's output has no sentence boundaries to align an edit with; a reviewer who
     # rewrites the draft sentence by sentence (here: from the source) teaches every sentence.
     first = max((p.text for p in split_document(source) if p.translate), key=len)
     edited = source.replace(first, "Texto revisado por una persona.", 1)
-    review.edit(settings, draft_id, edited, author="maria")
+    service.edit(settings, draft_id, edited, author="maria")
     changed = validate_record({**event.model_dump(mode="json"), "tags": ["edited"]})
     report = pipeline.prepare([(path, changed)], settings)
     assert report.stats.translated == 0  # everything came from memory
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         newest = [d for d in store.list_drafts(session, lang="es", channel="release") if d.id != draft_id]
     assert "Texto revisado por una persona." in newest[-1].text
 
@@ -186,8 +189,8 @@ def test_prepare_path_never_imports_argostranslate_translate_stanza_or_torch(arg
     script = f"""
 import sys
 from pathlib import Path
-from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.records import load_records
 [(path, event)] = load_records([Path({str(ROOT / 'events' / '2021-09-12-green-aral-sea-office.yaml')!r})]).events
 report = pipeline.prepare([(path, event.model_copy(update={{"languages": ["es"]}}))], Settings(out_dir=Path({str(tmp_path)!r})))

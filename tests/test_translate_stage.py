@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pressflow.errors import ModelMissingError
+from pressflow.core.errors import ModelMissingError
 from pressflow.render import KEEP_CLOSE, KEEP_OPEN, keep
-from pressflow.store import SqlMemory
+from pressflow.memory.store import SqlMemory
 from pressflow.translate import testmodel
 from pressflow.translate.models import Model, installed_models
 from pressflow.translate.protect import Glossary

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from pressflow import pipeline, review
-from pressflow.config import Settings
+from pressflow.drafts import service
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.publish import publish, websub
 from pressflow.records import validate_record
 
@@ -69,7 +70,7 @@ def prepare(settings: Settings) -> None:
     record = {"id": "forum", "title": "Water forum", "date": "2021-09-01", "summary": "Delegates met.",
               "languages": []}
     assert not pipeline.prepare([(None, validate_record(record))], settings).failed
-    assert review.approve_releases(settings, ["forum"], reviewer="test").count
+    assert service.approve_releases(settings, ["forum"], reviewer="test").count
 
 
 def test_the_pings_of_a_publish_are_bounded_as_a_whole(tmp_path, monkeypatch):

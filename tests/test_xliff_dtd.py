@@ -9,7 +9,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from pressflow import store
+from pressflow.core import db
+from pressflow.drafts import store
 from pressflow.cli import app
 
 SEGMENTS = [{"key": "It serves the Aral Sea region.", "values": [], "source": "It serves the Aral Sea region.",
@@ -17,7 +18,7 @@ SEGMENTS = [{"key": "It serves the Aral Sea region.", "values": [], "source": "I
 
 
 def add_draft(settings) -> int:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
                              fingerprint="f1", record={}, source_file=None)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",
@@ -65,7 +66,7 @@ def test_an_xliff_file_with_a_dtd_is_refused_in_one_line(settings, tmp_path, doc
     [line] = result.stderr.splitlines()
     assert line == (f"error: {path}: declares a DTD (<!DOCTYPE ...>); XLIFF files with a DTD or entities are "
                     "refused and never expanded: remove the DOCTYPE and export or save the file again"), line
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         assert store.get_draft(session, draft_id).revision == 1
     assert SECRET not in result.output
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .. import store
-from ..config import Settings
+from ..core import db
+from ..core.config import Settings
+from ..drafts import store
 from .base import Message
 
 BRIEFING = "briefing"  # the deliveries table's kind for a briefing
@@ -47,7 +48,7 @@ def read_briefings(settings: Settings, now: dt.datetime, *, release: str | None 
     output = Output(settings, PublishReport())  # renders only: nothing is staged or written
     outbox, site = Outbox(output), output.site
     found: dict[tuple[str, str], Message] = {}
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         slugs = [s for s in store.embargoed_releases(session, now) if release in (None, s)]
         embargoes = {r.slug: embargo_of(r) for r in store.release_rows(session, slugs)}
         for batch in collect(session, _NEVER, slugs):
@@ -70,7 +71,7 @@ def still_out(settings: Settings, now: dt.datetime, keys: list[tuple[str, str]])
     the language is still approved and its `publish_at` has passed (the release itself goes out
     now). The others were withdrawn while under embargo (approval taken back, release gone)."""
     slugs = sorted({slug for slug, _ in keys})
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         ended = {r.slug for r in store.release_rows(session, slugs) if r.publish_at is None or r.publish_at <= now}
         approved = store.publishable_drafts_of(session, sorted(ended))
     return {(slug, lang) for slug, lang in keys if slug in ended and lang in approved.get(slug, {})}

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import secret_block_value
-from ..errors import ConfigError
+from ..core.config import secret_block_value
+from ..core.errors import ConfigError
 
 CHANNEL_NAMES = ("bluesky", "mastodon", "email", "x", "linkedin")
 # Channels that post for the organisation only when the entry says `enabled: true`.

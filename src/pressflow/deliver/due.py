@@ -15,9 +15,9 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Settings
-from ..files import inside
-from ..errors import PressflowError
+from ..core.config import Settings
+from ..core.files import inside
+from ..core.errors import PressflowError
 from ..platforms import PLATFORMS
 from ..render import title_of
 from .base import Image, Message
@@ -80,7 +80,7 @@ def over_limit(channel: str, text: str) -> str | None:
 
 def read_outbox(settings: Settings) -> dict[tuple[str, str], Due]:
     """(release, language) -> what is due there, for every published release."""
-    from ..publish.site import Site
+    from ..core.site import Site
 
     out = settings.out_dir
     site = Site(settings)

@@ -28,8 +28,8 @@ from sqlalchemy import (JSON, Column, Index, Integer, MetaData, String, Table, T
                         insert, inspect, select, update)
 from sqlalchemy.engine import Engine
 
-from .. import store
-from ..store import UTCDateTime, utcnow
+from ..core import db
+from ..core.db import UTCDateTime, utcnow
 
 PENDING, SENDING, SENT, FAILED, UNKNOWN, POSTPONED = "pending", "sending", "sent", "failed", "unknown", "postponed"
 DELETING, DELETED, SUPERSEDED, WITHDRAWN = "deleting", "deleted", "superseded", "withdrawn"
@@ -117,7 +117,7 @@ class Ledger:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine: Engine = store.get_engine(url)
+        self.engine: Engine = db.get_engine(url)
         if url not in _created:
             metadata.create_all(self.engine, checkfirst=True)
             _created.add(url)
@@ -211,7 +211,7 @@ def draft_deliveries(session, drafts: Iterable[tuple[str, str, str]]) -> dict[tu
     if not wanted or not inspect(connection).has_table(deliveries.name):
         return {}
     latest: dict[tuple, Row] = {}
-    for chunk in store.in_batches(sorted({slug for slug, _, _ in wanted})):
+    for chunk in db.in_batches(sorted({slug for slug, _, _ in wanted})):
         query = select(deliveries).where(deliveries.c.release.in_(chunk)).order_by(deliveries.c.id)
         for mapping in connection.execute(query).mappings():
             row = Row(**mapping)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .. import store
-from ..config import Settings
+from ..core import db
+from ..core.config import Settings
 from . import ledger as L
 from .base import ChannelError, Image, Message, RateLimited, Sent, Unconfirmable
 from .briefings import BRIEFING, read_briefings, still_out
@@ -116,7 +116,7 @@ class Runner:
     # --- entry --------------------------------------------------------------------------------
 
     def run(self, *, release: str | None = None) -> DeliverReport:
-        with store.exclusive(self.settings.db_url, "deliver", DELIVER_LOCK_KEY):
+        with db.exclusive(self.settings.db_url, "deliver", DELIVER_LOCK_KEY):
             due = read_outbox(self.settings)
             if release is not None:
                 due = {k: v for k, v in due.items() if k[0] == release}
@@ -494,7 +494,7 @@ def deliver(settings: Settings, accounts: list[Account], *, release: str | None 
 
 def resolve(settings: Settings, row_id: int, *, sent: str | None = None, not_sent: bool = False) -> L.Row:
     """A person settles an `unknown` delivery: it was sent (at this URL), or it was not (send it again)."""
-    from ..errors import ConfigError
+    from ..core.errors import ConfigError
 
     ledger = L.Ledger(settings.db_url)
     row = ledger.get(row_id)

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import select
 from translate.storage import tmx as ttk_tmx
 
-from .. import store, text_rules, users
-from ..config import Settings
-from ..files import write_atomic
+from ..core import db, text_rules
+from ..core.config import Settings
+from ..core.errors import ExchangeError
+from ..core.files import write_atomic
+from ..drafts import reviewers
 from ..translate.protect import Glossary, Protector
 from ..translate.stage import HUMAN
-from .xliff import ExchangeError
+from ..memory.store import MemoryEntry, SqlMemory, memory_entries
 
 ORIGIN_PROP = "x-pressflow-origin"
 ENGINE_PROP = "x-pressflow-engine"
@@ -40,13 +41,9 @@ def export(settings: Settings, path: Path, *, source: str | None = None, target:
     """Write the memory (one language pair, or all) as TMX 1.4b; returns how many entries."""
     source = source or settings.source_language
     file = ttk_tmx.tmxfile(sourcelanguage=source)
-    entry = store.MemoryEntry
     count = 0
-    with store.session_scope(settings.db_url) as session:
-        query = select(entry).where(entry.source_lang == source).order_by(entry.target_lang, entry.id)
-        if target:
-            query = query.where(entry.target_lang == target)
-        for row in session.scalars(query.execution_options(yield_per=2000)):
+    with db.session_scope(settings.db_url) as session:
+        for row in memory_entries(session, source, target):
             file.addtranslation(row.source_text, row.source_lang, row.text, row.target_lang)
             _describe(file.units[-1], row)
             count += 1
@@ -56,7 +53,7 @@ def export(settings: Settings, path: Path, *, source: str | None = None, target:
     return count
 
 
-def _describe(unit, row: store.MemoryEntry) -> None:
+def _describe(unit, row: MemoryEntry) -> None:
     element = unit.xmlelement
     if row.author:
         element.set("creationid", row.author)
@@ -93,7 +90,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN, replace_
     pairs: dict[tuple[str, str, str, str | None], dict[str, str]] = {}
     where: dict[tuple[str, str, str], int] = {}  # (source, target language, key) -> the <tu>'s number
     result = TmxImport()
-    accounts = [name for name, _ in users.list_users(settings.db_url)]
+    accounts = [name for name, _ in reviewers.list_users(settings.db_url)]
     for number, unit in enumerate(file.units, 1):
         found = _languages(unit.xmlelement)
         source_lang = unit.xmlelement.get("srclang") or file.getsourcelanguage() or settings.source_language
@@ -120,7 +117,7 @@ def import_file(settings: Settings, path: Path, *, origin: str = HUMAN, replace_
             where[source_lang, target_lang, key] = number
             result.entries += 1
     for (source_lang, target_lang, engine, author), entries in pairs.items():
-        kept = store.SqlMemory(settings.db_url, author=author, file=path.name).save(
+        kept = SqlMemory(settings.db_url, author=author, file=path.name).save(
             source_lang, target_lang, engine, entries, replace=origin != HUMAN or replace_human)
         for key, (text, by) in kept.items():
             result.entries -= 1

@@ -21,7 +21,7 @@ release's record changed since the export. Otherwise each unit is taken or refus
 line naming the unit and the field): an id that is not ours, or names a draft of another
 release, language or channel, or appears twice; placeholders dropped or invented; a sentence a
 reviewer changed in pressflow since the export (a conflict: their text is kept). The rest is
-saved through `pressflow.review.edit_segments`, the edit the CLI and the review page use: a new
+saved through `drafts.service.edit_segments`, the edit the CLI and the review page use: a new
 revision by the importing reviewer, awaiting review (an import never approves), QA recomputed.
 A unit as it was exported, or as it is now, changes nothing, so importing the same file twice
 changes nothing the second time.
@@ -35,17 +35,22 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 from lxml import etree
+from sqlalchemy.engine import Row
 from translate.storage import xliff as ttk_xliff
 from translate.storage.placeables import StringElem
 from translate.storage.placeables.xliff import X
 
-from .. import fuzzy, review, store, text_rules, users
-from ..config import Settings
-from ..errors import PressflowError
-from ..files import write_atomic
+from ..core import db, text_rules
+from ..core.config import Settings
+from ..core.errors import ExchangeError, PressflowError
+from ..core.db import utcnow
+from ..core.files import write_atomic
+from ..drafts import reviewers, service, store
+from ..memory import fuzzy
+from ..publish import ledger
 from ..translate import checks
 from ..translate.marks import KEEP_CLOSE, KEEP_OPEN
 
@@ -55,10 +60,6 @@ _PLACEHOLDER = re.compile(r"⟦\s*(\d+)\s*⟧")
 _REVISION = re.compile(r"draft (\d+) revision (\d+)")
 MARK_LENGTH = 12  # hex digits of a sentence text's SHA-256 in a unit id
 _UNIT_ID = re.compile(rf"(\d+):(\d+)(?::([0-9a-f]{{{MARK_LENGTH}}}))?")
-
-
-class ExchangeError(PressflowError):
-    """A file to import cannot be taken (stale, not ours, unreadable): nothing was saved."""
 
 
 class Xliff12Unit(ttk_xliff.xliffunit):
@@ -204,7 +205,7 @@ def text_mark(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:MARK_LENGTH]
 
 
-def _state(draft: store.Draft, sentence: review.Sentence, machine_text: str) -> int:
+def _state(draft: store.Draft, sentence: service.Sentence, machine_text: str) -> int:
     if draft.status in (store.APPROVED, store.PUBLISHED):
         return ttk_xliff.xliffunit.S_FINAL
     if sentence.text.strip() != machine_text.strip():
@@ -217,7 +218,7 @@ def export(settings: Settings, path: Path, *, slug: str, lang: str, channel: str
     returns how many units were written."""
     file = Xliff12File(sourcelanguage=settings.source_language, targetlanguage=lang)
     units = 0
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         drafts = [d for d in store.list_drafts(session, slug=slug, lang=lang, channel=channel)
                   if d.status != store.SUPERSEDED and d.meta.get("segments")]
         if not drafts:
@@ -231,12 +232,31 @@ def export(settings: Settings, path: Path, *, slug: str, lang: str, channel: str
     return units
 
 
+def exportable(session, draft: store.Draft) -> Callable[[Row], bool]:
+    """Whether a memory entry may be shown outside with this draft (see `memory.fuzzy.draft_suggestions`)."""
+    own, now, released = f"release {draft.release_slug}", utcnow(), {}
+
+    def allowed(entry: Row) -> bool:
+        learned = entry.learned_from or ""
+        if learned == own or learned.startswith("file "):
+            return True
+        if not learned.startswith("release "):
+            return False  # not known where it comes from
+        slug = learned.removeprefix("release ")
+        if slug not in released:  # published in this language, and past its embargo now
+            released[slug] = ledger.is_released(session, slug, draft.lang, now)
+        return released[slug]
+
+    return allowed
+
+
 def _export_draft(settings: Settings, session, file: Xliff12File, draft: store.Draft) -> int:
-    sentences = review.current_segments(settings, draft.id)
+    sentences = service.current_segments(settings, draft.id)
     if not sentences:
         return 0  # edited past its sentences: nothing a CAT tool could align
     segments = draft.meta["segments"]
-    suggestions = fuzzy.draft_suggestions(session, draft, settings.source_language, for_export=True)
+    suggestions = fuzzy.draft_suggestions(session, draft, settings.source_language,
+                                           allowed=exportable(session, draft))
     original = f"{draft.release_slug}/{draft.lang}/{draft.channel}"
     for sentence in sentences:
         unit = file.addsourceunit(sentence.source, filename=original, createifmissing=True)
@@ -372,10 +392,10 @@ def _units(path: Path) -> tuple[_Header, list[_Unit]]:
 def _check_file(settings: Settings, path: Path, header: _Header, reviewer: str) -> None:
     """Refuse the whole file when its release has no drafts in its language, or when the
     importing reviewer's account may not change that language."""
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         if not store.draft_ids(session, slug=header.release, lang=header.lang):
             raise ExchangeError(f"{path}: release {header.release} has no drafts in {header.lang}: nothing imported")
-    languages = users.languages_of(settings.db_url, reviewer)
+    languages = reviewers.languages_of(settings.db_url, reviewer)
     if languages and header.lang not in languages:
         raise ExchangeError(f"{path}: the file is in {header.lang}; reviewer {reviewer} may change "
                             f"{', '.join(languages)} only: nothing imported")
@@ -390,8 +410,8 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
     be taken is refused (one line in the report) and the others go in.
     """
     try:  # the name goes into the audit trail: not a look-alike of an account, nor pressflow's own
-        reviewer = users.new_name(settings.db_url, reviewer, "--reviewer name")
-    except users.AccountError as exc:
+        reviewer = reviewers.new_name(settings.db_url, reviewer, "--reviewer name")
+    except reviewers.AccountError as exc:
         raise ExchangeError(f"{path}: {exc}; nothing imported") from None
     header, units = _units(path)
     _check_file(settings, path, header, reviewer)
@@ -415,8 +435,8 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
         report.unchanged += unchanged
         if changes:
             try:
-                edit = review.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
-                                            note=f"XLIFF import from {path.name}")
+                edit = service.edit_segments(settings, draft_id, changes, author=reviewer, expected_revision=revision,
+                                             note=f"XLIFF import from {path.name}")
             except store.DraftChanged as exc:  # saved by someone while this file was read
                 report.conflicts += [f"{unit.where} target: {exc}: not imported, the text in pressflow kept"
                                      for unit in by_draft[draft_id] if unit.index in changes]
@@ -430,7 +450,7 @@ def import_file(settings: Settings, path: Path, *, reviewer: str) -> ImportRepor
 def _plan(settings: Settings, path: Path, header: _Header, draft_id: int, units: list[_Unit]):
     """(changes {index: sentence}, refused lines, conflict lines, unchanged count, expected revision) for a draft;
     raises ExchangeError when the file is stale for it."""
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
         except PressflowError:
@@ -444,7 +464,7 @@ def _plan(settings: Settings, path: Path, header: _Header, draft_id: int, units:
     if status == store.SUPERSEDED:
         raise ExchangeError(f"{path}: release {slug} changed since this file was exported: its record was "
                             f"prepared again (draft {draft_id} is superseded); export it again")
-    current = {s.index: s for s in review.current_segments(settings, draft_id)}
+    current = {s.index: s for s in service.current_segments(settings, draft_id)}
     changes, refused, conflicts, unchanged = {}, [], [], 0
     for unit in units:
         sentence = current.get(unit.index)

@@ -1,4 +1,4 @@
-"""Prefect flows over the one driver (`pressflow.pipeline`) and `pressflow.publish`.
+"""Prefect flows over the one driver (`pressflow.prepare.pipeline`) and `pressflow.publish`.
 
 Thin on purpose: the flows give the driver's steps tasks, retries for errors that can pass,
 timeouts, names, final states and artifacts; the work itself is in the plain functions.
@@ -19,8 +19,8 @@ from typing import Iterator
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
 
-from ..config import Settings
-from ..errors import PressflowError
+from ..core.config import Settings
+from ..core.errors import PressflowError
 
 _given: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("pressflow_settings", default=None)
 

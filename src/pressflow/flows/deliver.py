@@ -22,7 +22,7 @@ from prefect.states import Completed
 from pressflow.deliver.config import channels_file, load_channels
 from pressflow.deliver.ledger import Row
 from pressflow.deliver.runner import DeliverReport, Runner
-from pressflow.errors import ConfigError
+from pressflow.core.errors import ConfigError
 from pressflow.flows import settings_for
 
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import store
-from ..config import Settings
+from ..core import db
+from ..core.config import Settings
+from ..drafts import store
 
 if TYPE_CHECKING:
-    from ..pipeline import PrepareReport
+    from ..prepare.pipeline import PrepareReport
     from ..publish import PublishReport
 
 AWAITING_REVIEW = "pressflow.release.awaiting-review"
@@ -95,7 +96,7 @@ def pending_drafts(settings: Settings, slugs: list[str]) -> dict[str, dict[str, 
     counts: dict[str, dict[str, int]] = {}
     if not slugs:
         return counts
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for slug in slugs:
             for row in store.draft_summaries(session, status=store.PENDING, slug=slug):
                 counts.setdefault(slug, {}).setdefault(row.lang, 0)
@@ -106,7 +107,7 @@ def pending_drafts(settings: Settings, slugs: list[str]) -> dict[str, dict[str, 
 def publish_notices(report: PublishReport, settings: Settings, before: dict[tuple[str, str], str]) -> list[Notice]:
     """What a publish run tells: releases put out new or changed (their publications differ from
     `before`, the `publications` taken as the run began), and releases withdrawn under a new embargo."""
-    from ..publish.site import Site  # the one owner of every published URL
+    from ..core.site import Site  # the one owner of every published URL
 
     site = Site(settings)
     fresh: dict[str, list[str]] = {}
@@ -132,19 +133,17 @@ def publish_notices(report: PublishReport, settings: Settings, before: dict[tupl
 def publications(settings: Settings) -> dict[tuple[str, str], str]:
     """(slug, language) -> content hash of every publication in the store: taken before and after
     a publish run, the difference is what the run put out new or changed (a few bytes a row)."""
-    P = store.Publication
-    with store.session_scope(settings.db_url) as session:
-        return {(slug, lang): digest for slug, lang, digest in
-                session.execute(store.select(P.release_slug, P.lang, P.content_hash))}
+    from ..publish import ledger  # imported here: a prepare run does not load publishing
+
+    with db.session_scope(settings.db_url) as session:
+        return ledger.publication_hashes(session)
 
 
 def release_titles(settings: Settings, slugs: list[str]) -> dict[str, str]:
     if not slugs:
         return {}
-    R = store.Release
-    with store.session_scope(settings.db_url) as session:
-        return {slug: title for batch in store.in_batches(slugs)
-                for slug, title in session.execute(store.select(R.slug, R.title).where(R.slug.in_(batch)))}
+    with db.session_scope(settings.db_url) as session:
+        return store.release_titles(session, slugs)
 
 
 def emit(notices: list[Notice]) -> None:

@@ -1,7 +1,7 @@
 """The prepare flow: event records to drafts awaiting review, in every member language.
 
-The loop is `pressflow.pipeline.prepare`'s; this flow hands it `TaskSteps`, which runs each step
-as a Prefect task (retries only for errors that can pass, timeouts where work can hang) and the
+The loop is `pressflow.prepare.pipeline.prepare`'s; this flow hands it `TaskSteps`, which runs each
+step as a Prefect task (retries only for errors that can pass, timeouts where work can hang) and the
 model work on the flow's task runner: threads, or a Dask cluster (PRESSFLOW_TASK_RUNNER=dask,
 see `pressflow.translate.runners`). Only the model work leaves this process; records, the
 memory and the store are handled here.
@@ -23,8 +23,8 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from pressflow import pipeline
-from pressflow.config import Settings
+from pressflow.prepare import pipeline
+from pressflow.core.config import Settings
 from pressflow.records import Event, LoadResult, load_records
 from pressflow.translate.runners import check_reachable, task_runner
 from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit

@@ -21,7 +21,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from pressflow.config import Settings
+from pressflow.core.config import Settings
 from pressflow.publish import PublishReport, publish
 from pressflow.flows import can_pass, settings_for
 from pressflow.flows.events import emit_publish_events, publications

@@ -23,26 +23,28 @@ from typing import Callable, Iterator
 from filelock import FileLock
 from pydantic import ValidationError
 
-from .. import store
-from ..config import Settings
-from ..errors import PressflowError, PublishError
-from ..files import inside, remove_stale_temp_files, remove_tree
+from ..core import db
+from ..core.config import Settings
+from ..core.errors import PressflowError, PublishError
+from ..core.files import inside, remove_stale_temp_files, remove_tree
+from ..core.site import ALL_LANGUAGES, Site
+from ..drafts import store
 from ..platforms import PLATFORMS
 from ..records import Event
-from ..render import RELEASE, split_image_alt, summary_of, title_of
+from ..render import RELEASE, split_image_alt, split_image_caption, summary_of, title_of
+from . import ledger
 from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
 from . import websub
 from .jsonfeed import JsonFeed
 from .model import Changes, Entry, Image, Item, Published, PublishReport, is_failure
-from .outbox import Outbox
+from .outbox import Outbox, release_of_outbound
 from .pages import Pages
-from .site import ALL_LANGUAGES, Site
 from .sitemap import Sitemap
 from .writer import Output, Writer
 
 # Bumped when the code changes what pages, feeds or lists hold: every output is republished once.
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
 
 __all__ = ["publish", "on_progress", "PublishReport", "Item", "Entry", "Site", "is_failure", "as_utc"]
 
@@ -81,6 +83,10 @@ def _release_image(source_file: str | None, event: Event | None) -> tuple[Path |
     return (path if path.is_file() else None), image.alt
 
 
+def _record_caption(event: Event | None) -> str | None:
+    return event.image.caption if event is not None and event.image is not None else None
+
+
 @dataclasses.dataclass
 class ReleaseToPublish:
     """One release's publishable text in every language, and the languages prepare left out."""
@@ -94,8 +100,8 @@ class ReleaseToPublish:
 def collect(session, now: dt.datetime, slugs: list[str], batch: int = 200) -> Iterator[list[ReleaseToPublish]]:
     """The publishable text of these releases (embargo lifted), `batch` releases at a time, each
     with its approved text per language: a few queries a batch, not a release."""
-    for chunk in store.in_batches(slugs, batch):
-        before = {key: Published(*value) for key, value in store.publications(session, chunk).items()}
+    for chunk in db.in_batches(slugs, batch):
+        before = {key: Published(*value) for key, value in ledger.publications(session, chunk).items()}
         releases = store.release_rows(session, chunk)
         drafts_of = store.publishable_drafts_of(session, chunk)
         versions = store.record_versions(session, [(slug, drafts[RELEASE].fingerprint)
@@ -121,9 +127,10 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
         event = _event(version.record if version else release.record)
         image, alt = _release_image(version.source_file if version else release.source_file, event)
         text = drafts[RELEASE].text
-        markdown, translated_alt = split_image_alt(text)  # the alt text is reviewed with the rest
+        markdown, caption = split_image_caption(text)  # the caption and alt text are reviewed with the rest
+        markdown, translated_alt = split_image_alt(markdown)
         posts = _posts_within_limits(release.slug, lang, drafts, held)
-        content_hash = store.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
+        content_hash = db.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
         previous = before.get((release.slug, lang))
         # `updated` moves only when the text changed, so re-publishing unchanged text changes nothing.
         if previous is None:
@@ -135,7 +142,7 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
         items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
                           event.date if event else release.date, published, updated, image, translated_alt or alt,
                           [d.id for d in drafts.values()], list(event.tags if event else []),
-                          previous, event, content_hash))
+                          previous, event, content_hash, caption or _record_caption(event)))
     return items
 
 
@@ -183,6 +190,9 @@ def site_fingerprint(settings: Settings) -> str:
     glossary = settings.glossary_file or Path(__file__).resolve().parents[1] / "data" / "glossary.yaml"
     if glossary.is_file():
         digest.update(b"\0glossary\0" + glossary.read_bytes())
+    places = getattr(settings, "places_file", None) or Path(__file__).resolve().parents[1] / "data" / "places.yaml"
+    if places.is_file():  # the city names of datelines and pages
+        digest.update(b"\0places\0" + places.read_bytes())
     return digest.hexdigest()
 
 
@@ -214,7 +224,8 @@ def publish(settings: Settings, *, now: dt.datetime | None = None,
         remove_stale_temp_files(settings.out_dir)  # left by a publisher that was killed mid-write
         output = Output(settings, report)
         try:
-            with store.session_scope(settings.db_url) as session:
+            with db.session_scope(settings.db_url) as session:
+                output.session = session  # read for related releases only
                 _publish(session, settings, now, report, output, progress)
         finally:
             output.staging.discard()  # what a failed run staged; nothing once committed
@@ -231,19 +242,19 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     this run's transaction, committed only after every file is in place: a run killed at any
     point leaves the store as it was, and the next run does the same work again."""
     fingerprint = site_fingerprint(settings)
-    changes = Changes(everything=store.publish_state(session, "fingerprint") != fingerprint)
+    changes = Changes(everything=ledger.publish_state(session, "fingerprint") != fingerprint)
     report.embargoed = store.embargoed_releases(session, now)
     todo = store.releases_to_publish(session, now, everything=changes.everything)
     outputs = writers(output)
-    report.waiting = store.awaiting_review(session)
-    if not (changes.everything or todo or store.entry_languages_of(session, report.embargoed)):
+    report.waiting = ledger.awaiting_review(session)
+    if not (changes.everything or todo or ledger.entry_languages_of(session, report.embargoed)):
         _withdraw(outputs, report)  # pages a run killed after its renames left behind, if any
         _unpublish_embargoed(session, report.embargoed, now)
         return  # nothing changed: nothing to render, list or compare
     releases = Releases(output, outputs)
     sitemap = next(w for w in outputs if isinstance(w, Sitemap))
-    languages_before = store.entry_languages(session)
-    changes.counts_before = {lang: store.count_entries(session, lang) for lang in languages_before}
+    languages_before = ledger.entry_languages(session)
+    changes.counts_before = {lang: ledger.count_entries(session, lang) for lang in languages_before}
     published_ids: list[int] = []
     for batch in collect(session, now, todo):
         entries: dict[str, list[Entry]] = {}
@@ -257,12 +268,12 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
                              or item.previous.content_hash != item.content_hash]
             entries[release.slug] = [output.entry(i) for i in sorted(written + kept, key=lambda i: i.lang)]
             _report(report, release, written, kept, releases.failed.get(release.slug, {}))
-        store.save_publications(session, publications)  # a language that failed keeps its last one
+        ledger.save_publications(session, publications)  # a language that failed keeps its last one
         _record_entries(session, entries, changes, sitemap)
     _remove_entries(session, report.embargoed, changes, sitemap)
     session.flush()
     _place_changes(session, changes)
-    languages_after = store.entry_languages(session)
+    languages_after = ledger.entry_languages(session)
     if languages_after != languages_before:  # every front index page names the other languages
         changes.languages |= languages_after | languages_before
     if changes.everything:
@@ -281,7 +292,7 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
     _withdraw(outputs, report)
     _unpublish_embargoed(session, report.embargoed, now)
     _mark_published(session, published_ids, now)
-    store.set_publish_state(session, "fingerprint", fingerprint)
+    ledger.set_publish_state(session, "fingerprint", fingerprint)
 
 
 def _publication(item: Item) -> dict:
@@ -307,36 +318,36 @@ def _report(report: PublishReport, release: ReleaseToPublish, written: list[Item
 def _record_entries(session, entries: dict[str, list[Entry]], changes: Changes, sitemap: Sitemap) -> None:
     """Keep these releases' entries as lists show them (slug -> entries), noting which
     languages' lists change."""
-    before = store.entry_languages_of(session, list(entries))
+    before = ledger.entry_languages_of(session, list(entries))
     for slug, listed in entries.items():
         after = {entry.lang for entry in listed}
         changes.slugs.add(slug)
         for lang in before.get(slug, set()) - after:  # no longer listed in that language: later ones move up
             changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62),
-                                             store.entry_positions(session, [(slug, lang)])[(slug, lang)])
+                                             ledger.entry_positions(session, [(slug, lang)])[(slug, lang)])
         changes.languages |= before.get(slug, set()) | after
-    store.save_entries(session, {slug: [entry_columns(e) for e in listed] for slug, listed in entries.items()})
+    ledger.save_entries(session, {slug: [entry_columns(e) for e in listed] for slug, listed in entries.items()})
     sitemap.releases(session, entries)
 
 
 def _remove_entries(session, slugs: list[str], changes: Changes, sitemap: Sitemap) -> None:
     """Releases under embargo again leave every list."""
-    for slug, languages in store.entry_languages_of(session, slugs).items():
-        for (_, lang), position in store.entry_positions(session, [(slug, lang) for lang in languages]).items():
+    for slug, languages in ledger.entry_languages_of(session, slugs).items():
+        for (_, lang), position in ledger.entry_positions(session, [(slug, lang) for lang in languages]).items():
             changes.removed_from[lang] = min(changes.removed_from.get(lang, 1 << 62), position)
         changes.languages |= languages
         changes.removed.add(slug)
     sitemap.releases(session, {slug: [] for slug in sorted(changes.removed)})
-    store.remove_entries(session, sorted(changes.removed))
+    ledger.remove_entries(session, sorted(changes.removed))
 
 
 def _place_changes(session, changes: Changes) -> None:
     """Where the entries this run published now stand in their language (oldest first)."""
     if changes.everything:
         return
-    keys = [(slug, lang) for slug, languages in store.entry_languages_of(session, sorted(changes.slugs)).items()
+    keys = [(slug, lang) for slug, languages in ledger.entry_languages_of(session, sorted(changes.slugs)).items()
             for lang in languages]
-    for (slug, lang), position in store.entry_positions(session, keys).items():
+    for (slug, lang), position in ledger.entry_positions(session, keys).items():
         changes.positions.setdefault(lang, set()).add(position)
 
 
@@ -379,7 +390,8 @@ class Releases:
         live = sorted(written + kept, key=lambda i: i.lang)  # `items` are in this order too
         files: list[Path] = []
         if image and image.path and live:
-            files.append(image.path)  # the copied image is the release's too
+            files.append(image.path)  # the copied image is the release's too, and its preview
+            files += [image.social_path] if image.social_path else []
         for item, outputs in rendered:
             # Pages link only to translations that exist: re-render when a sibling failed.
             if len(live) != len(items):
@@ -399,7 +411,7 @@ class Releases:
             return None
         folder = site.outbox_path(item.slug, item.lang)
         try:
-            markdown = (folder / "press-release.md").read_text(encoding="utf-8")
+            markdown = release_of_outbound((folder / "press-release.md").read_text(encoding="utf-8"))
             posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
         except (OSError, UnicodeDecodeError):
             return None
@@ -430,21 +442,9 @@ def _withdraw(outputs: list[Writer], report: PublishReport) -> None:
 def _unpublish_embargoed(session, slugs: list[str], now: dt.datetime) -> None:
     """Releases under embargo again are no longer published: when the embargo lifts they go out
     anew, with that time as their publication time, and their drafts wait as approved."""
-    for chunk in store.in_batches(slugs):
-        session.execute(store.delete(store.Publication).where(store.Publication.release_slug.in_(chunk)))
-        session.execute(
-            store.update(store.Draft)
-            .where(store.Draft.release_slug.in_(chunk), store.Draft.status == store.PUBLISHED)
-            .values(status=store.APPROVED, updated_at=now),
-            execution_options={"synchronize_session": "fetch"},
-        )
+    ledger.remove_publications(session, slugs)
+    store.mark_unpublished(session, slugs, now)
 
 
 def _mark_published(session, ids: list[int], now: dt.datetime) -> None:
-    for batch in store.in_batches(ids):  # one UPDATE per 500 drafts
-        session.execute(
-            store.update(store.Draft)
-            .where(store.Draft.id.in_(batch), store.Draft.status == store.APPROVED)
-            .values(status=store.PUBLISHED, updated_at=now),
-            execution_options={"synchronize_session": "fetch"},
-        )
+    store.mark_published(session, ids, now)

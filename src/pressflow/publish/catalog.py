@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .. import store
+from . import ledger
 from .model import Entry, Image, newest_first
 
 
@@ -37,7 +37,7 @@ class MemoryCatalog:
 
 
 class StoreCatalog:
-    """The catalog in the store (`store.PublishedEntry`): feeds and index pages are rebuilt from
+    """The catalog in the store (`ledger.PublishedEntry`): feeds and index pages are rebuilt from
     it without rendering a release, whatever the archive's size."""
 
     def __init__(self, session):
@@ -47,36 +47,36 @@ class StoreCatalog:
 
     def languages(self) -> list[str]:
         if self._languages is None:
-            self._languages = sorted(store.entry_languages(self.session))
+            self._languages = sorted(ledger.entry_languages(self.session))
         return self._languages
 
     def newest(self, lang: str | None, limit: int) -> list[Entry]:
         if (lang, limit) not in self._newest:
-            self._newest[(lang, limit)] = [entry_of(row) for row in store.newest_entries(self.session, lang, limit)]
+            self._newest[(lang, limit)] = [entry_of(row) for row in ledger.newest_entries(self.session, lang, limit)]
         return list(self._newest[(lang, limit)])
 
     def count(self, lang: str) -> int:
-        return store.count_entries(self.session, lang)
+        return ledger.count_entries(self.session, lang)
 
     def last_updated(self, lang: str) -> dt.datetime:
-        return store.last_updated(self.session, lang)
+        return ledger.last_updated(self.session, lang)
 
     def page(self, lang: str, offset: int, limit: int) -> list[Entry]:
-        return [entry_of(row) for row in store.newest_entries(self.session, lang, limit, offset)]
+        return [entry_of(row) for row in ledger.newest_entries(self.session, lang, limit, offset)]
 
     def oldest(self, lang: str, offset: int, limit: int) -> list[Entry]:
         """Entries `offset`.. of `lang` in order of publication (where archive index pages keep them)."""
-        return [entry_of(row) for row in store.oldest_entries(self.session, lang, offset, limit)]
+        return [entry_of(row) for row in ledger.oldest_entries(self.session, lang, offset, limit)]
 
 
-def entry_of(row: store.PublishedEntry) -> Entry:
+def entry_of(row: ledger.PublishedEntry) -> Entry:
     image = Image(**row.image) if row.image else None
     return Entry(row.release_slug, row.lang, row.title, row.summary, row.content_html, row.release_date,
                  row.published_at, row.updated_at, tuple(row.tags or ()), image)
 
 
 def entry_columns(entry: Entry) -> dict:
-    """`entry` as `store.PublishedEntry` column values."""
+    """`entry` as `ledger.PublishedEntry` column values."""
     image = entry.image
     return {"lang": entry.lang, "title": entry.title, "summary": entry.summary, "content_html": entry.content_html,
             "release_date": entry.date, "published_at": entry.published, "updated_at": entry.updated,

@@ -9,7 +9,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .model import Entry
-from .site import ALL_LANGUAGES
+from ..core.site import ALL_LANGUAGES
 from .writer import FeedWriter
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

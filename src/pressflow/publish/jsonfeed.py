@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from .model import Entry
-from .site import ALL_LANGUAGES
+from ..core.site import ALL_LANGUAGES
 from .writer import FeedWriter, indented_json
 
 VERSION = "https://jsonfeed.org/version/1.1"

@@ -34,6 +34,19 @@ class Image:
     length: int | None
     alt: str
     path: Path | None = None  # the local copy under site/media/
+    # A PNG drawn from an SVG for social previews (og:image): X, Facebook and LinkedIn show none
+    # for an SVG. None for a raster image, which is its own preview.
+    social_url: str | None = None
+    social_path: Path | None = None
+    social_size: tuple[int, int] | None = None
+
+    @property
+    def preview_url(self) -> str:
+        return self.social_url or self.url
+
+    @property
+    def preview_type(self) -> str | None:
+        return "image/png" if self.social_url else self.type
 
     @property
     def enclosure(self) -> bool:
@@ -66,6 +79,7 @@ class Item:
     previous: Published | None = None  # None: never published in this language before
     event: Any = None  # the release's record (a records.Event), for the page's structured data
     content_hash: str = ""  # of its text and posts: a change moves `updated`
+    image_caption: str | None = None  # translated and reviewed with the release, like the alt text
 
     @property
     def html(self):

@@ -1,16 +1,24 @@
 """Outbound files for partner outlets: the release as Markdown, HTML and text, one post per
-platform, and a manifest per release listing every file with its hash."""
+platform, and a manifest per release listing every file with its hash.
+
+A partner uses the release files as they are, so each carries what an outlet needs besides the
+text (docs/layout.md): the release line ("FOR IMMEDIATE RELEASE", or the embargo in UTC and in
+the record's own offset), the canonical web address, the text with its media contact, the end
+mark, and then the picture: its address, alt text, caption and credit.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
-from ..errors import PublishError
-from ..files import inside, sha256_file
-from ..render import markdown_to_text
+from ..core.errors import PublishError
+from ..core.files import inside, sha256_file
+from ..render.places import separator
+from ..render import localized_date, markdown_to_text
 from .model import Image, Item, is_failure
-from .pages import Pages
+from .pages import END_MARK, Pages, labels
 from .writer import Output, Writer, indented_json
 
 
@@ -27,11 +35,13 @@ class Outbox(Writer):
             # The image beside the release's languages, so a copied outbox folder shows it.
             outputs[self.site.outbox_path(item.slug, image.path.name)] = item.image.read_bytes()
             image_src = f"../{image.path.name}"
+        t = labels(item.lang)
+        line, url = release_line(item, t), self.site.page_url(item.lang, item.slug)
         outputs |= {
-            self.site.outbox_path(*folder, "press-release.md"): item.markdown,
+            self.site.outbox_path(*folder, "press-release.md"): outbound_markdown(item, image, t, line, url),
             self.site.outbox_path(*folder, "press-release.html"):
-                self.pages.page(item, [item], image, image_src=image_src, standalone=True),
-            self.site.outbox_path(*folder, "press-release.txt"): markdown_to_text(item.markdown),
+                self.pages.page(item, [item], image, image_src=image_src, standalone=True, release_line=line),
+            self.site.outbox_path(*folder, "press-release.txt"): outbound_text(item, image, t, line, url),
         }
         for channel, text in sorted(item.posts.items()):
             outputs[self.site.outbox_path(*folder, "posts", f"{channel}.txt")] = text
@@ -89,3 +99,73 @@ class Outbox(Writer):
             return [inside(self.settings.out_dir, f["path"]) for f in files if f["path"].startswith("site/media/")]
         except (OSError, ValueError, KeyError, TypeError, PublishError):  # unreadable: remove the pages anyway
             return []
+
+
+# The end mark as its own line of the Markdown file: escaped, since a bare "###" is an empty
+# heading there; every CommonMark renderer shows it as "###".
+MARKDOWN_END_MARK = "\\#\\#\\#"
+
+
+def release_line(item: Item, t: dict[str, str]) -> str:
+    """'FOR IMMEDIATE RELEASE', or 'EMBARGOED UNTIL 30 August 2021, 02:00 UTC (10:00 UTC+08:00)':
+    the embargo in UTC and in the offset the record gave, in the language's date style."""
+    publish_at = getattr(item.event, "publish_at", None)
+    if publish_at is None:
+        return t["immediate"]
+    utc, comma = publish_at.astimezone(dt.timezone.utc), separator(item.lang)
+    line = f"{t['embargoed']} {localized_date(utc.date(), item.lang)}{comma}{utc:%H:%M} UTC"
+    offset = publish_at.utcoffset() or dt.timedelta(0)
+    if offset:
+        sign, minutes = ("+" if offset >= dt.timedelta(0) else "-"), abs(int(offset.total_seconds())) // 60
+        local = f"{publish_at:%H:%M} UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+        if publish_at.date() != utc.date():
+            local = f"{localized_date(publish_at.date(), item.lang)}{comma}{local}"
+        line += f" ({local})"
+    return line
+
+
+def _image_lines(item: Item, image: Image | None, t: dict[str, str]) -> list[tuple[str, str]]:
+    """The picture as a partner needs it: (label, value) for its address, alt text, caption, credit."""
+    if image is None:
+        return []
+    credit = getattr(getattr(item.event, "image", None), "credit", None)
+    lines = [(t["image_heading"], image.url), (t["alt_text"], item.image_alt or image.alt or "")]
+    if image.social_url:
+        lines.append(("PNG", image.social_url))
+    if item.image_caption:
+        lines.append((t["caption"], item.image_caption))
+    if credit:
+        lines.append((t["credit"], credit))
+    return [(label, value) for label, value in lines if value]
+
+
+def outbound_markdown(item: Item, image: Image | None, t: dict[str, str], line: str, url: str) -> str:
+    """press-release.md: the release line and web address, the release, the end mark, the picture."""
+    parts = [f"**{line}**  \n{t['web_version']}: <{url}>", item.markdown.strip(), MARKDOWN_END_MARK]
+    if image is not None:
+        pairs = _image_lines(item, image, t)
+        picture = f"![{_md_alt(item.image_alt or image.alt)}](<{image.url}>)"
+        parts.append(f"## {t['image_heading']}\n\n{picture}\n\n"
+                     + "\n".join(f"- {label}: {value}" for label, value in pairs))
+    return "\n\n".join(parts) + "\n"
+
+
+def outbound_text(item: Item, image: Image | None, t: dict[str, str], line: str, url: str) -> str:
+    """press-release.txt: the same as the Markdown file, in plain text."""
+    parts = [f"{line}\n{t['web_version']}: {url}", markdown_to_text(item.markdown).strip(), END_MARK]
+    if image is not None:
+        parts.append("\n".join(f"{label}: {value}" for label, value in _image_lines(item, image, t)))
+    return "\n\n".join(parts) + "\n"
+
+
+def release_of_outbound(markdown: str) -> str:
+    """The release's own Markdown inside press-release.md (what `outbound_markdown` wrapped):
+    from its title to the end mark, as an earlier run published it."""
+    lines = markdown.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("# ")), 0)
+    end = max((i for i, line in enumerate(lines) if line.strip() == MARKDOWN_END_MARK), default=len(lines))
+    return "\n".join(lines[start:end]).strip() + "\n"
+
+
+def _md_alt(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import yaml
 from babel.core import get_global
 from markupsafe import Markup
 
-from ..languages import language_name, text_direction
-from ..render import babel_locale, localized_date
+from ..core.site import ALL_LANGUAGES, INDEX_PAGE_SIZE, SUBSCRIBE_PAGE, index_href, index_name
+from ..records.languages import language_name, text_direction
+from ..render import babel_locale, localized_date, subheadline_of
+from ..render.places import place_line
 from .model import Changes, Entry, Image, Item
-from .site import ALL_LANGUAGES, INDEX_PAGE_SIZE, index_href, index_name
-from .writer import Catalog, Writer
+from .writer import Catalog, Writer, without_title
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "site-labels.yaml"
 
@@ -39,22 +41,29 @@ def script_json(data: dict) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+RELATED_COUNT = 3  # related releases under a page
+END_MARK = "###"  # the press release's end mark, as newsrooms and wire services write it
+
+
 class Pages(Writer):
     def release_files(self, item: Item, siblings: list[Item], image: Image | None) -> dict[Path, str]:
-        return {self.site.page_path(item.lang, item.slug): self.page(item, siblings, image)}
+        files = {self.site.page_path(item.lang, item.slug): self.page(item, siblings, image)}
+        self.output.remember(item)
+        return files
 
-    def frame(self, lang: str, languages: dict[str, str], home: str) -> dict:
+    def frame(self, lang: str, languages: dict[str, str], home: str, subscribe: str | None = None) -> dict:
         """What the masthead, language bar and footer need (see base.html.j2)."""
         return {
             "lang": lang, "dir": text_direction(lang), "t": labels(lang), "home": home,
             "feed_url": self.site.feed_url(lang, "atom"), "rss_url": self.site.feed_url(lang, "rss"),
             "all_feed_url": self.site.feed_url(ALL_LANGUAGES, "atom"),
+            "subscribe_url": subscribe or self.site.subscribe_url(lang),
             "languages": [{"lang": other, "name": language_name(other, other), "url": url}
                           for other, url in sorted(languages.items())],
         }
 
     def page(self, item: Item, siblings: list[Item], image: Image | None, *, image_src: str | None = None,
-             standalone: bool = False) -> str:
+             standalone: bool = False, release_line: str | None = None) -> str:
         """A release's page in one language, linking to its published translations (`siblings`).
 
         `standalone`: the outbound copy (outbox/<slug>/<lang>/press-release.html), whose links
@@ -62,14 +71,34 @@ class Pages(Writer):
         """
         if standalone:
             languages, home = {item.lang: self.site.page_url(item.lang, item.slug)}, self.site.index_url(item.lang)
+            subscribe, link = None, lambda lang, slug: self.site.page_url(lang, slug)  # noqa: E731
         else:
             languages, home = {s.lang: f"../{s.lang}/{s.slug}.html" for s in siblings}, "index.html"
+            subscribe, link = SUBSCRIBE_PAGE, lambda lang, slug: f"../{lang}/{slug}.html"  # noqa: E731
             if image is not None:  # relative for a local copy: the page shows it when opened from disk
                 image_src = f"../media/{image.path.name}" if image.path else image.url
         url = self.site.page_url(item.lang, item.slug)
+        t = labels(item.lang)
+        subheadline = subheadline_of(item.markdown)
+        source = self.settings.source_language
+        original = next((s for s in siblings if s.lang == source), None)
+        translated = None
+        if item.lang != source:  # said in the page's words, where a reader sees it: in the text itself
+            name = language_name(source, item.lang)
+            translated = {"text": t["translated"].replace("{language}", name),
+                          "original": t["original"].replace("{language}", name),
+                          "original_lang": source,
+                          "original_url": link(source, item.slug) if original is not None or standalone else None}
+        credit = item.event.image.credit if getattr(item.event, "image", None) is not None else None
         return self.renderer.html(
-            "page.html.j2", **self.frame(item.lang, languages, home), current="page",
-            title=item.title, summary=item.summary, url=url,
+            "page.html.j2", **self.frame(item.lang, languages, home, subscribe), current="page",
+            title=item.title, summary=item.summary, url=url, subheadline=subheadline,
+            image_caption=item.image_caption if image is not None else None,
+            image_credit=credit if image is not None else None,
+            preview_url=image.preview_url if image else None, preview_type=image.preview_type if image else None,
+            preview_size=image.social_size if image else None,
+            share=share_links(url, item.title, t), related=self.related(item, link), translated=translated,
+            end_mark=END_MARK, release_line=release_line, standalone=standalone,
             # hreflang links, as the sitemap gives them: none for a page in one language
             hreflang_links=self.site.alternates({s.lang: self.site.page_url(s.lang, s.slug) for s in siblings}),
             og_locale=og_locale(item.lang),
@@ -77,10 +106,53 @@ class Pages(Writer):
             image_url=image.url if image else None, image_type=image.type if image else None,
             image_src=image_src, image_alt=item.image_alt or "",
             published=item.published.isoformat(), modified=item.updated.isoformat(), date_iso=item.date.isoformat(),
-            date_text=localized_date(item.date, item.lang), place=_place(item),
-            body_html=_without_title(item.html), tags=item.tags,
+            date_text=localized_date(item.date, item.lang), place=self.place(item),
+            body_html=_without_title(item.html, subheadline is not None), tags=item.tags,
             json_ld=script_json(self.structured_data(item, url, image)),
         )
+
+    def place(self, item: Item) -> str | None:
+        """Where the event was, as the page's dateline shows it: the city and the country's name
+        in the page's language and its comma (places.py)."""
+        return place_line(getattr(item.event, "location", None), item.lang,
+                          glossary_file=self.settings.glossary_file, places_file=self.settings.places_file)
+
+    def related(self, item: Item, link) -> list[dict]:
+        """Up to RELATED_COUNT releases of the page's language published before it that share a
+        tag with it, most tags in common first, then the newest. Only earlier ones: a page's list
+        does not depend on what was published after it, so a new release rewrites no older page."""
+        tags = {tag.casefold() for tag in item.tags}
+        if not tags:
+            return []
+        published = _utc(item.published)
+        found = []
+        for slug, (title, other_tags, when, date) in self.output.related_pool(item.lang).items():
+            shared = len(tags & {tag.casefold() for tag in other_tags})
+            if shared and slug != item.slug and _utc(when) < published:
+                found.append((-shared, -_utc(when).timestamp(), slug, title, date))
+        return [{"title": title, "url": link(item.lang, slug), "date_iso": date.isoformat(),
+                 "date_text": localized_date(date, item.lang)}
+                for _, _, slug, title, date in sorted(found)[:RELATED_COUNT]]
+
+    def subscribe_page(self, lang: str) -> None:
+        """`site/<lang>/subscribe.html`: what a feed is, the three formats and the addresses to
+        copy, in the language's words; the navigation's "Feeds" link opens it."""
+        languages = {other: f"../{other}/{SUBSCRIBE_PAGE}" for other in self._languages} or {lang: SUBSCRIBE_PAGE}
+        t = labels(lang)
+        name = language_name(lang, lang)
+        feeds = [{"kind": kind, "label": label, "about": t[f"{kind}_about"], "type": mime,
+                  "url": self.site.feed_url(lang, kind), "all_url": self.site.feed_url(ALL_LANGUAGES, kind)}
+                 for kind, label, mime in (("atom", "Atom", "application/atom+xml"),
+                                           ("rss", "RSS 2.0", "application/rss+xml"),
+                                           ("json", "JSON Feed", "application/feed+json"))]
+        html = self.renderer.html(
+            "subscribe.html.j2", **self.frame(lang, languages, "index.html", SUBSCRIBE_PAGE), current="subscribe",
+            url=self.site.subscribe_url(lang), feeds=feeds, language_name=name,
+            this_language=t["this_language"].replace("{language}", name),
+            alternates=self.site.alternates({other: self.site.subscribe_url(other) for other in self._languages}),
+            json_feed_url=self.site.feed_url(lang, "json"),
+        )
+        self.write(self.site.subscribe_path(lang), html)
 
     def structured_data(self, item: Item, url: str, image: Image | None) -> dict:
         """schema.org NewsArticle, as search engines and news aggregators read press releases."""
@@ -94,6 +166,10 @@ class Pages(Writer):
                 "publisher": publisher, "author": publisher}
         if image is not None:
             data["image"] = {"@type": "ImageObject", "url": image.url, "description": item.image_alt or ""}
+            if item.image_caption:
+                data["image"]["caption"] = item.image_caption
+            if credit := getattr(getattr(item.event, "image", None), "credit", None):
+                data["image"]["creditText"] = credit
         if item.tags:
             data["keywords"] = list(item.tags)
         event = item.event
@@ -102,10 +178,11 @@ class Pages(Writer):
         if location is not None:
             address = {"@type": "PostalAddress"}
             if location.city:
-                address["addressLocality"] = location.city
+                address["addressLocality"] = location.city_as_written(self.settings.source_language)
             if location.country:
                 address["addressCountry"] = location.country
-            about["location"] = {"@type": "Place", "name": location.venue or location.city or location.country or "",
+            about["location"] = {"@type": "Place", "name": location.venue or address.get("addressLocality")
+                                 or location.country or "",
                                  "address": address}
         organizers = list(getattr(event, "organizers", None) or [])
         if organizers:
@@ -128,6 +205,7 @@ class Pages(Writer):
         # The front page's translations are the other languages' front pages, as the sitemap lists them.
         alternates = self.site.alternates({other: self.site.index_url(other) for other in catalog.languages()})
         self._index_page(lang, catalog.newest(lang, size), None, full, total, alternates if total else [])
+        self.subscribe_page(lang)
         for block in range(full + 1, before + 1):  # fewer releases than before (withdrawn): pages gone
             self.output.staging.remove(self.site.index_path(lang, block + 1))
 
@@ -157,7 +235,7 @@ class Pages(Writer):
                 "prev_absolute_url": absolute(newer), "next_absolute_url": absolute(older)}
         languages = {other: f"../{other}/index.html" for other in self._languages} or {lang: "index.html"}
         html = self.renderer.html(
-            "index.html.j2", **self.frame(lang, languages, "index.html"),
+            "index.html.j2", **self.frame(lang, languages, "index.html", SUBSCRIBE_PAGE),
             current="index" if block is None else "archive", language_name=language_name(lang, lang),
             url=self.site.index_url(lang, number), page=page, releases=items, alternates=list(alternates),
             json_feed_url=self.site.feed_url(lang, "json"),
@@ -179,25 +257,29 @@ class Pages(Writer):
         return [self.site.page_path(lang, slug) for lang in self.site.site_languages()]
 
 
-def _without_title(html: Markup) -> Markup:
-    """The release's HTML without its title (the first <h1>): the page shows the title itself,
-    above the image. The HTML is markdown-it's, sanitized, so its <h1> is well formed."""
-    return Markup(_FIRST_H1.sub("", str(html), count=1))
+def _without_title(html: Markup, subheadline: bool = False) -> Markup:
+    """The release's HTML without its title (the first <h1>) and, when it has one, its
+    subheadline (the <h2> right after): the page shows both itself, above the image. The HTML
+    is markdown-it's, sanitized, so its headings are well formed."""
+    text = without_title(html)
+    return Markup(_FIRST_H2.sub("", text, count=1) if subheadline else text)
 
 
-_FIRST_H1 = re.compile(r"\A\s*<h1>.*?</h1>\n?", re.S)
+_FIRST_H2 = re.compile(r"\A\s*<h2>.*?</h2>\n?", re.S)
 
 
-def _place(item: Item) -> str | None:
-    """Where the event was, as the page's dateline shows it: the city and the country's name in
-    the page's language."""
-    location = getattr(item.event, "location", None)
-    if location is None:
-        return None
-    country = None
-    if location.country:
-        country = babel_locale(item.lang).territories.get(location.country.upper(), location.country)
-    return ", ".join(part for part in (location.city, country) if part) or None
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when
+
+
+def share_links(url: str, title: str, t: dict[str, str]) -> list[dict[str, str]]:
+    """Plain links to each network's own share page: no script of theirs, no tracking on ours."""
+    u, text = quote(url, safe=""), quote(title, safe="")
+    return [{"name": "X", "url": f"https://x.com/intent/post?text={text}&url={u}"},
+            {"name": "Facebook", "url": f"https://www.facebook.com/sharer/sharer.php?u={u}"},
+            {"name": "LinkedIn", "url": f"https://www.linkedin.com/sharing/share-offsite/?url={u}"},
+            {"name": "Bluesky", "url": f"https://bsky.app/intent/compose?text={quote(title + ' ' + url, safe='')}"},
+            {"name": t["share_email"], "url": f"mailto:?subject={text}&body={u}"}]
 
 
 def og_locale(lang: str) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr, escape
 
-from .. import store
+from . import ledger
 from .model import Changes, Entry
-from .site import SITEMAP_MAX_URLS
+from ..core.site import SITEMAP_MAX_URLS
 from .writer import Writer
 
 URLSET = ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -33,7 +33,7 @@ class Sitemap(Writer):
 
     def _sizes(self, session) -> dict[int, list[int]]:
         if self._parts is None:
-            self._parts = {part: list(size) for part, size in store.sitemap_parts(session).items()}
+            self._parts = {part: list(size) for part, size in ledger.sitemap_parts(session).items()}
         return self._parts
 
     def _account(self, session, part: int, urls: int, size: int) -> None:
@@ -44,9 +44,9 @@ class Sitemap(Writer):
     def releases(self, session, entries: dict[str, list[Entry]]) -> None:
         """Keep these releases' sitemap lines (slug -> its entries; none: no longer published),
         each in its part."""
-        places = store.sitemap_places(session, list(entries))
+        places = ledger.sitemap_places(session, list(entries))
         if self._last_position is None:
-            self._last_position = store.last_sitemap_position(session)
+            self._last_position = ledger.last_sitemap_position(session)
         rows, gone = [], []
         for slug, listed in entries.items():
             place = places.get(slug)
@@ -70,8 +70,8 @@ class Sitemap(Writer):
             rows.append({"slug": slug, "position": position, "sitemap_part": part, "urls": len(listed),
                          "sitemap_xml": xml, "size": len(xml), "updated_at": max(e.updated for e in listed)})
             self.changed_parts.add(part)
-        store.remove_sitemap_lines(session, gone)
-        store.save_sitemap_lines(session, rows)
+        ledger.remove_sitemap_lines(session, gone)
+        ledger.save_sitemap_lines(session, rows)
 
     def _overflows(self, session, part: int, more_urls: int, more_bytes: int) -> bool:
         urls, size = self._sizes(session).get(part, (0, 0))
@@ -86,23 +86,23 @@ class Sitemap(Writer):
 
     def everything(self, catalog, changes: Changes) -> None:
         session = catalog.session
-        parts = store.sitemap_parts(session)
+        parts = ledger.sitemap_parts(session)
         indexes = self._index_lines(catalog)
         one_file = len(parts) <= 1 and sum(u for u, _ in parts.values()) + indexes[1] <= self.PART_URLS
         if one_file:
-            lines = list(store.sitemap_lines(session, None))
+            lines = list(ledger.sitemap_lines(session, None))
             self.write(self.site.sitemap_path(), URLSET + "".join(lines) + indexes[0] + "</urlset>\n")
             for part in range(INDEX_PART, max(parts, default=0) + 1):  # a sitemap index's parts, from before
                 self.output.staging.remove(self.site.sitemap_path(part))
             return
         for part in sorted(self.changed_parts if not changes.everything else parts):
             if part in parts:
-                lines = store.sitemap_lines(session, part)
+                lines = ledger.sitemap_lines(session, part)
                 self.write(self.site.sitemap_path(part), URLSET + "".join(lines) + "</urlset>\n")
             else:
                 self.output.staging.remove(self.site.sitemap_path(part))
         self.write(self.site.sitemap_path(INDEX_PART), URLSET + indexes[0] + "</urlset>\n")
-        updated = store.sitemap_part_updated(session)
+        updated = ledger.sitemap_part_updated(session)
         newest = max(updated.values()).isoformat()
         index = ['<?xml version="1.0" encoding="UTF-8"?>\n',
                  '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n',
@@ -113,11 +113,14 @@ class Sitemap(Writer):
         self.write(self.site.sitemap_path(), "".join(index) + "</sitemapindex>\n")
 
     def _index_lines(self, catalog) -> tuple[str, int]:
-        """Each language's front index page, with the others as alternates."""
+        """Each language's front index page and subscribe page, with the others as alternates."""
         languages = catalog.languages()
         alternates = self.site.alternates({lang: self.site.index_url(lang) for lang in languages})
         lines = [_url(self.site.index_url(lang), catalog.last_updated(lang).isoformat(), alternates)
                  for lang in languages]
+        subscribe = self.site.alternates({lang: self.site.subscribe_url(lang) for lang in languages})
+        lines += [_url(self.site.subscribe_url(lang), catalog.last_updated(lang).isoformat(), subscribe)
+                  for lang in languages]
         return "".join(lines), len(lines)
 
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
+import re
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
-from ..config import Settings
-from ..files import Staging
-from ..images import ImageError, read_image
-from ..languages import language_name
+from ..core.config import Settings
+from ..core.files import Staging
+from ..records.images import ImageError, read_image
+from ..records.languages import language_name
 from ..render import Renderer
+from .social_image import PLATFORMS_WITHOUT_SVG, SocialImageError, svg_to_png
 from .model import Changes, Entry, Image, Item, PublishReport
-from .site import ALL_LANGUAGES, Site
+from ..core.site import ALL_LANGUAGES, Site
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +59,34 @@ class Output:
         self.renderer = Renderer(settings)
         self.staging = Staging(settings.out_dir)
         self._images: dict[str, Image | None] = {}  # slug -> its image, copied once per run
+        self.session = None  # the store's session of this run (publish sets it): related releases
+        self._related: dict[str, dict[str, tuple]] = {}  # lang -> slug -> (title, tags, published, date)
+
+    RELATED_POOL = 500  # the newest entries of a language searched for releases related to a page
+
+    def related_pool(self, lang: str) -> dict[str, tuple]:
+        """Published releases of `lang` (the store's newest, and this run's so far): slug ->
+        (title, tags, published, date), read once a run."""
+        if lang not in self._related:
+            from . import ledger
+
+            rows = ledger.newest_entries(self.session, lang, self.RELATED_POOL) if self.session is not None else []
+            self._related[lang] = {r.release_slug: (r.title, tuple(r.tags or ()), r.published_at, r.release_date)
+                                   for r in rows}
+        return self._related[lang]
+
+    def remember(self, item: Item) -> None:
+        """`item` is published in this run: pages rendered after it may list it as related."""
+        self.related_pool(item.lang)[item.slug] = (item.title, tuple(item.tags), item.published, item.date)
 
     def write(self, path: Path, data: str | bytes) -> Path:
         self.report.count(self.staging.write(path, data))
         return path
 
     def entry(self, item: Item) -> Entry:
-        """What lists of releases show of `item`."""
-        return Entry(item.slug, item.lang, item.title, item.summary, str(item.html), item.date,
+        """What lists of releases show of `item`: its content without the headline, which feeds
+        give as the entry's title (a reader would show it twice)."""
+        return Entry(item.slug, item.lang, item.title, item.summary, without_title(item.html), item.date,
                      item.published, item.updated, tuple(item.tags), self.image(item))
 
     def image(self, item: Item) -> Image | None:
@@ -72,8 +94,15 @@ class Output:
         if item.image is None:
             return None
         if item.slug not in self._images:
-            self._images[item.slug] = (_remote_image(item.image, item.image_alt or "") if isinstance(item.image, str)
-                                       else self._copy_image(item.slug, item.image, item.image_alt or ""))
+            if isinstance(item.image, str):
+                image = self._images[item.slug] = _remote_image(item.image, item.image_alt or "")
+                if image.type == "image/svg+xml" or urlsplit(image.url).path.lower().endswith(".svg"):
+                    self.report.warnings.append(
+                        f"{item.slug}: the image {image.url} is an SVG on the web, which is linked, never fetched, "
+                        f"so no PNG preview can be made of it; {PLATFORMS_WITHOUT_SVG} show no preview of an SVG: "
+                        f"give the record a PNG or JPEG (or the SVG file itself)")
+            else:
+                self._images[item.slug] = self._copy_image(item.slug, item.image, item.image_alt or "")
         return self._images[item.slug]
 
     def _copy_image(self, slug: str, source: Path, alt: str) -> Image | None:
@@ -87,7 +116,33 @@ class Output:
         name = f"{slug}-{source.stem}.{image.extension}"
         target = self.site.media_path(name)
         self.write(target, image.data)
-        return Image(self.site.media_url(name), image.mime, len(image.data), alt, target)
+        social = {}
+        if image.mime == "image/svg+xml":
+            social = self._social_preview(slug, source.stem, image.data)
+        return Image(self.site.media_url(name), image.mime, len(image.data), alt, target, **social)
+
+    def _social_preview(self, slug: str, stem: str, svg: bytes) -> dict:
+        """A PNG of an SVG image for og:image, beside it (`<slug>-<name>-social.png`); a warning
+        instead when it cannot be drawn (the page keeps its SVG, previews show none)."""
+        try:
+            png, width, height = svg_to_png(svg)
+        except SocialImageError as exc:
+            self.report.warnings.append(f"{slug}: no social preview image: {exc}; {PLATFORMS_WITHOUT_SVG} show "
+                                        f"no preview of an SVG: give the record a PNG or JPEG")
+            return {}
+        name = f"{slug}-{stem}-social.png"
+        path = self.site.media_path(name)
+        self.write(path, png)
+        return {"social_url": self.site.media_url(name), "social_path": path, "social_size": (width, height)}
+
+
+_FIRST_H1 = re.compile(r"\A\s*<h1>.*?</h1>\n?", re.S)
+
+
+def without_title(html) -> str:
+    """A release's HTML without its first <h1> (its title). The HTML is markdown-it's, sanitized,
+    so its <h1> is well formed."""
+    return _FIRST_H1.sub("", str(html), count=1)
 
 
 def indented_json(data: dict) -> bytes:

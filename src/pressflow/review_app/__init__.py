@@ -5,7 +5,7 @@ without JavaScript; small inline scripts only keep a live length count for posts
 server) and say when background publishing is done. It also serves the published outputs under
 /feeds/ and /site/, so a reviewer can see the result.
 
-Edits go through `pressflow.review.edit` (a new revision, refused if someone saved in between:
+Edits go through `drafts.service.edit` (a new revision, refused if someone saved in between:
 the store decides that atomically, so of two saves made at once exactly one wins);
 the sentences a reviewer changed become human entries in the translation memory, which the next
 prepare prefers over the machine. Decisions (approve, reject, approve-all) carry the revision and
@@ -34,13 +34,16 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from .. import fuzzy, review, store, users
-from ..config import PROJECT_ROOT, Settings
+from ..core import db
+from ..core.config import PROJECT_ROOT, Settings, bundled_templates
+from ..core.errors import PressflowError, ReviewError
+from ..core.site import SERVED_FOLDERS, files as layout_files
 from ..deliver.ledger import draft_deliveries
-from ..errors import PressflowError, ReviewError
-from ..languages import language_name, text_direction
+from ..drafts import reviewers, service, store
+from ..memory import fuzzy
 from ..platforms import PLATFORMS
-from ..publish.site import SERVED_FOLDERS, files as layout_files
+from ..publish import ledger
+from ..records.languages import language_name, text_direction
 from ..translate import checks
 from ..translate import layout as layouts
 from .publishing import SCHEDULED_DEPLOYMENT, PublishMode, Publisher, mode_from_environment
@@ -117,7 +120,7 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000) ->
     """Serve the review page until interrupted (`pressflow serve`)."""
     import uvicorn
 
-    if not shared_token(settings) and users.count_users(settings.db_url) == 0:
+    if not shared_token(settings) and reviewers.count_users(settings.db_url) == 0:
         raise ServerNotConfigured(
             "nobody can sign in yet: create a reviewer with `pressflow users add NAME` "
             "(or set PRESSFLOW_REVIEW_TOKEN, or PRESSFLOW_REVIEW_TOKEN_BLOCK, to a shared token for a small team)")
@@ -167,11 +170,11 @@ async def _lifespan(app: FastAPI):
 def _template_env(settings: Settings) -> Environment:
     # Staff may override a template in their templates folder; the bundled ones are the default.
     loader = ChoiceLoader([FileSystemLoader(str(settings.templates_dir / "review")),
-                           FileSystemLoader(str(PROJECT_ROOT / "templates" / "review"))])
+                           FileSystemLoader(str(bundled_templates() / "review"))])
     env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(layout=layout_files, language_name=language_name, text_direction=text_direction, qa_label=qa_label,
                        qa_explanation=checks.explanation,
-                       status_label=lambda s: STATUS_LABELS.get(s, s))
+                       status_label=lambda s: STATUS_LABELS.get(s, s), channel_label=channel_label)
     return env
 
 
@@ -236,6 +239,12 @@ def qa_label(flag: dict) -> str:
     return checks.describe(flag)
 
 
+def channel_label(channel: str) -> str:
+    """'Press release', 'X post', 'Bluesky post': a channel as translators call it."""
+    return "Press release" if channel == "release" else f"{PLATFORMS[channel].title} post" if channel in PLATFORMS \
+        else channel
+
+
 # --- dependencies ----------------------------------------------------------------------------
 
 
@@ -285,9 +294,9 @@ def _routes():
 
     @router.post("/signin", dependencies=[Depends(checked_form)])
     def signin(request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")):
-        if len(name.strip()) > store.NAME_LIMIT:
+        if len(name.strip()) > db.NAME_LIMIT:
             return render(request, "signin.html.j2", status_code=400, next=_safe_next(next),
-                          error=f"A name has at most {store.NAME_LIMIT} characters.",
+                          error=f"A name has at most {db.NAME_LIMIT} characters.",
                           token_enabled=bool(shared_token(request.app.state.settings)))
         by_name, by_client = request.app.state.throttles
         account, client = name.strip().casefold(), request.client.host if request.client else "-"
@@ -297,7 +306,7 @@ def _routes():
                           token_enabled=bool(shared_token(request.app.state.settings)))
         try:
             signed_in = sign_in(request, request.app.state.settings.db_url, name, password)
-        except users.AccountError as exc:  # the team token, with a name that may not be used
+        except reviewers.AccountError as exc:  # the team token, with a name that may not be used
             return render(request, "signin.html.j2", status_code=400, next=_safe_next(next), error=str(exc),
                           token_enabled=bool(shared_token(request.app.state.settings)))
         if signed_in is None:
@@ -318,7 +327,7 @@ def _routes():
     def queue(request: Request, status: str = store.PENDING, lang: str = "", channel: str = "", qa: str = "",
               reviewer: Reviewer = Depends(signed_in)):
         settings = request.app.state.settings
-        with store.session_scope(settings.db_url) as session:
+        with db.session_scope(settings.db_url) as session:
             data = queue_data(session, reviewer, status=status, lang=lang, channel=channel, qa=qa)
         return render(request, "queue.html.j2", reviewer=reviewer, refused=None, **data)
 
@@ -392,7 +401,7 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
         if status == "all" or row.status == status:
             shown_groups.setdefault((row.release_slug, row.lang), []).append(row.id)
     page = list(shown_groups.items())[:QUEUE_GROUPS]
-    loaded = {d.id: d for batch in store.in_batches([i for _, ids in page for i in ids])
+    loaded = {d.id: d for batch in db.in_batches([i for _, ids in page for i in ids])
               for d in store.drafts_by_id(session, batch)}
     groups = []
     for (slug, code), ids in page:
@@ -411,7 +420,7 @@ def queue_data(session, reviewer: Reviewer, *, status: str, lang: str, channel: 
 
 
 def _qa_matches(draft, qa: str) -> bool:  # a Draft, or a row of store.draft_summaries
-    return review.has_flag(draft.qa, qa)
+    return service.has_flag(draft.qa, qa)
 
 
 # --- one draft -------------------------------------------------------------------------------
@@ -420,7 +429,7 @@ def _qa_matches(draft, qa: str) -> bool:  # a Draft, or a row of store.draft_sum
 def draft_page(request: Request, draft_id: int, reviewer: Reviewer, *, status_code: int = 200,
                conflict: dict | None = None, refused: dict | None = None) -> HTMLResponse:
     settings = request.app.state.settings
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
         except ReviewError as exc:
@@ -449,11 +458,11 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
             general_flags.append(flag)
     rows = []
     if layout is not None:
-        # cached per draft revision and memory state (pressflow.fuzzy): a page view stays cheap
+        # cached per draft revision and memory state (memory.fuzzy): a page view stays cheap
         suggestions = fuzzy.draft_suggestions(session, draft, source_lang) if draft.status != store.SUPERSEDED else {}
         # The source column shows the source draft's sentences, not the target rendering's (whose
         # kept values, such as the dateline's date, are localized already).
-        sources = review.source_sentences(draft) or [seg["source"] for seg in segments]
+        sources = service.source_sentences(draft) or [seg["source"] for seg in segments]
         rows = [{"number": i + 1, "source": source, "text": text, "flags": flags_by_segment.get(i, []),
                  "suggestions": suggestions.get(i, [])}
                 for i, (source, text) in enumerate(zip(sources, layout.segments))]
@@ -464,8 +473,8 @@ def draft_context(session, draft: store.Draft, source_lang: str = "en") -> dict:
                                              status=store.PENDING) if d.fingerprint != draft.fingerprint]
     return {
         "newer_version": newer[-1] if newer and draft.approved_revision else None,
-        "published_version": draft.status == store.PUBLISHED or store.is_published(session, draft.release_slug,
-                                                                                    draft.lang),
+        "published_version": draft.status == store.PUBLISHED or ledger.is_published(session, draft.release_slug,
+                                                                                     draft.lang),
         "draft": draft, "release_title": draft.release.title, "rows": rows, "general_flags": general_flags,
         "platform": platform, "length": platform.count(draft.text) if platform else None,
         "history": _history(draft), "editable": draft.status in (store.PENDING, store.APPROVED, store.REJECTED),
@@ -504,7 +513,7 @@ def edited_text(before: layouts.Layout | None, segment_texts: list[str] | None, 
 def post_length(request: Request, draft_id: int, reviewer: Reviewer, segment_texts: list[str] | None,
                 whole_text: str | None) -> JSONResponse:
     """The length of the text a save would store, as the draft's platform counts it."""
-    with store.session_scope(request.app.state.settings.db_url) as session:
+    with db.session_scope(request.app.state.settings.db_url) as session:
         try:
             draft = store.get_draft(session, draft_id)
         except ReviewError as exc:
@@ -533,10 +542,10 @@ def _one_line(text: str) -> str:
 
 def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revision: int,
               segment_texts: list[str] | None, whole_text: str | None, note: str | None) -> Response:
-    """Save an edit as a new revision (`review.edit`: one alignment, flags recomputed, the
+    """Save an edit as a new revision (`service.edit`: one alignment, flags recomputed, the
     changed sentences learned once)."""
     settings: Settings = request.app.state.settings
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
         revision, status, before = draft.revision, draft.status, layouts.current_layout(draft)
@@ -548,10 +557,10 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
         return _conflict(request, draft_id, reviewer, yours)
     try:
         if segment_texts is not None:
-            saved = review.edit_segments(settings, draft_id, dict(enumerate(segment_texts)), author=reviewer.name,
+            saved = service.edit_segments(settings, draft_id, dict(enumerate(segment_texts)), author=reviewer.name,
                                          expected_revision=expected_revision, note=note)
         else:
-            saved = review.edit(settings, draft_id, yours, author=reviewer.name, expected_revision=expected_revision,
+            saved = service.edit(settings, draft_id, yours, author=reviewer.name, expected_revision=expected_revision,
                                 note=note)
     except ReviewError as exc:
         # Another save got in between our check above and the store's atomic one.
@@ -572,7 +581,7 @@ def save_edit(request: Request, draft_id: int, reviewer: Reviewer, expected_revi
 
 def _conflict(request: Request, draft_id: int, reviewer: Reviewer, yours: str) -> Response:
     settings = request.app.state.settings
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         latest = draft.revisions[-1]
         conflict = {"yours": yours, "author": latest.author, "revision": draft.revision,
@@ -588,14 +597,14 @@ def decide(request: Request, draft_id: int, reviewer: Reviewer, status: str, exp
     """Approve or reject the draft as the reviewer saw it: not a newer text someone saved
     meanwhile, nor over a decision someone else made meanwhile."""
     settings = request.app.state.settings
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         _allowed(reviewer, draft.lang)
         if expected_status not in store.STATUSES:
             flash(request, FORM_TOO_OLD, "error")
             return redirect(f"/drafts/{draft_id}")
         try:  # atomic in the store: a save or decision made since the page was loaded makes this one fail
-            review.decide_in(session, {draft_id: review.Seen(expected_revision, expected_status)}, status,
+            service.decide_in(session, {draft_id: service.Seen(expected_revision, expected_status)}, status,
                              reviewer=reviewer.name, reason=reason, languages=reviewer.languages)
         except store.DraftChanged:
             session.rollback()
@@ -676,7 +685,7 @@ def approve_listed(request: Request, reviewer: Reviewer, release: str, lang: str
                        "Look at the drafts again, then approve.", "error")
         return redirect("/?" + urlencode({"lang": lang}))
     changed: list[dict] = []
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         drafts = {}
         for draft_id, (revision, status) in seen.items():
             try:
@@ -691,7 +700,7 @@ def approve_listed(request: Request, reviewer: Reviewer, release: str, lang: str
         changed = [_changed_entry(d, *seen[i]) for i, d in drafts.items() if (d.revision, d.status) != seen[i]]
         if not changed:
             try:  # compare-and-set per draft: one changed between the look above and its write fails them all
-                review.decide_in(session, {i: review.Seen(*seen[i]) for i in drafts}, store.APPROVED,
+                service.decide_in(session, {i: service.Seen(*seen[i]) for i in drafts}, store.APPROVED,
                                  reviewer=reviewer.name, languages=reviewer.languages)
             except store.DraftChanged as exc:
                 session.rollback()  # all or nothing: the approvals already written are undone

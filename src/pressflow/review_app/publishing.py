@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..config import Settings, prefect_api_url
+from ..core.config import Settings, prefect_api_url
 
 if TYPE_CHECKING:
     from ..publish import PublishReport

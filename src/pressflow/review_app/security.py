@@ -1,7 +1,7 @@
 """Sign-in, sessions, cross-site request forgery tokens and request size limits.
 
 The session cookie is Starlette's signed cookie (itsdangerous): it holds a session id and the
-session's CSRF token. Who signed in is the session's row in the store (users.start_session),
+session's CSRF token. Who signed in is the session's row in the store (reviewers.start_session),
 looked up on every request: signing out, a password change and an account's removal delete
 rows, which ends those sessions wherever their cookies were saved. The signing key comes from
 PRESSFLOW_SECRET_KEY, or is generated once and kept in OUT/state/review-secret-key, readable by
@@ -25,10 +25,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import store, users
-from ..config import Settings
-from ..files import inside, private_dir
-from ..publish.site import SERVED_FOLDERS
+from ..core import db
+from ..core.config import Settings
+from ..core.files import inside, private_dir
+from ..core.site import SERVED_FOLDERS
+from ..drafts import reviewers
 
 SESSION_HOURS = 12  # a sign-in's absolute lifetime; it also ends after Settings.session_idle_minutes unused
 MAX_BODY = 1024 * 1024  # a press release with every edit fits many times over
@@ -111,9 +112,9 @@ def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer
     """Check an account's password, or the shared token; remember the reviewer in the session.
     Raises users.AccountError when the token is right but the name may not be used."""
     name = name.strip()
-    if not name or not password or len(name) > store.NAME_LIMIT:
+    if not name or not password or len(name) > db.NAME_LIMIT:
         return None
-    languages = users.authenticate(db_url, name, password)
+    languages = reviewers.authenticate(db_url, name, password)
     kind = "account"
     if languages is None:
         token = shared_token(request.app.state.settings)
@@ -122,11 +123,11 @@ def sign_in(request: Request, db_url: str, name: str, password: str) -> Reviewer
         # Whoever holds the token names themselves: the name goes into the audit trail, so it follows
         # the names' rule (no look-alike of an account, no name pressflow writes, nothing invisible).
         # AccountError says why, to someone who has shown the token.
-        name = users.new_name(db_url, name, "name")
-        if users.languages_of(db_url, name) is not None:
+        name = reviewers.new_name(db_url, name, "name")
+        if reviewers.languages_of(db_url, name) is not None:
             return None  # the token never stands in for a named account's password
         languages, kind = [], _token_tag(token)
-    session_id = users.start_session(db_url, name, kind, SESSION_HOURS, _idle_minutes(request))
+    session_id = reviewers.start_session(db_url, name, kind, SESSION_HOURS, _idle_minutes(request))
     request.session.clear()  # a fresh session at sign-in: nothing carried over, not even the CSRF token
     request.session.update({"sid": session_id, "csrf": secrets.token_urlsafe(32)})
     return Reviewer(name, languages)
@@ -140,7 +141,7 @@ def _idle_minutes(request: Request) -> int:
 def sign_out(request: Request, db_url: str) -> None:
     """End this session in the store, so its cookie signs nobody in again, wherever it was saved."""
     if session_id := request.session.get("sid"):
-        users.end_session(db_url, session_id)
+        reviewers.end_session(db_url, session_id)
     request.session.clear()
 
 
@@ -148,7 +149,7 @@ def current_reviewer(request: Request, db_url: str) -> Reviewer | None:
     """The signed-in reviewer: the session's row in the store, its account (or the token) re-checked
     on every request."""
     session_id = request.session.get("sid")
-    found = (users.session_of(db_url, session_id, hours=SESSION_HOURS, idle_minutes=_idle_minutes(request))
+    found = (reviewers.session_of(db_url, session_id, hours=SESSION_HOURS, idle_minutes=_idle_minutes(request))
              if isinstance(session_id, str) else None)
     if found is None:
         return None

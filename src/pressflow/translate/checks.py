@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .. import text_rules
+from ..core import text_rules
 from .marks import PLACEHOLDER_PATTERN
 
 

@@ -16,8 +16,8 @@ from typing import Callable
 import ctranslate2
 import sentencepiece
 
-from ..config import engine_settings
-from ..errors import ModelLoadError
+from ..core.config import engine_settings
+from ..core.errors import ModelLoadError
 from .models import Model, find_route
 
 BEAM_SIZE = 4  # argostranslate's default

@@ -29,7 +29,7 @@ from typing import Annotated
 from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from ..errors import ModelInstallError, ModelMissingError, printable
+from ..core.errors import ModelInstallError, ModelMissingError, printable
 
 PIVOT = "en"
 
@@ -340,7 +340,7 @@ def _unpack(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], into: Path
 def install_file(path: Path, *, replace: bool = False, max_bytes: int | None = None) -> Model:
     """Install a `.argosmodel` file, checked, in one rename; never over another package unless
     `replace` (then the package in the same folder and every other one for the same pair go)."""
-    from ..config import engine_settings
+    from ..core.config import engine_settings
 
     if not path.is_file():
         raise ModelInstallError(f"{path}: no such file")

@@ -25,8 +25,8 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from ..config import Settings
-from ..errors import PressflowError
+from ..core.config import Settings
+from ..core.errors import PressflowError
 
 RUNNERS = ("threads", "dask")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
-from ..errors import ModelLoadError, TranslationError
+from ..core.errors import ModelLoadError, TranslationError
 from . import checks
 from .engine import MODELS, ArgosEngine, ModelCache
 from .models import Model

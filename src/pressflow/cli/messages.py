@@ -1,6 +1,6 @@
 """What the CLI says about an outcome, one line each, worded for the people who run it.
 
-Kept apart from `cli.py` so the wording is tested without a terminal and the CLI stays a thin
+Kept apart from the commands (`cli/__init__.py`) so the wording is tested without a terminal and the CLI stays a thin
 layer of parsing and printing.
 """
 
@@ -10,7 +10,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..core.config import Settings
 
 
 def prepared(slug: str, outcome) -> str:
@@ -36,12 +36,13 @@ def prepared(slug: str, outcome) -> str:
 
 def embargoed(settings: "Settings", slugs: list[str]) -> list[str]:
     """`embargoed SLUG until 2030-01-01 02:00 UTC (10:00 +08:00 in the record); ...` per release."""
-    from . import store  # imported when needed: the CLI starts fast
+    from ..core import db  # imported when needed: the CLI starts fast
+    from ..drafts import store
 
     lines = []
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for slug in slugs:
-            release = session.get(store.Release, slug)
+            release = store.get_release(session, slug)
             given = (release.record or {}).get("publish_at") if release else None
             lines.append(f"embargoed {slug} {embargo_until(release.publish_at if release else None, given)}")
     return lines

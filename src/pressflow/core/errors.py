@@ -82,3 +82,7 @@ class ReviewError(PressflowError):
 
 class PublishError(PressflowError):
     """Publishing a release or language failed."""
+
+
+class ExchangeError(PressflowError):
+    """A file to import cannot be taken (stale, not ours, unreadable): nothing was saved."""

@@ -41,7 +41,7 @@ from .errors import PressflowError
 
 # Names pressflow writes into the audit trail itself: nobody may sign in or import as them.
 SYSTEM_NAMES = frozenset({"auto-approve", "pressflow", "tmx import"})
-NAME_LIMIT = 100  # store.NAME_LIMIT: the width of the store's name columns
+NAME_LIMIT = 100  # db.NAME_LIMIT: the width of the store's name columns
 
 _BIDI_CONTROLS = {
     0x202A: "LEFT-TO-RIGHT EMBEDDING", 0x202B: "RIGHT-TO-LEFT EMBEDDING", 0x202C: "POP DIRECTIONAL FORMATTING",

@@ -23,6 +23,7 @@ import yaml
 from babel import Locale, UnknownLocaleError
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -36,10 +37,10 @@ from pydantic import (
 )
 from slugify import slugify
 
-from .errors import RecordError, printable
-from .files import FileKindError, read_regular, resolve_inside
+from ..core.errors import RecordError, printable
+from ..core.files import FileKindError, read_regular, resolve_inside
 from .images import ImageError, read_image
-from .text_rules import check_text, visible
+from ..core.text_rules import check_text, problem, visible
 
 MAX_FILE_BYTES = 2_000_000
 # Every text field must fit a press release; a 1 MB "summary" is a mistake, not a summary.
@@ -129,12 +130,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _phone(value: str) -> str:
+    if not re.fullmatch(r"\+?[0-9][0-9 ().\-/]{3,38}[0-9](?: ?(?:ext\.?|x) ?[0-9]{1,6})?", value):
+        raise ValueError(f"'{_one_line(value)[:60]}' is not a phone number (digits, spaces, + ( ) . - /, "
+                         "e.g. '+86 10 6859 7521')")
+    return value
+
+
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60), AfterValidator(_phone)]
+
+
+def _city_names(value: Any) -> Any:
+    """One line of the two forms' errors (pydantic would list what each form of the union refused)."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("give the city's name, or its name per language (e.g. {en: Cairo, ar: القاهرة})")
+        for tag, name in value.items():
+            _language(str(tag))
+            if not isinstance(name, str) or not name.strip() or len(name) > SHORT_TEXT \
+                    or problem(name, one_line=True):
+                raise ValueError(f"the name for '{tag}' must be one line of text (at most {SHORT_TEXT} characters)")
+    return value
+
+
 class Location(_Strict):
     """Where the event took place."""
 
     venue: Line | None = Field(None, description="The venue or host event, e.g. '2021 Pujiang Innovation Forum'.")
-    city: Line | None = Field(None, description="The city, e.g. 'Shanghai'.")
+    city: Annotated[Line | dict[LanguageTag, Line], BeforeValidator(_city_names)] | None = Field(
+        None, description="The city, e.g. 'Shanghai'; or its name per language, e.g. {en: Cairo, ar: القاهرة} "
+        "(languages left out take the glossary's or the place registry's name).")
     country: CountryCode | None = Field(None, description=COUNTRY_HELP)
+
+    def city_as_written(self, lang: str | None = None) -> str | None:
+        """The city's name the record gives for `lang` (or its first name when it gives none)."""
+        if self.city is None or isinstance(self.city, str):
+            return self.city
+        if lang is not None and lang in self.city:
+            return self.city[lang]
+        return next(iter(self.city.values()))
 
 
 class Quote(_Strict):
@@ -159,6 +193,8 @@ class Image(_Strict):
         description="A web address (https://...), or a path relative to the record file (e.g. 'images/summit.jpg')."
     )
     alt: Line = Field(description="What the picture shows, for readers who cannot see it.")
+    caption: Line | None = Field(None, description="The caption shown under the picture (translated with the release).")
+    credit: Line | None = Field(None, description="Who made the picture, as it must be credited, e.g. 'Photo: ANSO/Li Wei'.")
 
     @field_validator("url")
     @classmethod
@@ -177,6 +213,7 @@ class Contact(_Strict):
 
     name: Line = Field(description="The press contact's name or office.")
     email: EmailStr = Field(description="Their e-mail address.")
+    phone: Phone | None = Field(None, description="Their phone number with the country code, e.g. '+86 10 6859 7521'.")
 
 
 class Event(_Strict):
@@ -185,6 +222,8 @@ class Event(_Strict):
     # The descriptions are what the Prefect UI's form shows under each field: they say what a
     # value must look like, in the words a communications officer would use.
     title: Line = Field(description=f"The release's headline, one line (at most {SHORT_TEXT} characters).")
+    subheadline: Line | None = Field(
+        None, description="One line under the headline that adds to it (not the summary again).")
     date: dt.date = Field(description="The day the event took place, as YYYY-MM-DD (e.g. 2021-06-04).")
     summary: Text = Field(
         description=f"One paragraph saying what happened; it leads the release and the feed entry (at most {LONG_TEXT} characters)."

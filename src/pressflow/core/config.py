@@ -21,7 +21,15 @@ from pydantic import BaseModel, Field
 from .errors import ConfigError
 
 # The repository checkout (editable install): where `templates/` and `events/` live.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def bundled_templates() -> Path:
+    """The templates pressflow ships: the copy a wheel carries (`pressflow/templates`, copied
+    from the checkout's `templates/` when the wheel is built, see setup.py), else the
+    checkout's own `templates/` (an editable install, or running from the source tree)."""
+    packaged = Path(__file__).resolve().parents[1] / "templates"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "templates"
 
 
 def _env(name: str, default: str) -> str:
@@ -51,8 +59,8 @@ class Settings(BaseModel):
     review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
     # The key that signs review-page session cookies; unset: one created once in OUT/state/.
     secret_key: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_SECRET_KEY") or None, repr=False)
-    # The Jinja2 templates (rendered in Jinja2's sandbox); unset: the checkout's templates/.
-    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(PROJECT_ROOT / "templates"))))
+    # The Jinja2 templates (rendered in Jinja2's sandbox); unset: the templates installed with the package.
+    templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(bundled_templates()))))
     # The country-to-language registry (`--countries`); unset: the packaged countries.yaml.
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
@@ -60,6 +68,10 @@ class Settings(BaseModel):
     # Do-not-translate terms and forced translations; unset: the packaged glossary.yaml.
     glossary_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_GLOSSARY")) else None
+    )
+    # City names per language for datelines and pages (see render/places.py); unset: data/places.yaml.
+    places_file: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_PLACES")) else None
     )
     # The language records are written in: its drafts are the source every translation is made from.
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
@@ -183,7 +195,8 @@ class Settings(BaseModel):
     def absolute(self) -> "Settings":
         """The same settings with every path absolute (against this process's working folder),
         so that they mean the same in any process or on any machine they are sent to."""
-        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file")
+        paths = {name: Path(value).absolute() for name in ("out_dir", "templates_dir", "countries_file", "glossary_file",
+                                                                    "places_file")
                  if (value := getattr(self, name)) is not None}
         database_url = self.database_url
         if database_url and database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////") \

@@ -31,17 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import store
-from .config import Settings
-from .errors import ModelMissingError, PressflowError, TranslationError, printable
-from .languages import target_languages
-from .platforms import PLATFORMS
-from .records import Event, LoadResult, load_records
-from .render import Rendered, Renderer, choose_post, strip_keep
-from .translate import checks
-from .translate.engine import MODELS, ArgosEngine
-from .translate.protect import Glossary
-from .translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents,
+from ..core import db
+from ..core.config import Settings
+from ..core.errors import ModelMissingError, PressflowError, TranslationError, printable
+from ..drafts import store
+from ..memory.store import SqlMemory
+from ..platforms import PLATFORMS
+from ..records import Event, LoadResult, load_records
+from ..records.languages import target_languages
+from ..render import Rendered, Renderer, choose_post, strip_keep
+from ..translate import checks
+from ..translate.engine import MODELS, ArgosEngine
+from ..translate.protect import Glossary
+from ..translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents,
                               run_plans, run_unit)
 
 log = logging.getLogger("pressflow")
@@ -121,7 +123,7 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
     for path, event in events:
         targets = target_languages(event.countries, event.languages, source=source, registry=settings.countries_file)
         source_file = str(path.resolve()) if path else None
-        with store.session_scope(settings.db_url) as session:
+        with db.session_scope(settings.db_url) as session:
             if clash := slug_clash(session, event, path, source_file):
                 report.errors.append(clash)
                 continue
@@ -188,7 +190,7 @@ def prepare_lock(settings: Settings) -> Iterator[None]:
         for listener in _wait_listeners:
             listener(ANOTHER_PREPARE)
 
-    with store.exclusive(settings.db_url, "prepare", store.PREPARE_LOCK_KEY, on_wait=say):
+    with db.exclusive(settings.db_url, "prepare", db.PREPARE_LOCK_KEY, on_wait=say):
         yield
 
 
@@ -282,7 +284,7 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
         return report
     results = iter(translations)
     failed: list[tuple[Job, str]] = []
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for job, drafts in work.rendered:
             translated = [[next(results) for _ in rendered.variants] for rendered in drafts]
             error = next((v.error for variants in translated for v in variants if v.error), None)
@@ -332,12 +334,12 @@ def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, li
     organizers = [name for job in jobs for name in job.event.organizers]
     glossary = Glossary.load(settings.glossary_file).with_names(speakers).with_names(organizers, titled_only=True)
     plan = plan_documents(documents, settings.source_language, lang, glossary=glossary,
-                          memory=store.SqlMemory(settings.db_url), stats=report.stats, engine=engine)
+                          memory=SqlMemory(settings.db_url), stats=report.stats, engine=engine)
     return rendered, plan
 
 
 def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, into: dict) -> None:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for job in jobs:
             if not store.has_drafts(session, job.event.slug, lang, job.event.fingerprint()):
                 store.record_skip(session, slug=job.event.slug, lang=lang, fingerprint=job.event.fingerprint(),

@@ -1,7 +1,7 @@
 """Fuzzy translation-memory search: candidates from a trigram index, then scoring.
 
 As Weblate does, the database narrows 100,000 entries to a few dozen candidates with a trigram
-index and only those are scored (`translate.memory.score`): SQLite's FTS5 `trigram` tokenizer,
+index and only those are scored (`memory.scoring.score`): SQLite's FTS5 `trigram` tokenizer,
 or PostgreSQL's `pg_trgm` GIN index. Asking either index "which sentences share most trigrams
 with this one" over every trigram of a sentence reads most of the memory (measured: 36 ms a
 sentence in SQLite, 0.2-1 s in PostgreSQL at 100,000 entries), because common trigrams ("the",
@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -39,9 +39,10 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import store
-from .translate import memory
-from .translate.memory import Suggestion
+from ..core import db
+from . import scoring
+from .scoring import Suggestion
+from .store import MemoryEntry, MemoryGram, MemorySource, SuggestionCache
 
 BUDGET = 600  # trigram-index rows read per sentence, at most (plus one term's worth)
 MIN_TERMS, MAX_TERMS = 3, 10
@@ -65,7 +66,7 @@ _POSTGRES_DDL = (
 _POSTINGS_COLUMN = "ALTER TABLE memory_grams ADD COLUMN sources integer[]"
 
 
-@store.schema_upgrade
+@db.schema_upgrade
 def create_index(connection: Connection) -> None:
     """The trigram index over `memory_sources`, and the sources of a store made before it
     (run under the store's schema lock, on every open: each statement is idempotent)."""
@@ -84,21 +85,21 @@ def _backfill_postings(connection: Connection) -> None:
     """Fill `memory_grams.sources` of a PostgreSQL store whose sources were indexed before it existed."""
     postings: dict[tuple[str, str], list[int]] = {}
     for source_id, lang, folded in connection.execute(text("SELECT id, source_lang, folded FROM memory_sources")):
-        for gram in memory.grams(folded):
+        for gram in scoring.grams(folded):
             postings.setdefault((lang, gram), []).append(source_id)
     rows = [{"lang": lang, "gram": gram, "ids": ids} for (lang, gram), ids in postings.items() if len(ids) <= POSTINGS_CAP]
-    for batch in store.in_batches(rows, 1000):
+    for batch in db.in_batches(rows, 1000):
         connection.execute(text("UPDATE memory_grams SET sources = :ids WHERE source_lang = :lang AND gram = :gram"), batch)
 
 
 def _backfill(connection: Connection) -> None:
     """Index the sources of memory entries written before the fuzzy index existed."""
     session = Session(bind=connection)
-    if session.scalar(select(store.MemorySource.id).limit(1)) is not None:
+    if session.scalar(select(MemorySource.id).limit(1)) is not None:
         return
-    if session.scalar(select(store.MemoryEntry.id).limit(1)) is None:
+    if session.scalar(select(MemoryEntry.id).limit(1)) is None:
         return
-    rows = session.execute(select(store.MemoryEntry.source_lang, store.MemoryEntry.source_text).distinct())
+    rows = session.execute(select(MemoryEntry.source_lang, MemoryEntry.source_text).distinct())
     by_lang: dict[str, list[str]] = {}
     for lang, source in rows:
         by_lang.setdefault(lang, []).append(source)
@@ -113,21 +114,21 @@ def _insert(session: Session, table):
 
 def add_sources(session: Session, lang: str, keys: Iterable[str]) -> None:
     """Put new source sentences (protected keys) under the trigram index; known ones are left."""
-    rows = {store.text_hash(key): key for key in keys}
+    rows = {db.text_hash(key): key for key in keys}
     if not rows:
         return
     postings: dict[str, list[int]] = {}
     values = []
     for digest, key in rows.items():
-        folded = memory.fold(key)
+        folded = scoring.fold(key)
         values.append({"source_lang": lang, "source_hash": digest, "folded": folded, "length": len(folded)})
-    for batch in store.in_batches(values, 200):
+    for batch in db.in_batches(values, 200):
         # ON CONFLICT DO NOTHING: a concurrent prepare may index the same sentence; RETURNING
         # says which rows were new, so each source counts once in `memory_grams`.
-        statement = _insert(session, store.MemorySource).values(batch).on_conflict_do_nothing(
-            index_elements=["source_lang", "source_hash"]).returning(store.MemorySource.id, store.MemorySource.folded)
+        statement = _insert(session, MemorySource).values(batch).on_conflict_do_nothing(
+            index_elements=["source_lang", "source_hash"]).returning(MemorySource.id, MemorySource.folded)
         for source_id, folded in session.execute(statement):
-            for gram in memory.grams(folded):
+            for gram in scoring.grams(folded):
                 postings.setdefault(gram, []).append(source_id)
     if session.get_bind().dialect.name == "postgresql":
         _count_grams_postgres(session, lang, postings)
@@ -136,9 +137,9 @@ def add_sources(session: Session, lang: str, keys: Iterable[str]) -> None:
 
 
 def _count_grams(session: Session, lang: str, postings: dict[str, list[int]]) -> None:
-    table = store.MemoryGram
+    table = MemoryGram
     rows = [{"source_lang": lang, "gram": gram, "docs": len(ids)} for gram, ids in sorted(postings.items())]  # sorted: no deadlocks
-    for batch in store.in_batches(rows, 300):
+    for batch in db.in_batches(rows, 300):
         statement = _insert(session, table).values(batch)
         session.execute(statement.on_conflict_do_update(
             index_elements=["source_lang", "gram"], set_={"docs": table.docs + statement.excluded.docs}))
@@ -158,7 +159,7 @@ def _count_grams_postgres(session: Session, lang: str, postings: dict[str, list[
     """Counts and id lists in one statement per batch; an id list past POSTINGS_CAP is dropped for good."""
     cursor = session.connection().connection.cursor()
     items = sorted(postings.items())  # sorted: two prepares upserting the same trigrams cannot deadlock
-    for batch in store.in_batches(items, 2000):
+    for batch in db.in_batches(items, 2000):
         cursor.execute(_COUNT_POSTGRES, (lang, [gram for gram, _ in batch],
                                          ["{" + ",".join(map(str, ids)) + "}" for _, ids in batch]))
 
@@ -168,9 +169,9 @@ def _count_grams_postgres(session: Session, lang: str, postings: dict[str, list[
 
 def _frequencies(session: Session, lang: str, grams: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for batch in store.in_batches(grams):
-        found.update(session.execute(select(store.MemoryGram.gram, store.MemoryGram.docs).where(
-            store.MemoryGram.source_lang == lang, store.MemoryGram.gram.in_(batch))).tuples().all())
+    for batch in db.in_batches(grams):
+        found.update(session.execute(select(MemoryGram.gram, MemoryGram.docs).where(
+            MemoryGram.source_lang == lang, MemoryGram.gram.in_(batch))).tuples().all())
     return found
 
 
@@ -263,10 +264,10 @@ def _score_candidates(session: Session, source: str, keys: list[str], folded: di
     else:
         found = _candidates_postgres(session, source, folded, terms)
     for key, candidates in found.items():
-        own = store.text_hash(key)
+        own = db.text_hash(key)
         for digest, candidate in candidates:
-            percent = memory.score(folded[key], candidate)
-            if digest != own and percent >= memory.THRESHOLD:
+            percent = scoring.score(folded[key], candidate)
+            if digest != own and percent >= scoring.THRESHOLD:
                 passing.setdefault(key, {})[digest] = percent
 
 
@@ -290,8 +291,8 @@ def suggest(session: Session, source: str, target: str, keys: list[str],
     entries first. The sentence's own entries (same source) are not suggestions of it; with
     `allowed`, only the entries it allows are."""
     keys = list(dict.fromkeys(keys))
-    folded = {key: memory.fold(key) for key in keys}
-    grams = {key: memory.grams(folded[key]) for key in keys}
+    folded = {key: scoring.fold(key) for key in keys}
+    grams = {key: scoring.grams(folded[key]) for key in keys}
     frequency = _frequencies(session, source, list({g for gs in grams.values() for g in gs}))
     # Scored on the folded forms the index holds (case is ignored), so only the sources that
     # pass are read from the memory itself.
@@ -306,14 +307,14 @@ def suggest(session: Session, source: str, target: str, keys: list[str],
         scored = [(_suggestion(entry, percent, key), entry.created_at)
                   for digest, percent in found.items() for entry in entries.get(digest, [])]
         if scored:
-            result[key] = memory.ranked(scored)
+            result[key] = scoring.ranked(scored)
     return result
 
 
 def _entries(session: Session, source: str, target: str, hashes: list[str]) -> dict[str, list]:
-    entry = store.MemoryEntry
+    entry = MemoryEntry
     found: dict[str, list] = {}
-    for batch in store.in_batches(hashes):
+    for batch in db.in_batches(hashes):
         rows = session.execute(select(entry.source_hash, entry.source_text, entry.origin, entry.engine, entry.author,
                                       entry.created_at, entry.text, entry.learned_from)
                                .where(entry.source_lang == source, entry.target_lang == target,
@@ -328,31 +329,41 @@ def _suggestion(entry, percent: int, key: str) -> Suggestion:
     who = (entry.author or "reviewer") if entry.origin == HUMAN else entry.engine
     return Suggestion(score=percent, origin=entry.origin, who=who,
                       date=entry.created_at.strftime("%Y-%m-%d"),
-                      text=memory.adapt(entry.source_text, entry.text, key))
+                      text=scoring.adapt(entry.source_text, entry.text, key))
 
 
 # --- a draft's suggestions, cached per revision ---------------------------------------------------
 
 
+class DraftRevision(Protocol):
+    """What suggestions read of a draft (a `drafts.store.Draft`; the memory does not import drafts)."""
+
+    id: int
+    revision: int
+    lang: str
+    meta: dict
+
+
 def memory_stamp(session: Session) -> str:
     """Changes whenever an entry is added or a human entry replaced (both indexed: two lookups)."""
-    entry = store.MemoryEntry
+    entry = MemoryEntry
     newest = session.scalar(select(func.max(entry.created_at)))
     return f"{session.scalar(select(func.max(entry.id)))}@{newest.isoformat() if newest else '-'}"
 
 
-def draft_suggestions(session: Session, draft: store.Draft, source: str, *,
-                      for_export: bool = False) -> dict[int, list[Suggestion]]:
+def draft_suggestions(session: Session, draft: DraftRevision, source: str, *,
+                      allowed: Callable[[Row], bool] | None = None) -> dict[int, list[Suggestion]]:
     """{segment index: suggestions} for the draft's sentences without an exact human match.
 
-    `for_export`: for a file leaving the house (an agency's XLIFF), only entries of the draft's
-    own release, of releases out in the draft's language, and imported from files: never another
-    release's text still under embargo or unreleased, nor entries of unknown origin (computed
-    each time, not cached)."""
-    if for_export:
-        return _compute(session, draft, source, exportable(session, draft))
+    `allowed`: for a file leaving the house (an agency's XLIFF), which memory entries may be shown
+    with this draft (`exchange.xliff.exportable`: only entries of the draft's own release, of
+    releases out in the draft's language, and imported from files; never another release's text
+    still under embargo or unreleased, nor entries of unknown origin); computed each time, not
+    cached."""
+    if allowed is not None:
+        return _compute(session, draft, source, allowed)
     stamp = memory_stamp(session)
-    cached = session.get(store.SuggestionCache, draft.id)
+    cached = session.get(SuggestionCache, draft.id)
     if cached is not None and cached.revision == draft.revision and cached.stamp == stamp:
         return {int(i): [Suggestion(**s) for s in items] for i, items in cached.suggestions.items()}
     found = _compute(session, draft, source)
@@ -360,8 +371,8 @@ def draft_suggestions(session: Session, draft: store.Draft, source: str, *,
     try:  # a savepoint: two views of one draft at once may both write it, and one loses harmlessly
         with session.begin_nested():
             if cached is None:
-                session.add(store.SuggestionCache(draft_id=draft.id, revision=draft.revision, stamp=stamp,
-                                                  suggestions=data))
+                session.add(SuggestionCache(draft_id=draft.id, revision=draft.revision, stamp=stamp,
+                                            suggestions=data))
             else:
                 cached.revision, cached.stamp, cached.suggestions = draft.revision, stamp, data
     except IntegrityError:
@@ -369,30 +380,9 @@ def draft_suggestions(session: Session, draft: store.Draft, source: str, *,
     return found
 
 
-def exportable(session: Session, draft: store.Draft) -> Callable[[Row], bool]:
-    """Whether a memory entry may be shown outside with this draft (see `draft_suggestions`)."""
-    own, now, released = f"release {draft.release_slug}", store.utcnow(), {}
-
-    def allowed(entry: Row) -> bool:
-        learned = entry.learned_from or ""
-        if learned == own or learned.startswith("file "):
-            return True
-        if not learned.startswith("release "):
-            return False  # not known where it comes from
-        slug = learned.removeprefix("release ")
-        if slug not in released:  # published in this language, and past its embargo now
-            released[slug] = session.scalar(
-                select(store.Publication.id).join(store.Release, store.Release.slug == store.Publication.release_slug)
-                .where(store.Publication.release_slug == slug, store.Publication.lang == draft.lang,
-                       or_(store.Release.publish_at.is_(None), store.Release.publish_at <= now)).limit(1)) is not None
-        return released[slug]
-
-    return allowed
-
-
-def _compute(session: Session, draft: store.Draft, source: str,
+def _compute(session: Session, draft: DraftRevision, source: str,
              allowed: Callable[[Row], bool] | None = None) -> dict[int, list[Suggestion]]:
-    from .translate.protect import needs_model
+    from ..translate.protect import needs_model
 
     segments = draft.meta.get("segments") or []
     keys = [s["key"] for s in segments if needs_model(s["key"])]
@@ -409,9 +399,9 @@ def _compute(session: Session, draft: store.Draft, source: str,
 
 def _human_keys(session: Session, source: str, target: str, keys: list[str]) -> set[str]:
     """The sentences a reviewer's entry matches exactly: the stage already used it, nothing to suggest."""
-    entry, by_hash = store.MemoryEntry, {store.text_hash(k): k for k in keys}
+    entry, by_hash = MemoryEntry, {db.text_hash(k): k for k in keys}
     found: set[str] = set()
-    for batch in store.in_batches(list(by_hash)):
+    for batch in db.in_batches(list(by_hash)):
         found.update(by_hash[h] for h in session.scalars(select(entry.source_hash).where(
             entry.source_lang == source, entry.target_lang == target, entry.origin == HUMAN,
             entry.source_hash.in_(batch))))
@@ -419,5 +409,5 @@ def _human_keys(session: Session, source: str, target: str, keys: list[str]) -> 
 
 
 def _refit(suggestion: Suggestion, segment: dict) -> Suggestion:
-    filled = memory.fill(suggestion.text, segment.get("values") or [])
+    filled = scoring.fill(suggestion.text, segment.get("values") or [])
     return Suggestion(suggestion.score, suggestion.origin, suggestion.who, suggestion.date, filled)

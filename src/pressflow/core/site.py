@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..files import inside
+from .files import inside
 
 ALL_LANGUAGES = "all"  # feeds/all/: one feed with every language, each entry marked with its own
 FEED_FILES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 INDEX_PAGE_SIZE = 20  # releases per index page
+SUBSCRIBE_PAGE = "subscribe.html"  # beside a language's index; no release slug can be "subscribe.html"
 SITEMAP_MAX_URLS = 50_000  # the sitemap protocol's limit per file
 SERVED_FOLDERS = ("feeds", "site", "sitemaps")  # what the review page serves of the output folder, under the same paths
 
@@ -32,6 +33,11 @@ class files:
     def index(lang: str, number: int = 1) -> str:
         """Index page `number` of a language: index.html, then index-2.html, index-3.html, ..."""
         return f"site/{lang}/{index_name(number)}"
+
+    @staticmethod
+    def subscribe(lang: str) -> str:
+        """A language's page telling subscribers what a feed is and which addresses to copy."""
+        return f"site/{lang}/{SUBSCRIBE_PAGE}"
 
     @staticmethod
     def feed(name: str, kind: str) -> str:
@@ -105,6 +111,9 @@ class Site:
     def feed_url(self, name: str, kind: str) -> str:
         return self.url(files.feed(name, kind))
 
+    def subscribe_url(self, lang: str) -> str:
+        return self.url(files.subscribe(lang))
+
     def media_url(self, name: str) -> str:
         return self.url(files.media(name))
 
@@ -139,6 +148,9 @@ class Site:
 
     def feed_path(self, name: str, kind: str) -> Path:
         return self.path(files.feed(name, kind))
+
+    def subscribe_path(self, lang: str) -> Path:
+        return self.path(files.subscribe(lang))
 
     def media_path(self, name: str) -> Path:
         return self.path(files.media(name))

@@ -16,8 +16,8 @@ from pathlib import Path
 import filetype
 from lxml import etree
 
-from .errors import PressflowError
-from .files import FileKindError, read_regular
+from ..core.errors import PressflowError
+from ..core.files import FileKindError, read_regular
 
 MAX_IMAGE_BYTES = 20_000_000
 # MIME type -> the extension the published copy gets (its name then matches its content).

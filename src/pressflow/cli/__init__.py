@@ -15,8 +15,8 @@ from typing import Iterator, Optional
 import typer
 
 from . import messages
-from .config import Settings
-from .errors import PressflowError, one_line
+from ..core.config import Settings
+from ..core.errors import PressflowError, one_line
 
 app = typer.Typer(help="Describe an event once; publish it in every member language.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -129,7 +129,7 @@ def settings_for(out: Optional[Path]) -> Settings:
 
 
 def _through_prefect() -> str | None:
-    from .config import prefect_api_url
+    from ..core.config import prefect_api_url
 
     return prefect_api_url()
 
@@ -146,19 +146,19 @@ NOT_RECORDED = ("runs are not recorded in Prefect (no server configured); set PR
 
 
 def _prepare_report(paths: list[Path], settings: Settings, progress):
-    from . import pipeline
+    from ..prepare import pipeline
 
     api_url = _through_prefect()
     if not api_url:
-        from .translate.runners import runner_name
+        from ..translate.runners import runner_name
 
         if runner_name(settings) != "threads":
             fail(f"the {runner_name(settings)} task runner (PRESSFLOW_TASK_RUNNER, PRESSFLOW_DASK_ADDRESS) runs "
                  "through the Prefect flows: set PREFECT_API_URL to a running Prefect server")
         return pipeline.prepare_sources(settings, paths=paths, steps=pipeline.Steps(progress)), False
-    from .flows import using_settings
-    from .flows.prepare import prepare_flow
-    from .translate.runners import task_runner
+    from ..flows import using_settings
+    from ..flows.prepare import prepare_flow
+    from ..translate.runners import task_runner
 
     pipeline.on_progress(progress)
     with using_settings(settings):
@@ -170,7 +170,7 @@ def _prepare_report(paths: list[Path], settings: Settings, progress):
 
 def _run_prepare(paths: list[Path], settings: Settings):
     """Prepare and print the summary; returns the report (`report.ok`: everything went through)."""
-    from . import pipeline
+    from ..prepare import pipeline
 
     pipeline.on_wait(lambda message: echo(message, err=True))
     with _progress_bar() as bar:
@@ -221,13 +221,13 @@ def _progress_bar():
 
 
 def _publish_report(settings: Settings):
-    from . import publish as publishing
+    from .. import publish as publishing
 
     api_url = _through_prefect()
     if not api_url:
         return publishing.publish(settings), False
-    from .flows import using_settings
-    from .flows.publish import publish_flow
+    from ..flows import using_settings
+    from ..flows.publish import publish_flow
 
     with using_settings(settings):
         state = publish_flow(out_dir=str(settings.out_dir), return_state=True)
@@ -240,7 +240,7 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
 
     `already_said`: failures this run's prepare printed, not repeated (publish reports them too).
     """
-    from . import publish as publishing
+    from .. import publish as publishing
 
     said = already_said or {}
     with _progress_bar() as bar:
@@ -271,9 +271,9 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
 
 def _auto_approve(settings: Settings, slugs: list[str]) -> None:
     """Approve the drafts of these releases, and name the QA flags nobody looked at."""
-    from . import review
+    from ..drafts import service
 
-    approval = review.approve_releases(settings, slugs, reviewer="auto-approve")
+    approval = service.approve_releases(settings, slugs, reviewer="auto-approve")
     echo(f"approved {approval.count} drafts (--auto-approve)")
     for (slug, lang), kinds in sorted(approval.flags.items()):
         flags = "; ".join(f"{kind} ({', '.join(channels)})" for kind, channels in kinds.items())
@@ -343,14 +343,14 @@ app.add_typer(channels_app, name="channels")
 
 
 def channels_file(option: Optional[Path]) -> Optional[Path]:
-    from .deliver.config import channels_file as configured
+    from ..deliver.config import channels_file as configured
 
     return configured(option)
 
 
 def _run_deliver(settings: Settings, channels: Optional[Path], release: Optional[str] = None) -> bool:
-    from .deliver.config import load_channels
-    from .deliver.runner import deliver as deliver_due
+    from ..deliver.config import load_channels
+    from ..deliver.runner import deliver as deliver_due
 
     path = channels_file(channels)
     if path is None:
@@ -388,7 +388,7 @@ def channels_status(out: Optional[Path] = OutOption,
                     release: Optional[str] = typer.Option(None, "--release", help="Only this release (slug).")
                     ) -> None:
     """Every delivery: id, release, language, account, part, state, remote URL."""
-    from .deliver.ledger import Ledger
+    from ..deliver.ledger import Ledger
 
     with errors_as_lines():
         rows = Ledger(settings_for(out).db_url).rows(release=release)
@@ -407,7 +407,7 @@ def channels_resolve(delivery_id: int = typer.Argument(..., help="The delivery's
                      not_sent: bool = typer.Option(False, "--not-sent", help="It was not sent: send it again."),
                      out: Optional[Path] = OutOption) -> None:
     """Settle a delivery whose outcome is unknown."""
-    from .deliver.runner import resolve
+    from ..deliver.runner import resolve
 
     with errors_as_lines():
         if (sent is None) == (not not_sent):
@@ -428,10 +428,10 @@ def review_list(out: Optional[Path] = OutOption,
                 flag: Optional[str] = typer.Option(None, help="Only drafts with this QA check (e.g. numbers_differ; "
                                                    "'any' or 'none'); `review show N` explains each.")) -> None:
     """List drafts, oldest first."""
-    from . import review
+    from ..drafts import service
 
     with errors_as_lines():
-        rows = review.list_rows(settings_for(out), status=None if status == "all" else status, lang=lang,
+        rows = service.list_rows(settings_for(out), status=None if status == "all" else status, lang=lang,
                                 channel=channel, slug=release, flag=flag)
         if not rows:
             echo("no drafts match")
@@ -442,10 +442,10 @@ def review_list(out: Optional[Path] = OutOption,
 @review_app.command("show")
 def review_show(draft_id: int, out: Optional[Path] = OutOption) -> None:
     """Show a draft beside its source text."""
-    from . import review
+    from ..drafts import service
 
     with errors_as_lines():
-        echo(review.show(settings_for(out), draft_id))
+        echo(service.show(settings_for(out), draft_id))
 
 
 @review_app.command("approve")
@@ -456,15 +456,15 @@ def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (
                    reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name, for the record."),
                    out: Optional[Path] = OutOption) -> None:
     """Approve drafts for publishing."""
-    from . import review
+    from ..drafts import service
 
     with errors_as_lines():
         settings = settings_for(out)
         languages = _languages_of(settings, reviewer)
         if all_pending:
-            count = review.approve_all(settings, reviewer=reviewer, lang=lang, slug=release, languages=languages)
+            count = service.approve_all(settings, reviewer=reviewer, lang=lang, slug=release, languages=languages)
         elif draft_ids:
-            count = review.decide(settings, {i: review.Seen() for i in draft_ids}, "approved", reviewer=reviewer,
+            count = service.decide(settings, {i: service.Seen() for i in draft_ids}, "approved", reviewer=reviewer,
                                   languages=languages)
         else:
             fail("give draft ids, or --all")
@@ -474,10 +474,10 @@ def review_approve(draft_ids: list[int] = typer.Argument(None, help="Draft ids (
 def _languages_of(settings: Settings, reviewer: str) -> list[str] | None:
     """The languages of the reviewer's account, if the name is one (None: no account, no bound).
     The name follows the audit trail's rule first: no look-alike of an account, no system name."""
-    from . import users
+    from ..drafts import reviewers
 
-    users.new_name(settings.db_url, reviewer, "--reviewer name")
-    return users.languages_of(settings.db_url, reviewer)
+    reviewers.new_name(settings.db_url, reviewer, "--reviewer name")
+    return reviewers.languages_of(settings.db_url, reviewer)
 
 
 @review_app.command("reject")
@@ -486,11 +486,11 @@ def review_reject(draft_ids: list[int] = typer.Argument(..., help="Draft ids."),
                   reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name."),
                   out: Optional[Path] = OutOption) -> None:
     """Reject drafts: they will not be published."""
-    from . import review
+    from ..drafts import service
 
     with errors_as_lines():
         settings = settings_for(out)
-        count = review.decide(settings, {i: review.Seen() for i in draft_ids}, "rejected", reviewer=reviewer,
+        count = service.decide(settings, {i: service.Seen() for i in draft_ids}, "rejected", reviewer=reviewer,
                               reason=reason, languages=_languages_of(settings, reviewer))
         echo(f"rejected {count} draft(s)")
 
@@ -502,19 +502,19 @@ def review_edit(draft_id: int,
                 reviewer: str = typer.Option(os.environ.get("USER", "reviewer"), help="Your name."),
                 out: Optional[Path] = OutOption) -> None:
     """Replace a draft's text (saved as a new revision; edited sentences feed the translation memory)."""
-    from . import review
+    from ..drafts import service
 
     with errors_as_lines():
         settings = settings_for(out)
-        current = review.get_text(settings, draft_id)
+        current = service.get_text(settings, draft_id)
         if text_file:
-            new_text = review.read_edit_file(text_file)
+            new_text = service.read_edit_file(text_file)
         else:
             new_text = _edit_in_editor(current["text"])
             if new_text is None:
                 echo("no change")
                 return
-        saved = review.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"],
+        saved = service.edit(settings, draft_id, new_text, author=reviewer, expected_revision=current["revision"],
                             languages=_languages_of(settings, reviewer))
         if saved.revision is None:
             echo("no change")
@@ -546,7 +546,7 @@ def review_export(release: str = typer.Option(..., "--release", help="The releas
                   output: Path = typer.Option(..., "-o", "--output", help="The XLIFF file to write (.xlf)."),
                   out: Optional[Path] = OutOption) -> None:
     """Export a release's drafts in one language as XLIFF 1.2, for a translator or CAT tool."""
-    from .exchange import xliff
+    from ..exchange import xliff
 
     with errors_as_lines():
         units = xliff.export(settings_for(out), output, slug=release, lang=lang, channel=channel)
@@ -559,7 +559,7 @@ def review_import(file: Path = typer.Argument(..., help="An XLIFF file exported 
                                                help="Whose translations these are, for the record."),
                   out: Optional[Path] = OutOption) -> None:
     """Take a translated XLIFF file back: each changed sentence becomes a revision by the reviewer."""
-    from .exchange import xliff
+    from ..exchange import xliff
 
     with errors_as_lines():
         report = xliff.import_file(settings_for(out), file, reviewer=reviewer)
@@ -581,7 +581,7 @@ def memory_export(output: Path = typer.Option(..., "-o", "--output", help="The T
                   target: Optional[str] = typer.Option(None, "--target", help="Only this target language."),
                   out: Optional[Path] = OutOption) -> None:
     """Export the translation memory as TMX 1.4b."""
-    from .exchange import tmx
+    from ..exchange import tmx
 
     with errors_as_lines():
         if format != "tmx":
@@ -598,7 +598,7 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
                                                      "the file has other text for (default: keep them, listed)."),
                   out: Optional[Path] = OutOption) -> None:
     """Add a TMX file's translations to the memory."""
-    from .exchange import tmx
+    from ..exchange import tmx
 
     with errors_as_lines():
         result = tmx.import_file(settings_for(out), file, origin=origin, replace_human=replace_human)
@@ -621,8 +621,8 @@ def memory_import(file: Path = typer.Argument(..., help="A TMX file."),
 @models_app.command("list")
 def models_list(out: Optional[Path] = OutOption) -> None:
     """Installed language pairs, and the member languages that still lack a model."""
-    from .translate.models import find_route, scan
-    from .errors import ModelMissingError
+    from ..translate.models import find_route, scan
+    from ..core.errors import ModelMissingError
 
     with errors_as_lines():
         settings = settings_for(out)
@@ -650,15 +650,16 @@ def models_list(out: Optional[Path] = OutOption) -> None:
 def _configured_languages(settings: Settings) -> list[str]:
     """The languages of every country in the registry (PRESSFLOW_COUNTRIES or the packaged one),
     then the target languages of every release in the store, without the source language."""
-    from . import store
-    from .languages import load_overrides, target_languages
+    from ..core import db
+    from ..drafts import store
+    from ..records.languages import load_overrides, target_languages
 
     registry = settings.countries_file
     langs = target_languages(list(load_overrides(registry)), source=settings.source_language, registry=registry)
     if not _store_exists(settings):
         return langs
-    with store.session_scope(settings.db_url) as session:
-        for release in session.scalars(store.select(store.Release)):
+    with db.session_scope(settings.db_url) as session:
+        for release in store.all_releases(session):
             record = release.record or {}
             langs += target_languages(record.get("countries", []), record.get("languages"),
                                       source=settings.source_language, registry=settings.countries_file)
@@ -676,7 +677,7 @@ def models_install(args: list[str] = typer.Argument(..., help="SOURCE TARGET (fr
                    replace: bool = typer.Option(False, "--replace", help="Take the place of the package installed "
                                                 "in the same folder or for the same pair.")) -> None:
     """Install a translation model from the Argos index (needs internet) or from a file."""
-    from .translate.models import install_file, install_pair
+    from ..translate.models import install_file, install_pair
 
     with errors_as_lines():
         if len(args) == 1:
@@ -697,7 +698,7 @@ def models_build_test(pairs: list[str] = typer.Argument(..., help="Pairs like en
 
     Their output is gibberish by design: they exercise the pipeline, not the language.
     """
-    from .translate import testmodel
+    from ..translate import testmodel
 
     with errors_as_lines():
         for pair in pairs:
@@ -721,7 +722,7 @@ def users_add(name: str = typer.Argument(..., help="The reviewer's sign-in name.
                                                            "this file (else PRESSFLOW_NEW_PASSWORD, else a prompt)."),
               out: Optional[Path] = OutOption) -> None:
     """Create a reviewer account (or change its password and languages)."""
-    from . import users
+    from ..drafts import reviewers
 
     with errors_as_lines():
         if password_file:
@@ -729,18 +730,18 @@ def users_add(name: str = typer.Argument(..., help="The reviewer's sign-in name.
         else:
             password = os.environ.get("PRESSFLOW_NEW_PASSWORD") or typer.prompt(
                 f"Password for {name}", hide_input=True, confirmation_prompt=True)
-        langs = users.parse_languages(languages)
-        created = users.add_user(settings_for(out).db_url, name, password, langs)
+        langs = reviewers.parse_languages(languages)
+        created = reviewers.add_user(settings_for(out).db_url, name, password, langs)
         echo(f"{'created' if created else 'updated'} reviewer {name} ({', '.join(langs) or 'all languages'})")
 
 
 @users_app.command("list")
 def users_list(out: Optional[Path] = OutOption) -> None:
     """List reviewer accounts and their languages."""
-    from . import users
+    from ..drafts import reviewers
 
     with errors_as_lines():
-        accounts = users.list_users(settings_for(out).db_url)
+        accounts = reviewers.list_users(settings_for(out).db_url)
         for name, langs in accounts:
             echo(f"{name}  {', '.join(langs) or 'all languages'}")
         if not accounts:
@@ -750,10 +751,10 @@ def users_list(out: Optional[Path] = OutOption) -> None:
 @users_app.command("remove")
 def users_remove(name: str, out: Optional[Path] = OutOption) -> None:
     """Remove a reviewer account (their past revisions keep their name)."""
-    from . import users
+    from ..drafts import reviewers
 
     with errors_as_lines():
-        users.remove_user(settings_for(out).db_url, name)
+        reviewers.remove_user(settings_for(out).db_url, name)
         echo(f"removed reviewer {name}")
 
 
@@ -763,7 +764,7 @@ def serve(out: Optional[Path] = OutOption,
           port: int = typer.Option(8000, help="Port.")) -> None:
     """Start the review web page, and serve the published feeds and pages."""
     with errors_as_lines():
-        from .review_app import run_server  # the review page (issue: review web app)
+        from ..review_app import run_server  # the review page (issue: review web app)
 
         run_server(settings_for(out), host=host, port=port)
 

@@ -25,11 +25,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from .config import Settings
-from .errors import TemplateError
-from .platforms import PLATFORMS
-from .records import Event
-from .translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
+from ..core.config import Settings
+from ..core.errors import TemplateError
+from ..core.site import Site
+from ..platforms import PLATFORMS
+from ..records import Event
+from ..translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
 
 RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
@@ -45,10 +46,16 @@ def babel_locale(lang: str) -> Locale:
         return Locale("en")
 
 
+# One date style per language, wherever a date shows (dateline, page, index, outbound files,
+# embargo line): a bare `en` is international English, day before month as releases write it in
+# their text ("30 August 2021"), not CLDR's default, US English ("August 30, 2021").
+DATE_LOCALES = {"en": "en-001"}
+
+
 @lru_cache(maxsize=4096)  # a page, its index entry and its outbound copy show the same date
 def localized_date(value: dt.date, lang: str) -> str:
     """A date as readers of `lang` write it, e.g. '30 August 2021', '30 de agosto de 2021'."""
-    return format_date(value, format="long", locale=babel_locale(lang))
+    return format_date(value, format="long", locale=babel_locale(DATE_LOCALES.get(lang, lang)))
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class Renderer:
         )
         self.env.filters["keep"] = keep
         self.env.filters["date"] = localized_date
+        self.env.filters["dateline"] = self.dateline
 
     def _render(self, name: str, **context: Any) -> str:
         try:
@@ -92,10 +100,18 @@ class Renderer:
                 where += f", line {exc.lineno}"
             raise TemplateError(f"template {where}: {exc.message or exc}") from None
 
-    def page_url(self, lang: str, slug: str) -> str:
-        """The release's page, where posts link (the layout is `publish.site`'s)."""
-        from .publish.site import Site  # imported here: publishing renders, so it imports this module
+    def dateline(self, event: Event, lang: str) -> str:
+        """'Beijing, 30 August 2021', '北京，2021年8月30日', 'بكين، 30 أغسطس 2021': the city in the
+        reader's words (see places.py) and the date in the language's one style."""
+        from .places import city_name, separator
 
+        city = city_name(event.location, lang, glossary_file=self.settings.glossary_file,
+                         places_file=self.settings.places_file)
+        date = localized_date(event.date, lang)
+        return f"{city}{separator(lang)}{date}" if city else date
+
+    def page_url(self, lang: str, slug: str) -> str:
+        """The release's page, where posts link (the layout is `core.site`'s)."""
         return Site(self.settings).page_url(lang, slug)
 
     def release(self, event: Event, lang: str) -> Rendered:
@@ -125,16 +141,26 @@ def _tidy(text: str) -> str:
 
 
 def choose_post(channel: str, variants: tuple[str, ...]) -> tuple[str, str]:
-    """The first variant that fits the platform, else the last one trimmed to fit.
+    """The post that uses the platform's room: the full one (title, summary, link, hashtags)
+    when it fits; else the full one with its text cut at a word ("…"), keeping the link and the
+    hashtags whole, when that keeps more of the text than the short one (title and link) says;
+    else the short one; else the short one cut to fit. Counted as each platform counts.
 
-    Returns the text and which variant it is ('full', 'short' or 'trimmed').
+    Returns the text and which variant it is ('full', 'trimmed' or 'short').
     """
     platform = PLATFORMS[channel]
-    names = ("full", "short")
-    for name, text in zip(names, variants):
-        if platform.fits(text):
-            return text, name
-    return trim_to_fit(channel, variants[-1]), "trimmed"
+    full, short = variants[0], variants[-1]
+    if platform.fits(full):
+        return full, "full"
+    cut = trim_to_fit(channel, full)
+    fallback = (short, "short") if len(variants) > 1 and platform.fits(short) else (trim_to_fit(channel, short), "trimmed")
+    # On a tie the short one wins: its title is whole, with no ellipsis.
+    return (cut, "trimmed") if _words_before_link(cut) > _words_before_link(fallback[0]) else fallback
+
+
+def _words_before_link(text: str) -> int:
+    match = re.search(r"https?://\S+", text)
+    return len((text[: match.start()] if match else text).replace("…", " ").split())
 
 
 def trim_to_fit(channel: str, text: str) -> str:
@@ -201,8 +227,18 @@ def markdown_to_text(text: str) -> str:
 
 
 IMAGE_MARK = "[image]:"
-# The line holding the mark: translation may move the (protected) mark within its line.
+CAPTION_MARK = "[caption]:"
+# The line holding a mark: translation may move the (protected) mark within its line.
 IMAGE_LINE = re.compile(r"^(.*)\[image\]:(.*)$", re.M)
+CAPTION_LINE = re.compile(r"^(.*)\[caption\]:(.*)$", re.M)
+
+
+def _split_line(markdown: str, mark: str, line: re.Pattern) -> tuple[str, str | None]:
+    found = line.search(markdown) if mark in markdown else None
+    if found is None:
+        return markdown, None
+    rest = (markdown[: found.start()] + markdown[found.end():]).rstrip() + "\n"
+    return rest, " ".join(f"{found.group(1)} {found.group(2)}".split()) or None
 
 
 def split_image_alt(markdown: str) -> tuple[str, str | None]:
@@ -211,11 +247,14 @@ def split_image_alt(markdown: str) -> tuple[str, str | None]:
     The line is written by `release.md.j2` so the image's alt text is translated and reviewed
     with the rest; it is data for the page, never shown as text. None when there is no such
     line (a record without an image, or a translation that lost the line's mark)."""
-    found = IMAGE_LINE.search(markdown) if IMAGE_MARK in markdown else None
-    if found is None:
-        return markdown, None
-    rest = (markdown[: found.start()] + markdown[found.end():]).rstrip() + "\n"
-    return rest, " ".join(f"{found.group(1)} {found.group(2)}".split()) or None
+    markdown, _ = split_image_caption(markdown)
+    return _split_line(markdown, IMAGE_MARK, IMAGE_LINE)
+
+
+def split_image_caption(markdown: str) -> tuple[str, str | None]:
+    """The release without its `[caption]: text` line, and that (translated) caption: like the
+    alt text, reviewed with the release and shown under the picture, never in the text."""
+    return _split_line(markdown, CAPTION_MARK, CAPTION_LINE)
 
 
 def title_of(markdown: str) -> str:
@@ -224,6 +263,15 @@ def title_of(markdown: str) -> str:
         if line.startswith("# "):
             return line[2:].strip()
     return markdown.strip().splitlines()[0] if markdown.strip() else ""
+
+
+def subheadline_of(markdown: str) -> str | None:
+    """The release's subheadline: a second-level heading right after its title (release.md.j2
+    writes one only for a record's `subheadline`; the dateline paragraph comes first otherwise)."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", markdown) if b.strip()]
+    if len(blocks) > 1 and blocks[0].startswith("# ") and blocks[1].startswith("## ") and "\n" not in blocks[1]:
+        return blocks[1][3:].strip() or None
+    return None
 
 
 def summary_of(markdown: str) -> str:

@@ -13,9 +13,9 @@ import yaml
 from babel import Locale
 from babel.languages import get_official_languages
 
-from .errors import PressflowError
+from ..core.errors import PressflowError
 
-DEFAULT_REGISTRY = Path(__file__).with_name("data") / "countries.yaml"
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "countries.yaml"
 
 
 class RegistryError(PressflowError):

@@ -1,11 +1,11 @@
 """Reviewer accounts for the review page: names, hashed passwords, the languages they may review.
 
-Accounts live in the draft store's database (table `reviewers`, made with the others in
-store.py), so a team sharing a PostgreSQL store shares its accounts too. Passwords are hashed
-with Argon2id (argon2-cffi, the reference implementation's bindings); the plain password is
+Accounts live in the draft store's database (table `reviewers`, defined here and made with the
+others by `core.db`), so a team sharing a PostgreSQL store shares its accounts too. Passwords are
+hashed with Argon2id (argon2-cffi, the reference implementation's bindings); the plain password is
 never stored or logged.
 
-Sign-ins are sessions kept in the store too (`store.ReviewSession`), checked on each request,
+Sign-ins are sessions kept in the store too (`ReviewSession`), checked on each request,
 so that signing out, changing a password (`users add` again) or removing an account ends
 them at once, on every server sharing the store. A signed cookie alone cannot be revoked.
 """
@@ -19,10 +19,12 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, Index, String, Text, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from . import store, text_rules
-from .errors import PressflowError
+from ..core import db, text_rules
+from ..core.db import NAME_LIMIT, Base, UTCDateTime, utcnow
+from ..core.errors import PressflowError
 
 _HASHER = PasswordHasher()
 # Verified against when the name is unknown, so a wrong name takes as long as a wrong password.
@@ -35,21 +37,43 @@ class AccountError(PressflowError):
     """A reviewer account cannot be created or changed as asked."""
 
 
-Reviewer = store.Reviewer  # the table lives with the others, created with them
+class Reviewer(Base):
+    """A review page account; an empty `languages` list means every language."""
+
+    __tablename__ = "reviewers"
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    languages: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewSession(Base):
+    """A review page sign-in, checked on every request: signing out deletes it, and a password
+    change or an account's removal deletes all of that name's. The cookie holds the session id;
+    only its SHA-256 is stored, so reading the database does not let anyone sign in."""
+
+    __tablename__ = "review_sessions"
+    __table_args__ = (Index("ix_review_sessions_name", "name"),)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT))
+    kind: Mapped[str] = mapped_column(String(20))  # "account", or the tag of the shared token used
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 def check_name(name: str) -> str:
     """An account name: the names' rule (text_rules.check_name: NFKC, one script, not a name the
     system writes), then letters, digits and . _ - @ only. Returns it NFKC-normalised."""
-    if len(name) > store.NAME_LIMIT:
-        raise AccountError(f"reviewer name {name[:20]!r}... is {len(name)} characters long; at most {store.NAME_LIMIT}")
+    if len(name) > NAME_LIMIT:
+        raise AccountError(f"reviewer name {name[:20]!r}... is {len(name)} characters long; at most {NAME_LIMIT}")
     try:
         name = text_rules.check_name(name, "reviewer name")
     except text_rules.TextRuleError as exc:
         raise AccountError(str(exc)) from None
     if not _NAME.fullmatch(name):
         raise AccountError(f"reviewer name {name!r}: use letters, digits, '.', '_', '-' or '@' "
-                           f"(at most {store.NAME_LIMIT})")
+                           f"(at most {NAME_LIMIT})")
     return name
 
 
@@ -97,7 +121,7 @@ def parse_languages(value: str | None) -> list[str]:
     if not any(parts):
         raise AccountError(f"--languages {value!r} names no language; give tags like es,zh "
                            "(or leave --languages out for every language)")
-    from .records import _language  # the records' check: a BCP 47 tag Babel knows
+    from ..records import _language  # the records' check: a BCP 47 tag Babel knows
 
     try:
         return list(dict.fromkeys(_language(part) for part in parts if part))
@@ -109,19 +133,19 @@ def add_user(url: str, name: str, password: str, languages: list[str]) -> bool:
     """Create a reviewer, or replace an existing one's password and languages; True if created."""
     name = new_name(url, check_name(name), "reviewer name")
     check_password(name, password)
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         account = session.get(Reviewer, name)
         created = account is None
         if created:
             account = Reviewer(name=name)
             session.add(account)
-        account.password_hash, account.languages, account.updated_at = _HASHER.hash(password), languages, store.utcnow()
+        account.password_hash, account.languages, account.updated_at = _HASHER.hash(password), languages, utcnow()
         _end_sessions_of(session, name)  # whoever signed in with the old password is signed out
     return created
 
 
 def remove_user(url: str, name: str) -> None:
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         account = session.get(Reviewer, name)
         if account is None:
             raise AccountError(f"no reviewer named '{name}'; see `pressflow users list`")
@@ -130,7 +154,7 @@ def remove_user(url: str, name: str) -> None:
 
 
 def list_users(url: str) -> list[tuple[str, list[str]]]:
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         return [(a.name, list(a.languages or [])) for a in session.scalars(select(Reviewer).order_by(Reviewer.name))]
 
 
@@ -140,14 +164,14 @@ def count_users(url: str) -> int:
 
 def languages_of(url: str, name: str) -> list[str] | None:
     """The account's languages ([] = all), or None when the account no longer exists."""
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         account = session.get(Reviewer, name)
         return None if account is None else list(account.languages or [])
 
 
 def authenticate(url: str, name: str, password: str) -> list[str] | None:
     """The reviewer's languages if the name and password match, else None."""
-    with store.session_scope(url) as session:
+    with db.session_scope(url) as session:
         account = session.get(Reviewer, name)
         try:
             _HASHER.verify(account.password_hash if account else _DUMMY_HASH, password)
@@ -168,7 +192,7 @@ def _digest(session_id: str) -> str:
 
 
 def _end_sessions_of(session, name: str) -> None:
-    session.execute(delete(store.ReviewSession).where(store.ReviewSession.name == name))
+    session.execute(delete(ReviewSession).where(ReviewSession.name == name))
 
 
 def start_session(url: str, name: str, kind: str, hours: float, idle_minutes: float | None = None) -> str:
@@ -177,13 +201,13 @@ def start_session(url: str, name: str, kind: str, hours: float, idle_minutes: fl
     It ends `hours` after it began, or `idle_minutes` after its last request (session_of
     moves that on), whichever comes first."""
     session_id = secrets.token_urlsafe(32)
-    now = store.utcnow()
+    now = utcnow()
     lifetime = dt.timedelta(hours=hours)
     first = min(lifetime, dt.timedelta(minutes=idle_minutes)) if idle_minutes else lifetime
-    with store.session_scope(url) as session:
-        session.execute(delete(store.ReviewSession).where(store.ReviewSession.expires_at < now))
-        session.add(store.ReviewSession(id_hash=_digest(session_id), name=name, kind=kind, created_at=now,
-                                        expires_at=now + first))
+    with db.session_scope(url) as session:
+        session.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
+        session.add(ReviewSession(id_hash=_digest(session_id), name=name, kind=kind, created_at=now,
+                                  expires_at=now + first))
     return session_id
 
 
@@ -197,9 +221,9 @@ def session_of(url: str, session_id: str, *, hours: float | None = None,
 
     With `idle_minutes`, a live session's end is moved to that long from now (never past
     `hours` after it began): `expires_at` is the idle deadline and the absolute one at once."""
-    with store.session_scope(url) as session:
-        row = session.get(store.ReviewSession, _digest(session_id))
-        now = store.utcnow()
+    with db.session_scope(url) as session:
+        row = session.get(ReviewSession, _digest(session_id))
+        now = utcnow()
         if row is None or row.expires_at <= now:
             return None
         if idle_minutes and hours:
@@ -213,5 +237,5 @@ def session_of(url: str, session_id: str, *, hours: float | None = None,
 
 
 def end_session(url: str, session_id: str) -> None:
-    with store.session_scope(url) as session:
-        session.execute(delete(store.ReviewSession).where(store.ReviewSession.id_hash == _digest(session_id)))
+    with db.session_scope(url) as session:
+        session.execute(delete(ReviewSession).where(ReviewSession.id_hash == _digest(session_id)))

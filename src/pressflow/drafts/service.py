@@ -10,17 +10,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import store, text_rules
-from .config import Settings
-from .errors import ReviewError, printable
-from .store import valid_name
-from .files import FileKindError, read_regular
-from .platforms import PLATFORMS
-from .translate import checks
-from .translate import layout as layouts
-from .translate.protect import Glossary, restore
-from .translate.segment import split_document
-from .translate.stage import HUMAN
+from ..core import db, text_rules
+from ..core.config import Settings
+from ..core.db import valid_name
+from ..core.errors import ReviewError, printable
+from ..core.files import FileKindError, read_regular
+from ..memory.store import SqlMemory
+from ..platforms import PLATFORMS
+from ..translate import checks
+from ..translate import layout as layouts
+from ..translate.protect import Glossary, restore
+from ..translate.segment import split_document
+from ..translate.stage import HUMAN
+from . import store
 
 
 def flag_counts(flags: list[dict]) -> str:
@@ -42,7 +44,7 @@ def list_rows(settings: Settings, *, flag: str | None = None, **filters) -> list
         raise ReviewError(f"{flag!r} is not a QA check; use one of: any, none, {', '.join(checks.CHECKS)}")
     if filters.get("status") is not None:
         filters["status"] = status_named(filters["status"])
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return [_row(d) for d in store.list_drafts(session, **filters) if has_flag(d.qa, flag)]
 
 
@@ -68,7 +70,7 @@ def has_flag(qa: list[dict] | None, flag: str | None) -> bool:
 
 
 def show(settings: Settings, draft_id: int) -> str:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         lines = [_row(draft), ""]
         if draft.channel in PLATFORMS:
@@ -92,7 +94,7 @@ def show(settings: Settings, draft_id: int) -> str:
 
 def _suggestion_lines(session, draft: store.Draft, source: str) -> list[str]:
     """The memory's fuzzy matches for the sentences without an exact human match."""
-    from . import fuzzy
+    from ..memory import fuzzy
 
     found = fuzzy.draft_suggestions(session, draft, source)
     if not found:
@@ -138,7 +140,7 @@ def source_sentences(draft: store.Draft) -> list[str] | None:
 
 
 def get_text(settings: Settings, draft_id: int) -> dict:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         return {"text": draft.text, "revision": draft.revision}
 
@@ -192,7 +194,7 @@ def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, rea
     if status == store.REJECTED and not (reason or "").strip():
         raise ReviewError("say why you reject the draft (--reason), so the translator can act on it")
     decided = []
-    for batch in store.in_batches(list(seen)):
+    for batch in db.in_batches(list(seen)):
         drafts = {d.id: d for d in store.drafts_by_id(session, batch)}
         for draft_id in batch:
             draft = drafts.get(draft_id) or store.get_draft(session, draft_id)  # raises NoSuchDraft
@@ -209,12 +211,12 @@ def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, rea
 def decide(settings: Settings, seen: dict[int, Seen], status: str, *, reviewer: str, reason: str | None = None,
            languages: list[str] | None = None) -> int:
     """`decide_in` in a transaction of its own; returns how many drafts were decided."""
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return len(decide_in(session, seen, status, reviewer=reviewer, reason=reason, languages=languages))
 
 
 def pending_ids(settings: Settings, *, lang: str | None = None, slug: str | None = None) -> list[int]:
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         return store.draft_ids(session, status=store.PENDING, lang=lang, slug=slug)
 
 
@@ -244,7 +246,7 @@ def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> 
     Nobody read these drafts, so their QA flags are returned for the caller to say out loud.
     """
     approval = Approval()
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         for slug in slugs:
             for draft in store.list_drafts(session, status=store.PENDING, slug=slug):
                 try:
@@ -347,7 +349,7 @@ def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_r
     """Save the text `rewrite` makes as a new revision awaiting review (an edit never approves;
     an approved revision stays published until the new one is approved)."""
     forced = Glossary.load(settings.glossary_file).translations
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         check_language(languages, draft, author)
         if expected_revision is not None and expected_revision != draft.revision:
@@ -368,8 +370,8 @@ def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_r
         learned = layouts.changed_segments(segments, before, after)
         number, lang, slug = revision.number, draft.lang, draft.release_slug
     if learned:
-        store.SqlMemory(settings.db_url, author=author, release=slug).save(settings.source_language, lang, HUMAN,
-                                                                           learned)
+        SqlMemory(settings.db_url, author=author, release=slug).save(settings.source_language, lang, HUMAN,
+                                                                     learned)
     return Edit(number, len(learned), qa)
 
 
@@ -398,7 +400,7 @@ def recheck(draft: store.Draft, layout: layouts.Layout | None, text: str, *, sou
 
 def current_segments(settings: Settings, draft_id: int) -> list[Sentence]:
     """The draft's sentences as they stand now ([] when its text no longer lines up with them)."""
-    with store.session_scope(settings.db_url) as session:
+    with db.session_scope(settings.db_url) as session:
         draft = store.get_draft(session, draft_id)
         layout = layouts.current_layout(draft)
         segments = draft.meta.get("segments") or []

@@ -7,7 +7,7 @@ the new sentence's numbers and protected items put back, not the old ones.
 
 The score is Weblate's: normalized Damerau-Levenshtein similarity x 100 (rapidfuzz), of the
 sentences' folded forms (lower case, numbers as ⟦#⟧), and suggestions start at 75%. Finding candidates among 100,000 entries is the database's job (a
-trigram index, see `pressflow.fuzzy`); this module only scores and adapts them.
+trigram index, see `memory.fuzzy`); this module only scores and adapts them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from rapidfuzz.distance import OSA, DamerauLevenshtein
 
-from .protect import restore
+from ..translate.protect import restore
 
 THRESHOLD = 75  # percent, as Weblate's default for suggestions
 SHOWN = 3  # suggestions per sentence

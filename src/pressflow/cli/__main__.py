@@ -1,0 +1,5 @@
+"""`python -m pressflow.cli`: the `pressflow` command."""
+
+from . import main
+
+main()
