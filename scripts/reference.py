@@ -43,7 +43,7 @@ def cli_app():
 
 
 def settings_module():
-    import pressflow.config as module
+    import pressflow.core.config as module
 
     return module
 
