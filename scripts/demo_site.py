@@ -5,8 +5,8 @@
 
 Translation uses small genuine Argos packages with random weights (`pressflow models build-test`),
 installed into OUT's own folder, never into the user's: the translated text is gibberish by
-design, the site around it is what this shows. The browser tests and `scripts/screenshots.py`
-use it; it prints the output folder.
+design, the site around it is what this shows. The browser tests use it; it prints the output
+folder.
 """
 
 from __future__ import annotations

@@ -182,6 +182,7 @@ def test_a_store_made_before_numbered_migrations_upgrades_in_place(tmp_path):
     connection = sqlite3.connect(out / "state" / "pressflow.db")
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "store_schema" not in tables and "schema_migrations" in tables
+    assert {"deliveries", "channel_sessions"} <= tables  # delivery's tables are the store's too
     # Its releases keep their drafts: preparing the same records again translates nothing anew.
     report = prepare(load_records([events]).events, settings)
     assert report.ok and {info.status for info in report.releases.values()} == {"unchanged"}

@@ -521,11 +521,11 @@ def test_queue_groups_counts_filters_and_approve_all(prefect_harness, app, setti
 
 
 def test_a_long_queue_shows_its_oldest_groups_and_says_how_many_there_are(app, settings, monkeypatch):
-    from pressflow import review_app
+    from pressflow.review_app import queue
 
     add_release(settings, slug="office", langs=("es", "zh"))
     add_release(settings, slug="forum", title="Green forum", langs=("es",))
-    monkeypatch.setattr(review_app, "QUEUE_GROUPS", 2)
+    monkeypatch.setattr(queue, "QUEUE_GROUPS", 2)
     html = signed_in(app).get("/").text
     assert "Pending: 3" in html  # counts cover the whole queue, not the page
     assert "ANSO opens an office" in html and "Green forum" not in html

@@ -14,7 +14,8 @@ States (docs/channels.md):
   sent      -> superseded (a correction edited it in place, or sent a new one beside it)
   sent      -> withdrawn (no delete on that channel: a withdrawal notice was sent instead)
 
-Tables live in their own MetaData, created on open (`create_all(checkfirst=True)`).
+The tables are the store's (`core.db.Base`'s metadata): a new store gets them with the rest, and
+migration 6 adds them to a store made before delivery's tables were numbered.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import (JSON, Column, Index, Integer, MetaData, String, Table, Text, and_,
-                        insert, inspect, select, update)
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, and_, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
 
 from ..core import db
@@ -37,7 +38,7 @@ STATES = (PENDING, SENDING, SENT, FAILED, UNKNOWN, POSTPONED, DELETING, DELETED,
 # Rows that no longer stand for what is on the platform (the slot may be sent again).
 GONE = (DELETED, SUPERSEDED, WITHDRAWN)
 
-metadata = MetaData()
+metadata = db.Base.metadata
 
 deliveries = Table(
     "deliveries", metadata,
@@ -72,7 +73,14 @@ channel_sessions = Table(
     Column("updated_at", UTCDateTime(), nullable=False, default=utcnow),
 )
 
-_created: set[str] = set()
+
+@db.migration(6)
+def _deliveries_in_the_store(connection: Connection) -> None:
+    """Delivery's tables, in a store that lacks them (they used to be made on first use)."""
+    for table in (deliveries, channel_sessions):
+        table.create(connection, checkfirst=True)
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
 
 
 def idempotency_key(release: str, language: str, channel: str, account: str, kind: str, part: int,
@@ -117,10 +125,7 @@ class Ledger:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine: Engine = db.get_engine(url)
-        if url not in _created:
-            metadata.create_all(self.engine, checkfirst=True)
-            _created.add(url)
+        self.engine: Engine = db.get_engine(url)  # with the store's tables, delivery's among them
 
     # --- rows ---------------------------------------------------------------------------------
 
@@ -204,11 +209,11 @@ def draft_deliveries(session, drafts: Iterable[tuple[str, str, str]]) -> dict[tu
     """(release, language, draft channel) -> the deliveries of that text, for the review page:
     the newest row of each slot (account, kind, part), in the order they were made. A post
     draft's are its platform's posts; a press release's, its e-mails (briefings, releases and
-    withdrawal notices). Read in the caller's session; no deliveries table yet: none."""
+    withdrawal notices). Read in the caller's session."""
     wanted = {(slug, lang, DRAFT_CHANNELS.get(channel, channel)): (slug, lang, channel)
               for slug, lang, channel in drafts}
     connection = session.connection() if hasattr(session, "connection") else session
-    if not wanted or not inspect(connection).has_table(deliveries.name):
+    if not wanted:
         return {}
     latest: dict[tuple, Row] = {}
     for chunk in db.in_batches(sorted({slug for slug, _, _ in wanted})):
