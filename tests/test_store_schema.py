@@ -147,4 +147,4 @@ def test_the_latest_migration_number_is_the_last_one_the_stages_register():
     assert sorted(db.MIGRATIONS) == list(range(1, db.LATEST_MIGRATION + 1))
     owners = {number: step.__module__ for number, step in db.MIGRATIONS.items()}
     assert owners == {1: "pressflow.core.db", 2: "pressflow.drafts.store", 3: "pressflow.drafts.store",
-                      4: "pressflow.memory.store"}
+                      4: "pressflow.memory.store", 5: "pressflow.drafts.notices"}

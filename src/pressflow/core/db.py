@@ -108,13 +108,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 SCHEMA_MODULES: list[str] = [
     "pressflow.drafts.store",  # releases, record versions, drafts, revisions, skipped languages
     "pressflow.drafts.reviewers",  # review page accounts and sign-ins
+    "pressflow.drafts.notices",  # the notices outbox (migration 5)
     "pressflow.publish.ledger",  # publications, published entries, sitemap lines, publish state
     "pressflow.memory.store",  # translation memory, suggestion cache, sentence splits
     "pressflow.memory.fuzzy",  # the memory's trigram index (FTS5 / pg_trgm)
 ]
 # The last migration's number, known without importing the stages (opening a current store
 # stays cheap); a test checks it against the migrations the stages register.
-LATEST_MIGRATION = 4
+LATEST_MIGRATION = 5
 SCHEMA_UPGRADES: list[Callable[[Connection], None]] = []
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 # PostgreSQL advisory lock keys (64-bit): any fixed numbers nobody else on the server uses.
@@ -201,6 +202,14 @@ def import_schema() -> None:
     missing = sorted(set(range(1, LATEST_MIGRATION + 1)) - MIGRATIONS.keys())
     if missing:
         raise RuntimeError(f"migrations {missing} are registered by no module of SCHEMA_MODULES")
+
+
+def store_identity(url: str) -> str:
+    """This store and no other: its URL and when its first migration ran. A store deleted and
+    made again at the same URL is another store (what a cache keyed on "done in this store" needs)."""
+    with get_engine(url).connect() as connection:
+        born = connection.scalar(select(SchemaMigration.applied_at).where(SchemaMigration.number == 1))
+    return f"{url}#{born.isoformat() if born else ''}"
 
 
 def create_schema(engine: Engine, url: str) -> None:
