@@ -237,13 +237,14 @@ def test_reviewers_are_told_through_the_automation_and_the_events_are_recorded(
                             (events.AWAITING_REVIEW, f"pressflow.release.{FINE}"),
                             (events.TRANSLATION_FAILED, f"pressflow.release.{BROKEN}")}
     fine = by_kind[events.AWAITING_REVIEW, f"pressflow.release.{FINE}"]
-    assert fine.payload["languages"] == ["es"] and fine.payload["drafts"] > 1
+    assert fine.payload["languages"] == ["en", "es"] and fine.payload["drafts"] > 1  # the source is reviewed too
     assert any(r.role == "flow-run" for r in fine.related)  # which run said so
+    assert events.waiting_notices(settings) == []  # the outbox knows they went out
 
     # The automation's webhook call, as the reviewers' chat receives it.
     (told,) = receiver.wait_for(lambda m: m["event"] == events.AWAITING_REVIEW and m["release"] == FINE)
-    assert told["languages"] == ["es"] and told["drafts"] == fine.payload["drafts"]
-    assert told["review_url"] == "https://review.example.org/?lang=es"
+    assert told["languages"] == ["en", "es"] and told["drafts"] == fine.payload["drafts"]
+    assert told["review_url"] == "https://review.example.org/"
     assert told["text"] == fine.payload["message"]
     assert told["flow_run"].startswith("prefect.flow-run.")
     (failed,) = receiver.wait_for(lambda m: m["event"] == events.TRANSLATION_FAILED)
