@@ -193,13 +193,14 @@ def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # no
     report = pipeline.prepare_sources(settings, paths=[Path(p) for p in paths or []], events=events or [],
                                       steps=TaskSteps(threads=on_threads()))
     create_artifacts(report)
-    flush_notices(settings)  # drafts awaiting review, languages failed: written with them
+    report.notices_waiting = flush_notices(settings).waiting  # drafts awaiting review, languages failed
     return final_state(report)
 
 
 def final_state(report: pipeline.PrepareReport):
     if report.ok:
-        return Completed(data=report, message=f"{report.drafts_added} drafts stored")
+        waiting = f"; {report.notices_waiting} notice(s) wait for the next run" if report.notices_waiting else ""
+        return Completed(data=report, message=f"{report.drafts_added} drafts stored{waiting}")
     return Completed(name="Completed with failures", data=report, message=failure_message(report))
 
 

@@ -86,6 +86,7 @@ class PrepareReport:
     errors: list[str] = field(default_factory=list)  # records refused and paths missing, one line each
     drafts_added: int = 0
     stats: StageStats = field(default_factory=StageStats)
+    notices_waiting: int = 0  # notices in the store's outbox not sent yet (to a Prefect server)
 
     @property
     def ok(self) -> bool:
@@ -435,6 +436,8 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
         for chunk in chunks(jobs, settings):  # memory follows the chunk, not the batch
             for stored in steps.languages(languages_of(chunk), chunk, settings):
                 report.merge(stored)
+    with db.session_scope(settings.db_url) as session:
+        report.notices_waiting = notices.waiting_count(session)
     return report
 
 
