@@ -406,14 +406,20 @@ def in_lanes(work: Callable[[str], PrepareReport], languages: list[str],
              lanes: int | None) -> Iterator[PrepareReport]:
     """`work(lang)` for every language on `lanes` threads, results as they finish. Each thread
     runs in a copy of this context (a Prefect flow run's, when there is one). When a language
-    raises, those in flight still finish (their drafts are kept), then the error propagates."""
+    raises, the languages not started yet are not, those in flight finish (their drafts are
+    kept), then the error propagates."""
     if len(languages) <= 1:
         yield from map(work, languages)
         return
     with ThreadPoolExecutor(max_workers=lanes or len(languages), thread_name_prefix="language") as pool:
         futures = [pool.submit(contextvars.copy_context().run, work, lang) for lang in languages]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def prepare_language(lang: str, jobs: list[Job], settings: Settings, steps: Steps) -> PrepareReport:
