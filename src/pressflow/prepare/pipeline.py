@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -249,10 +250,17 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine
     return LanguageWork(lang, rendered, plan, report)
 
 
+# Languages are planned one at a time, though translated side by side: planning is quick next to
+# translating, and the sentence splitter (pysbd) it shares between languages keeps state while it
+# splits (two languages splitting the same English lines at once got different sentences).
+_planning = threading.Lock()
+
+
 def plan_languages(languages: list[str], jobs: list[Job], settings: Settings,
                    engine: Engine | None = None) -> list[LanguageWork]:
     """`engine` translates (default: the installed Argos packages)."""
-    return [plan_language(lang, jobs, settings, engine) for lang in languages]
+    with _planning:
+        return [plan_language(lang, jobs, settings, engine) for lang in languages]
 
 
 def store_languages(works: list[LanguageWork], settings: Settings) -> PrepareReport:
