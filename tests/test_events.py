@@ -58,9 +58,20 @@ def prepared(tmp_path, argos_models, broken_templates):
     return settings, records, report
 
 
+def sent_all(settings) -> None:
+    """What a flow's flush does once the server took the events: every waiting notice is sent."""
+    from pressflow.core import db
+    from pressflow.drafts import notices
+
+    with db.session_scope(settings.db_url) as session:
+        token, rows = notices.claim(session)
+    with db.session_scope(settings.db_url) as session:
+        assert notices.mark_sent(session, token, [row.id for row in rows]) == len(rows)
+
+
 def test_prepare_tells_which_drafts_await_review_and_which_languages_failed(prepared):
     settings, _, report = prepared
-    notices = {(n.event, n.slug): n for n in events.prepare_notices(report, settings)}
+    notices = {(n.event, n.slug): n for n in events.waiting_notices(settings)}
     assert set(notices) == {(events.AWAITING_REVIEW, BROKEN), (events.AWAITING_REVIEW, FINE),
                             (events.TRANSLATION_FAILED, BROKEN)}
     fine = notices[events.AWAITING_REVIEW, FINE]
@@ -81,10 +92,11 @@ def test_prepare_tells_which_drafts_await_review_and_which_languages_failed(prep
 
 def test_a_rerun_over_unchanged_records_tells_nobody_again(prepared):
     settings, records, _ = prepared
+    sent_all(settings)
     with decoding_capped():
-        again = pipeline.prepare(records, settings)
+        pipeline.prepare(records, settings)
     # Nothing new awaits review; the language that fails still fails, and says so.
-    assert [(n.event, n.slug) for n in events.prepare_notices(again, settings)] == [(events.TRANSLATION_FAILED, BROKEN)]
+    assert [(n.event, n.slug) for n in events.waiting_notices(settings)] == [(events.TRANSLATION_FAILED, BROKEN)]
 
 
 def test_publish_tells_what_went_out_new_and_nothing_when_nothing_changed(prepared):
@@ -225,13 +237,14 @@ def test_reviewers_are_told_through_the_automation_and_the_events_are_recorded(
                             (events.AWAITING_REVIEW, f"pressflow.release.{FINE}"),
                             (events.TRANSLATION_FAILED, f"pressflow.release.{BROKEN}")}
     fine = by_kind[events.AWAITING_REVIEW, f"pressflow.release.{FINE}"]
-    assert fine.payload["languages"] == ["es"] and fine.payload["drafts"] > 1
+    assert fine.payload["languages"] == ["en", "es"] and fine.payload["drafts"] > 1  # the source is reviewed too
     assert any(r.role == "flow-run" for r in fine.related)  # which run said so
+    assert events.waiting_notices(settings) == []  # the outbox knows they went out
 
     # The automation's webhook call, as the reviewers' chat receives it.
     (told,) = receiver.wait_for(lambda m: m["event"] == events.AWAITING_REVIEW and m["release"] == FINE)
-    assert told["languages"] == ["es"] and told["drafts"] == fine.payload["drafts"]
-    assert told["review_url"] == "https://review.example.org/?lang=es"
+    assert told["languages"] == ["en", "es"] and told["drafts"] == fine.payload["drafts"]
+    assert told["review_url"] == "https://review.example.org/"
     assert told["text"] == fine.payload["message"]
     assert told["flow_run"].startswith("prefect.flow-run.")
     (failed,) = receiver.wait_for(lambda m: m["event"] == events.TRANSLATION_FAILED)

@@ -229,3 +229,42 @@ def test_retries_are_only_for_errors_that_can_pass():
     assert not can_pass(None, None, failed(ModelLoadError("cannot open the en-zh model")))
     assert not can_pass(None, None, failed(RecordError("a.yaml", "bad date")))
     assert not can_pass(None, None, failed(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))))
+
+
+def test_a_language_stored_in_this_store_is_cached_for_prefect_and_a_new_store_translates_it(
+        prefect_harness, argos_models, tmp_path):
+    """The language task's cache key says "stored in this store": Prefect skips it there (a
+    retried or re-triggered run), while a new store, even at the same path, translates it."""
+    import shutil
+
+    from prefect import flow
+
+    from pressflow.flows.prepare import TaskSteps, language_task, on_threads
+    from pressflow.prepare import pipeline
+
+    event = Event(id="cached-forum", title="Cached forum", date=dt.date(2021, 9, 1),
+                  summary="A language is done once it is stored.", languages=["es"])
+    settings = Settings(out_dir=tmp_path / "out")
+
+    def registered() -> list[pipeline.Job]:
+        (job,), _ = pipeline.register([(None, event)], settings)
+        return [job]
+
+    jobs = registered()
+
+    @flow
+    def language_again():
+        state = language_task("es", jobs, settings, return_state=True)
+        return state.name, state.result(), TaskSteps(threads=on_threads()).language("es", jobs, settings)
+
+    name, report, again = language_again()
+    assert (name, report.drafts_added) == ("Completed", CHANNELS) and report.stats.translated > 0
+    assert (again.drafts_added, again.stats.translated) == (0, 0)  # asked again in the run: Cached, nothing added
+    assert language_again()[0] == "Cached"  # and in a run triggered again
+
+    db._engines.pop(settings.db_url).dispose()
+    shutil.rmtree(settings.out_dir)  # the store is made anew at the same path
+    jobs = registered()
+    name, report, _ = language_again()
+    assert (name, report.drafts_added) == ("Completed", CHANNELS)
+    assert [d.lang for d in drafts_of(settings, "cached-forum")].count("es") == CHANNELS

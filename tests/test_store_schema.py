@@ -148,7 +148,7 @@ def test_the_latest_migration_number_is_the_last_one_the_stages_register():
     assert max(db.MIGRATIONS) == db.LATEST_MIGRATION
     owners = {number: step.__module__ for number, step in db.MIGRATIONS.items()}
     assert owners == {1: "pressflow.core.db", 2: "pressflow.drafts.store", 3: "pressflow.drafts.store",
-                      4: "pressflow.memory.store", 6: "pressflow.deliver.ledger"}
+                      4: "pressflow.memory.store", 5: "pressflow.drafts.notices", 6: "pressflow.deliver.ledger"}
 
 
 def reopened(url: str):

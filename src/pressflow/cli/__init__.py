@@ -185,6 +185,9 @@ def _run_prepare(paths: list[Path], settings: Settings):
          f"{stats.from_memory} from memory, {stats.translated} machine-translated")
     if not (report.ok or recorded) and _state["debug"]:  # Prefect advice only for whoever asked for details
         echo(NOT_RECORDED, err=True)
+    if report.notices_waiting and not recorded and _state["debug"]:
+        echo(f"{report.notices_waiting} notice(s) to reviewers wait in the store for a run against a Prefect "
+             "server (kept 7 days)", err=True)
     return report
 
 

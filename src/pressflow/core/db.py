@@ -108,6 +108,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 SCHEMA_MODULES: list[str] = [
     "pressflow.drafts.store",  # releases, record versions, drafts, revisions, skipped languages
     "pressflow.drafts.reviewers",  # review page accounts and sign-ins
+    "pressflow.drafts.notices",  # the notices outbox (migration 5)
     "pressflow.publish.ledger",  # publications, published entries, sitemap lines, publish state
     "pressflow.memory.store",  # translation memory, suggestion cache, sentence splits
     "pressflow.memory.fuzzy",  # the memory's trigram index (FTS5 / pg_trgm)
@@ -208,6 +209,14 @@ def import_schema() -> None:
     # Numbers below the latest may be missing while work that registers them is on another branch.
     if LATEST_MIGRATION not in MIGRATIONS:
         raise RuntimeError(f"migration {LATEST_MIGRATION} is registered by no module of SCHEMA_MODULES")
+
+
+def store_identity(url: str) -> str:
+    """This store and no other: its URL and when its first migration ran. A store deleted and
+    made again at the same URL is another store (what a cache keyed on "done in this store" needs)."""
+    with get_engine(url).connect() as connection:
+        born = connection.scalar(select(SchemaMigration.applied_at).where(SchemaMigration.number == 1))
+    return f"{url}#{born.isoformat() if born else ''}"
 
 
 def create_schema(engine: Engine, url: str) -> None:

@@ -6,30 +6,43 @@ model work on the flow's task runner: threads, or a Dask cluster (PRESSFLOW_TASK
 see `pressflow.translate.runners`). Only the model work leaves this process; records, the
 memory and the store are handled here.
 
+Each target language is a task of its own ("prepare es"), which stores the language's drafts as
+soon as it is translated: a run killed or cancelled midway loses only the languages in flight.
+The store says what is done (a re-run translates only the languages missing for each record
+version); the task's cache policy (`StoredLanguage`) says the same to Prefect, so a retried or
+re-triggered run shows those languages as Cached. Notices that drafts await review are written
+with the drafts and sent by `flush_notices`, at the start and the end of every run.
+
 A run in which a record was refused or a language failed ends in the state "Completed with
 failures", its message naming them; its summary artifact keeps a failed column.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CachePolicy
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
+from prefect.utilities.annotations import BaseAnnotation, quote
+from prefect.utilities.hashing import hash_objects
 
-from pressflow.prepare import pipeline
+import pressflow
+from pressflow.core import db
 from pressflow.core.config import Settings
+from pressflow.core.errors import ModelMissingError
+from pressflow.prepare import pipeline
 from pressflow.records import Event, LoadResult, load_records
 from pressflow.translate.runners import check_reachable, task_runner
 from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit
 from pressflow.flows import can_pass, settings_for
-from pressflow.flows.events import emit_prepare_events
+from pressflow.flows.events import flush_notices
 
 # Upper bounds for work that can hang (a stuck database lock, a model that never stops decoding).
 # Generous: a chunk of 200 releases in 8 languages plans in about a minute on 2 cores.
@@ -64,6 +77,42 @@ def store_task(works: list[pipeline.LanguageWork], settings: Settings) -> pipeli
     return pipeline.store_languages(works, settings)
 
 
+@dataclass
+class StoredLanguage(CachePolicy):
+    """A language's drafts are done once stored: the key is what decides them and where they are.
+
+    The store (its URL and birth: a store made again is another), the language, each release's
+    record version, the models that translate into the language (a new package version is new
+    work) and pressflow's version. Added to TASK_SOURCE on the task.
+    """
+
+    def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str:
+        lang, jobs, settings = (unquoted(inputs[name]) for name in ("lang", "jobs", "settings"))
+        versions = sorted((job.event.slug, job.event.fingerprint()) for job in jobs if lang in job.languages)
+        return hash_objects(db.store_identity(settings.db_url), lang, versions,
+                            model_ids(settings.source_language, lang), pressflow.__version__, raise_on_failure=True)
+
+
+def unquoted(value):
+    return value.unwrap() if isinstance(value, BaseAnnotation) else value
+
+
+def model_ids(source: str, lang: str) -> list[str]:
+    from pressflow.translate.engine import ArgosEngine
+
+    try:
+        return [leg.engine_id for leg in ArgosEngine().route(source, lang)]
+    except ModelMissingError:
+        return []  # skipped, not done: installing a model changes the key
+
+
+@task(name="prepare language", task_run_name="prepare {lang}", cache_policy=StoredLanguage() + TASK_SOURCE,
+      persist_result=True)
+def language_task(lang: str, jobs: list[pipeline.Job], settings: Settings) -> pipeline.PrepareReport:
+    """Plan, translate and store one language; its own steps are tasks too (retries, timeouts)."""
+    return pipeline.prepare_language(lang, jobs, settings, TaskSteps(threads=on_threads()))
+
+
 def on_threads() -> bool:
     return isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)
 
@@ -82,6 +131,8 @@ class TaskSteps(pipeline.Steps):
         super().__init__()
         self.threads = threads
         self.unit_size = LOCAL_UNIT_SIZE if threads else CLUSTER_UNIT_SIZE
+        if not threads:  # a cluster's workers load models of their own: every language at once
+            self.lanes = None
 
     def load(self, paths):
         return load_task(data(paths))
@@ -100,6 +151,12 @@ class TaskSteps(pipeline.Steps):
 
     def store(self, works, settings):
         return store_task(data(works), settings)
+
+    def language(self, lang, jobs, settings):
+        state = language_task(lang, data(jobs), settings, return_state=True)
+        if state.name == "Cached":  # stored by an earlier run: nothing added by this one
+            return pipeline.PrepareReport()
+        return state.result()
 
 
 def run_name() -> str:
@@ -132,16 +189,18 @@ def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # no
     """
     settings = settings_for(out_dir)
     check_reachable(settings)
+    flush_notices(settings)  # what an earlier run stored but could not tell
     report = pipeline.prepare_sources(settings, paths=[Path(p) for p in paths or []], events=events or [],
                                       steps=TaskSteps(threads=on_threads()))
     create_artifacts(report)
-    emit_prepare_events(report, settings)  # drafts awaiting review, languages failed
+    report.notices_waiting = flush_notices(settings).waiting  # drafts awaiting review, languages failed
     return final_state(report)
 
 
 def final_state(report: pipeline.PrepareReport):
     if report.ok:
-        return Completed(data=report, message=f"{report.drafts_added} drafts stored")
+        waiting = f"; {report.notices_waiting} notice(s) wait for the next run" if report.notices_waiting else ""
+        return Completed(data=report, message=f"{report.drafts_added} drafts stored{waiting}")
     return Completed(name="Completed with failures", data=report, message=failure_message(report))
 
 

@@ -24,7 +24,7 @@ from prefect.states import Completed
 from pressflow.core.config import Settings
 from pressflow.publish import PublishReport, publish
 from pressflow.flows import can_pass, settings_for
-from pressflow.flows.events import emit_publish_events, publications
+from pressflow.flows.events import emit_publish_events, flush_notices, publications
 
 # Publishing waits for the publish lock (another run may hold it) and writes every changed file;
 # an hour is far beyond any real run, and frees a schedule slot held by a hung one.
@@ -49,6 +49,7 @@ def publish_flow(out_dir: str | None = None) -> PublishReport:
         out_dir: Output folder (feeds, pages, outbox, draft store); default PRESSFLOW_OUT, else outputs/.
     """
     settings = settings_for(out_dir)
+    flush_notices(settings)  # what a prepare run stored but could not tell (its server was down)
     before = publications(settings)  # to tell what this run put out new or changed
     report = publish_task(settings)
     for warning in report.warnings:  # e.g. the site address left at its loopback default

@@ -3,13 +3,17 @@
 Plain functions, one per step, so that the Prefect flows (which add retries, concurrency and
 artifacts) and the tests call the same code:
 
-1. `register`: store each release and its English drafts; say which languages still need work.
-   Steps 2-4 then run per chunk of releases (`chunks`), so memory follows the chunk.
-2. `plan_language`, per target language: render every release that needs it, segment, look up
-   the memory, and plan one batched translation pass.
-3. The plans' units of model work run anywhere (`translate.stage.run_unit`): here on a few
+1. `register`: store each release and its English drafts; say which languages still need work
+   (a language already stored for a release's record version is never translated again).
+   Steps 2-4 then run per chunk of releases (`chunks`), so memory follows the chunk, and per
+   target language (`prepare_language`), a few languages at a time (`Steps.languages`):
+2. `plan_language`: render every release that needs the language, segment, look up the memory,
+   and plan one batched translation pass.
+3. The plan's units of model work run anywhere (`translate.stage.run_unit`): here on a few
    threads (`run_threaded`), in the flow on Prefect's task runner (threads or Dask).
-4. `store_language`: assemble, check and store each language's drafts.
+4. `store_language`: assemble, check and store the language's drafts, with the notice that they
+   await review (`drafts.notices`), in one transaction, as soon as the language is done: a run
+   that dies loses only the languages in flight, and the next run does only what is missing.
 
 `prepare` is the one driver: it runs these steps in order, whichever way a run was triggered.
 How each step runs is a `Steps` strategy: `Steps` calls the functions (the CLI without a
@@ -23,9 +27,11 @@ sentence the model fails on fails that language for the releases concerned only.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +40,7 @@ from typing import Callable, Iterator
 from ..core import db
 from ..core.config import Settings
 from ..core.errors import ModelMissingError, PressflowError, TranslationError, printable
-from ..drafts import store
+from ..drafts import notices, store
 from ..memory.store import SqlMemory
 from ..platforms import PLATFORMS
 from ..records import Event, LoadResult, load_records
@@ -81,6 +87,7 @@ class PrepareReport:
     errors: list[str] = field(default_factory=list)  # records refused and paths missing, one line each
     drafts_added: int = 0
     stats: StageStats = field(default_factory=StageStats)
+    notices_waiting: int = 0  # notices in the store's outbox not sent yet (to a Prefect server)
 
     @property
     def ok(self) -> bool:
@@ -142,6 +149,8 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                     texts = [strip_keep(v) for v in rendered.variants]
                     _store_draft(session, event, rendered, texts, source_text=texts[0], status=status)
                     report.drafts_added += 1
+                if drafts and status == store.PENDING:  # approved on arrival: nothing to review
+                    notices.record(session, notices.AWAITING_REVIEW, event.slug, source)
         report.releases[event.slug] = ReleaseOutcome(event.title, "changed" if changed else "unchanged", [source],
                                                      source_only=not event.countries and event.languages is None)
         if todo:
@@ -241,10 +250,17 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine
     return LanguageWork(lang, rendered, plan, report)
 
 
+# Languages are planned one at a time, though translated side by side: planning is quick next to
+# translating, and the sentence splitter (pysbd) it shares between languages keeps state while it
+# splits (two languages splitting the same English lines at once got different sentences).
+_planning = threading.Lock()
+
+
 def plan_languages(languages: list[str], jobs: list[Job], settings: Settings,
                    engine: Engine | None = None) -> list[LanguageWork]:
     """`engine` translates (default: the installed Argos packages)."""
-    return [plan_language(lang, jobs, settings, engine) for lang in languages]
+    with _planning:
+        return [plan_language(lang, jobs, settings, engine) for lang in languages]
 
 
 def store_languages(works: list[LanguageWork], settings: Settings) -> PrepareReport:
@@ -299,6 +315,7 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
                              source_text=job.source_texts[rendered.channel],
                              status=store.PENDING, qa=list(variants[0].qa), meta=meta)
                 report.drafts_added += 1
+            notices.record(session, notices.AWAITING_REVIEW, job.event.slug, lang)
             report.releases[job.event.slug] = ReleaseOutcome(job.event.title, "translated", [lang],
                                                             {lang: len(drafts)})
     for job, error in failed:  # after the drafts' transaction: SQLite has one writer at a time
@@ -310,7 +327,7 @@ def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseExce
     reason = f"translation failed: {exc}" if isinstance(exc, PressflowError) else \
         f"translation failed: {type(exc).__name__}: {exc}"
     log.error("%s: %s\n%s", lang, reason, "".join(traceback.format_exception(exc)))
-    _record_skips(settings, jobs, lang, reason, report.failed)
+    _record_skips(settings, jobs, lang, reason, report.failed, tell=True)
 
 
 def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
@@ -326,7 +343,7 @@ def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, li
         except PressflowError as exc:  # a template failing for one release fails that release's language only
             reason = f"rendering failed: {exc}"
             log.error("%s (%s): %s", job.event.slug, lang, reason)
-            _record_skips(settings, [job], lang, reason, report.failed)
+            _record_skips(settings, [job], lang, reason, report.failed, tell=True)
     documents = [variant for _, drafts in rendered for draft in drafts for variant in draft.variants]
     # One pass for the whole language; the glossary's person names are the union over releases:
     # quote speakers, and organizers who are people (a title says so; organizations get translated).
@@ -338,12 +355,20 @@ def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, li
     return rendered, plan
 
 
-def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, into: dict) -> None:
+REASON_KEPT = 2000  # characters of a failure's reason a notice keeps (the run's log has it all)
+
+
+def _record_skips(settings: Settings, jobs: list[Job], lang: str, reason: str, into: dict,
+                  tell: bool = False) -> None:
+    """Remember why `lang` is missing for these releases; `tell`: a failure staff are told of."""
     with db.session_scope(settings.db_url) as session:
         for job in jobs:
             if not store.has_drafts(session, job.event.slug, lang, job.event.fingerprint()):
                 store.record_skip(session, slug=job.event.slug, lang=lang, fingerprint=job.event.fingerprint(),
                                   reason=reason)
+                if tell:
+                    notices.record(session, notices.TRANSLATION_FAILED, job.event.slug, lang,
+                                   {"reason": reason[:REASON_KEPT]})
             into.setdefault(job.event.slug, {})[lang] = reason
 
 
@@ -358,6 +383,9 @@ class Steps:
 
     def __init__(self, progress: Callable[[str, int], None] | None = None, engine: Engine | None = None):
         self.progress, self.engine = progress, engine  # engine None: the installed Argos packages
+        # Languages in flight at once (None: all): no more than the model cache holds, so that a
+        # model in use is never evicted (each language uses one model at a time).
+        self.lanes: int | None = MODELS.size
 
     def load(self, paths: list[Path]) -> LoadResult:
         return load_records(paths)
@@ -374,6 +402,42 @@ class Steps:
     def store(self, works: list[LanguageWork], settings: Settings) -> PrepareReport:
         return store_languages(works, settings)
 
+    def language(self, lang: str, jobs: list[Job], settings: Settings) -> PrepareReport:
+        return prepare_language(lang, jobs, settings, self)
+
+    def languages(self, languages: list[str], jobs: list[Job], settings: Settings) -> Iterator[PrepareReport]:
+        """Each language's report as it is stored, `lanes` languages at a time."""
+        return in_lanes(lambda lang: self.language(lang, jobs, settings), languages, self.lanes)
+
+
+def in_lanes(work: Callable[[str], PrepareReport], languages: list[str],
+             lanes: int | None) -> Iterator[PrepareReport]:
+    """`work(lang)` for every language on `lanes` threads, results as they finish. Each thread
+    runs in a copy of this context (a Prefect flow run's, when there is one). When a language
+    raises, the languages not started yet are not, those in flight finish (their drafts are
+    kept), then the error propagates."""
+    if len(languages) <= 1:
+        yield from map(work, languages)
+        return
+    with ThreadPoolExecutor(max_workers=lanes or len(languages), thread_name_prefix="language") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, work, lang) for lang in languages]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def prepare_language(lang: str, jobs: list[Job], settings: Settings, steps: Steps) -> PrepareReport:
+    """Plan, translate and store one language of a chunk: when this returns, its drafts and the
+    notice that they await review are in the store."""
+    (work,) = steps.plan([lang], jobs, settings)
+    if work.plan is not None:
+        run_plans([work.plan], steps.run_units, unit_size=steps.unit_size)
+    return steps.store([work], settings)
+
 
 def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
             progress: Callable[[str, int], None] | None = None, engine: Engine | None = None, *,
@@ -384,10 +448,10 @@ def prepare(events: list[tuple[Path | None, Event]], settings: Settings,
     with prepare_lock(settings):  # one prepare at a time per store; a later one waits, then continues
         jobs, report = steps.register(events, settings)
         for chunk in chunks(jobs, settings):  # memory follows the chunk, not the batch
-            works = steps.plan(languages_of(chunk), chunk, settings)
-            run_plans([work.plan for work in works if work.plan is not None], steps.run_units,
-                      unit_size=steps.unit_size)
-            report.merge(steps.store(works, settings))
+            for stored in steps.languages(languages_of(chunk), chunk, settings):
+                report.merge(stored)
+    with db.session_scope(settings.db_url) as session:
+        report.notices_waiting = notices.waiting_count(session)
     return report
 
 
