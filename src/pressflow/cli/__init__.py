@@ -88,6 +88,7 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
                  ) -> None:
     _state["debug"] = debug
     _state["countries"] = countries
+    _state["said_not_recorded"] = False
     # pressflow's log lines: the summary printed at the end says what was skipped and failed;
     # the lines themselves (with tracebacks) on the terminal only with --debug. In a Prefect run
     # they go to the run's logs whatever this says (pressflow.flows).

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 APPROVED = "pressflow.release.approved"
 PUBLISH_DEPLOYMENT = "pressflow-publish/publish"
 _PENDING_KEY = "pressflow.approved"  # in session.info: what this transaction approved, by release
-EVENT_TIMEOUT = 10  # seconds; an approval does not wait longer on Prefect
+# Every approval carries this label with one value: the publish trigger (prefect.yaml) buckets
+# events by it (`for_each`), so approvals of any releases fall in one bucket, one run. (Without
+# `for_each` a proactive trigger keeps a bucket open at all times and fires whenever a window
+# passes with no approval, i.e. all the time.)
+DEBOUNCE_LABEL = "pressflow.debounce"
 
 
 @dataclass
@@ -46,7 +50,8 @@ class Approved:
         return {
             "event": APPROVED,
             "resource": {"prefect.resource.id": f"pressflow.release.{self.slug}",
-                         "prefect.resource.name": self.title, "pressflow.release": self.slug},
+                         "prefect.resource.name": self.title, "pressflow.release": self.slug,
+                         DEBOUNCE_LABEL: "publish"},
             "payload": {"release": self.slug, "title": self.title, "languages": languages,
                         "reviewer": ", ".join(reviewers),
                         "publish_at": self.publish_at.isoformat() if self.publish_at else None,
