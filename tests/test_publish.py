@@ -156,9 +156,11 @@ def test_an_edit_updates_the_entry_in_place(published):
     assert after[entry_id].updated_parsed[:5] == LATER.timetuple()[:5]
     page = (published.out_dir / "site" / "es" / "water-forum.html").read_text()
     assert "Foro del agua en Taskent" in page
-    # the outbound Markdown is the edited text, less the image description line the page reads
-    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text() == \
-        split_image_alt(edited)[0]
+    # the outbound Markdown carries the edited text (less the image description line the page
+    # reads) under its release line
+    outbound = (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text()
+    assert outbound.startswith("**PARA DIFUSIÓN INMEDIATA**")
+    assert split_image_alt(edited)[0].strip() in outbound
 
 
 # --- pages ---------------------------------------------------------------------------------

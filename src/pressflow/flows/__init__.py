@@ -4,6 +4,11 @@ Thin on purpose: the flows give the driver's steps tasks, retries for errors tha
 timeouts, names, final states and artifacts; the work itself is in the plain functions.
 `prefect.yaml` points at `pressflow/flows/prepare.py` and `pressflow/flows/publish.py`.
 
+A run that ends "Completed with failures" (a Completed state: Prefect's events say Completed)
+emits `pressflow.flow-run.completed-with-failures` (resource `pressflow.flow-run.<id>`; payload
+flow, state, message), which automations/runs.yaml turns into a webhook call. Publish runs take
+the one slot of the `pressflow-publish` global concurrency limit, leased (`publish_slot`).
+
 Importing this package connects the `pressflow` logger to the Prefect run logs, so that what
 pressflow logs inside a flow run (a skipped or failed language, a refused record) shows in that
 run's logs in the UI.
