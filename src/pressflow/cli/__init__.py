@@ -315,7 +315,7 @@ def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JS
         settings = settings_for(out)
         if _through_prefect() and not local:
             ok = _submit("pressflow-prepare/prepare", {"paths": [str(p.absolute()) for p in paths],
-                                   "out_dir": str(settings.out_dir.absolute())})
+                                                       "out_dir": str(settings.out_dir.absolute())})
         else:
             ok = _run_prepare(paths, settings).ok
         if not ok:
