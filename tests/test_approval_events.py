@@ -6,6 +6,7 @@ and are read back from its events API. Without a server, approving imports no Pr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -172,12 +173,25 @@ def test_the_crash_automation_is_the_documented_one():
     assert trigger.within.total_seconds() == 3 * frequency
 
 
+@contextlib.contextmanager
+def no_server_in_prefect_settings():
+    """Prefect's own settings without a server, when an earlier test loaded them with its own."""
+    if "prefect.settings" not in sys.modules:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
+
+
 def test_without_a_server_prepare_says_once_what_it_does_not_record(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
     record = tmp_path / "r.yaml"
     record.write_text("id: r\ntitle: R\ndate: 2021-06-21\nsummary: S.\nlanguages: []\n")
-    result = CliRunner().invoke(app, ["run", str(record), "--auto-approve", "--out", str(tmp_path / "out")])
+    with no_server_in_prefect_settings():
+        result = CliRunner().invoke(app, ["run", str(record), "--auto-approve", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert result.stderr.count(NOT_RECORDED) == 1 and len(NOT_RECORDED.splitlines()) == 1
 
