@@ -61,8 +61,8 @@ def package_dir() -> Path:
 
 
 def event_folders() -> list[Path]:
-    """The code that emits Prefect events: the flows and delivery."""
-    return [package_dir() / "flows", package_dir() / "deliver"]
+    """The code that emits Prefect events: the flows, delivery, and approvals (drafts/announce.py)."""
+    return [package_dir() / "flows", package_dir() / "deliver", package_dir() / "drafts"]
 
 
 # --- cli.md ------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def checks_reference() -> str:
 
 # --- events.md ---------------------------------------------------------------------------------
 
-EVENT = re.compile(r"^pressflow\.[a-z]+\.[a-z]+(?:-[a-z]+)*$")
+EVENT = re.compile(r"^pressflow\.[a-z]+(?:-[a-z]+)*\.[a-z]+(?:-[a-z]+)*$")
 
 
 def events_reference() -> str:

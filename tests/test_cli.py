@@ -208,7 +208,7 @@ def test_a_language_that_fails_to_publish_is_named_and_exits_1(cli, prefect_harn
     assert error.startswith("error: half-published: es: not published: rendering failed: template")
     assert "no_such_page_variable" in error
     # The Spanish drafts stay approved, so every publish tries again, and says so again.
-    again = cli("publish", "--out", out)
+    again = cli("publish", "--local", "--out", out)
     assert again.exit_code == 1, again.output
     assert [line for line in again.stderr.splitlines() if line.startswith("error:")] == [error]
 
@@ -222,7 +222,7 @@ def test_prepare_reports_a_bad_record_and_stores_the_good_one(cli, prefect_harne
     write_record(records, "b-good.yaml", {"id": "good-one", "title": "Good", "date": "2021-09-01",
                                           "summary": "English only.", "languages": []})
     out = tmp_path / "out"
-    result = cli("prepare", records, "--out", out)
+    result = cli("prepare", "--local", records, "--out", out)
     assert result.exit_code == 1, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
@@ -237,7 +237,7 @@ def test_prepare_reports_a_bad_record_and_stores_the_good_one(cli, prefect_harne
 def test_prepare_a_missing_path_fails_but_prepares_the_rest(cli, prefect_harness, tmp_path):
     good = write_record(tmp_path, "good.yaml", {"id": "good-two", "title": "Good", "date": "2021-09-01",
                                                 "summary": "English only.", "languages": []})
-    result = cli("prepare", good, tmp_path / "nowhere.yaml", "--out", tmp_path / "out")
+    result = cli("prepare", "--local", good, tmp_path / "nowhere.yaml", "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'nowhere.yaml'}: no such file or folder" in result.stderr
     assert "prepared good-two" in result.stdout
@@ -338,7 +338,7 @@ def test_bad_registry_file_is_one_line(cli, prefect_harness, tmp_path, monkeypat
     monkeypatch.setenv("PRESSFLOW_COUNTRIES", str(registry))
     record = write_record(tmp_path, "r.yaml", {"title": "T", "date": "2021-09-01", "summary": "S.",
                                                "countries": ["KZ"]})
-    result = cli("--countries", registry, "prepare", record, "--out", tmp_path / "out")
+    result = cli("--countries", registry, "prepare", "--local", record, "--out", tmp_path / "out")
     assert result.exit_code == 1
     # (The test settings let Prefect log task failures too; the CLI's own message is one line.)
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]

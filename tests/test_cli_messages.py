@@ -109,11 +109,11 @@ def test_prepare_after_installing_a_model_says_what_it_added(prefect_harness, ar
         empty = tmp_path / "no-models"
         empty.mkdir()
         no_models.setattr(argos_settings, "package_dirs", [empty])
-        before = cli("prepare", record, "--out", out)
+        before = cli("prepare", "--local", record, "--out", out)
     assert "prepared summit: en (changed)\n" in before.stdout, before.output
     assert argos_settings.package_dirs == installed  # the model is back, as after `models install`
 
-    after = cli("prepare", record, "--out", out)
+    after = cli("prepare", "--local", record, "--out", out)
 
     assert after.exit_code == 0, after.output
     with db.session_scope(Settings(out_dir=out).db_url) as session:
@@ -142,7 +142,7 @@ def test_publish_of_an_embargoed_release_says_until_when(prefect_harness, tmp_pa
     event = Event(id="later", title="Later", date="2021-06-04", summary="Not yet.", languages=[],
                   publish_at="2099-03-01T09:30:00+08:00")
     pipeline.prepare([(None, event)], settings)
-    result = cli("publish", "--out", settings.out_dir)
+    result = cli("publish", "--local", "--out", settings.out_dir)
     assert result.exit_code == 0, result.output
     assert ("embargoed later until 2099-03-01 01:30 UTC (09:30 +08:00 in the record); publish again after that\n"
             in result.stdout), result.output
@@ -164,7 +164,7 @@ def test_prepare_names_a_missing_path_with_a_line_break_on_one_line(prefect_harn
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"id": "good", "title": "Good", "date": "2021-06-04",
                                                         "summary": "Fine.", "languages": []}))
     bad = tmp_path / "nowhere\nprepared fake: en (changed)"
-    result = cli("prepare", bad, tmp_path / "good.yaml", "--out", tmp_path / "out")
+    result = cli("prepare", "--local", bad, tmp_path / "good.yaml", "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert [line for line in result.stderr.splitlines() if not line.startswith("recorded in Prefect")] == [
         f"error: {str(bad)!r}: no such file or folder"]

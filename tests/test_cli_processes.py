@@ -83,7 +83,7 @@ def test_a_killed_command_leaves_no_process_with_a_prefect_server(tmp_path, pref
 
     env = fresh_env(tmp_path, PREFECT_API_URL=PREFECT_API_URL.value())
     out = tmp_path / "out"
-    for args in (["run", str(EVENTS), "--auto-approve", "--out", str(out)], ["publish", "--out", str(out)]):
+    for args in (["run", str(EVENTS), "--auto-approve", "--out", str(out)], ["publish", "--local", "--out", str(out)]):
         for after in (1.0, 3.0, 6.0):
             finished, left = kill_and_look(args, env, after)
             assert left == [], f"pressflow {args[0]} killed after {after} s (exit {finished}), left behind: {left}"

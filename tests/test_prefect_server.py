@@ -216,12 +216,13 @@ def test_officer_prepares_an_event_through_the_deployment(tmp_path, server, serv
         form = deployments["prepare"].parameter_openapi_schema
         assert {"title", "date", "summary", "location", "quotes"} <= set(form["definitions"]["Event"]["properties"])
         schedule = deployments["publish-scheduled"].schedules[0].schedule
-        assert schedule.interval.total_seconds() == 300
+        assert schedule.interval.total_seconds() == 3600  # a safety net: approvals trigger `publish`
         # prefect.yaml's work pool definition gives every deployment the flow runs' environment.
         for deployment in deployments.values():
             assert deployment.job_variables == {"env": {
                 "PRESSFLOW_OUT": f"{ROOT}/outputs",
-                "ARGOS_PACKAGES_DIR": f"{Path.home()}/.local/share/argos-translate/packages"}}
+                "ARGOS_PACKAGES_DIR": f"{Path.home()}/.local/share/argos-translate/packages",
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
 
         # What the UI form submits: the record as JSON, dates as strings.
         # This run's output and models go to the test's folders, as a user points one run elsewhere.
@@ -254,7 +255,7 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
     """`publish-scheduled`, run by the server's scheduler and a worker, publishes a release soon
     after its publish_at passes, and nothing about it before.
 
-    The deployment is the one in prefect.yaml with its interval shortened from 300 s to 10 s, so
+    The deployment is the one in prefect.yaml with its interval shortened from 3600 s to 10 s, so
     the test waits seconds rather than minutes; everything else (entrypoint, pull step, pool,
     concurrency limit) is the file as shipped.
     """
@@ -268,10 +269,10 @@ def test_the_scheduled_deployment_lifts_an_embargo_on_time(tmp_path, services):
 
     interval = 10
     shipped = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
-    assert "      - interval: 300\n" in shipped
+    assert "      - interval: 3600\n" in shipped
     project_file = tmp_path / "prefect.yaml"
     out = tmp_path / "out"
-    project_file.write_text(with_job_env(shipped.replace("      - interval: 300\n", f"      - interval: {interval}\n"),
+    project_file.write_text(with_job_env(shipped.replace("      - interval: 3600\n", f"      - interval: {interval}\n"),
                                          out=out, models=Path(os.environ["ARGOS_PACKAGES_DIR"])))
 
     env = start_server(tmp_path, services, scheduler=True)

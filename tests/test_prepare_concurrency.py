@@ -56,7 +56,7 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def start_prepare(settings: Settings, record: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pressflow.cli", "prepare", str(record), "--out",
+    return subprocess.Popen([sys.executable, "-m", "pressflow.cli", "prepare", "--local", str(record), "--out",
                              str(settings.out_dir)], env=environment(settings), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

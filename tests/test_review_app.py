@@ -589,26 +589,23 @@ def test_secret_key_file_is_private(app, settings):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_publish_through_prefect_starts_a_run_of_the_publish_deployment(prefect_harness, settings):
-    """With a Prefect server, approving starts a run of `pressflow-publish/publish` (a worker runs it)."""
+def test_publish_through_prefect_starts_no_run_per_approval(prefect_harness, settings):
+    """With a Prefect server, the page starts no run of its own: the approval is an event, and
+    the `publish` deployment's trigger makes one run of a burst (tests/test_runs_events.py)."""
     from prefect.client.orchestration import get_client
-    from prefect.utilities.asyncutils import run_coro_as_sync
 
     from pressflow.flows.publish import publish_flow
     from pressflow.review_app.publishing import mode_from_environment
 
     assert mode_from_environment().via_prefect  # the harness configures a Prefect API
     publish_flow.to_deployment(name="publish").apply()
-    message = Publisher(settings, PublishMode(on_approve=True, via_prefect=True)).request()
-    assert message.startswith("Publishing started: Prefect flow run ")
-
-    async def runs():
-        async with get_client() as client:
-            return await client.read_flow_runs()
-
-    run_name = message.removeprefix("Publishing started: Prefect flow run ").split(" of ")[0]
-    run = next(r for r in run_coro_as_sync(runs()) if r.name == run_name)
-    assert run.parameters == {"out_dir": str(settings.out_dir.resolve())}
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("pressflow-publish/publish")
+        before = [r.id for r in client.read_flow_runs() if r.deployment_id == deployment.id]
+        messages = [Publisher(settings, PublishMode(on_approve=True, via_prefect=True)).request() for _ in range(3)]
+        after = [r.id for r in client.read_flow_runs() if r.deployment_id == deployment.id]
+    assert after == before
+    assert "pressflow-publish/publish" in messages[0] and "one run for a burst" in messages[0]
 
 
 # --- saves and decisions at the same moment ----------------------------------------------------

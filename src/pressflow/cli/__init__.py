@@ -88,6 +88,7 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show full tr
                  ) -> None:
     _state["debug"] = debug
     _state["countries"] = countries
+    _state["said_not_recorded"] = False
     # pressflow's log lines: the summary printed at the end says what was skipped and failed;
     # the lines themselves (with tracebacks) on the terminal only with --debug. In a Prefect run
     # they go to the run's logs whatever this says (pressflow.flows).
@@ -122,10 +123,13 @@ def settings_for(out: Optional[Path]) -> Settings:
 
 # --- prepare / publish / run ------------------------------------------------------------------
 #
-# With a Prefect server configured (PREFECT_API_URL, or the active Prefect profile), these run
-# the flows, so every run, its logs and its artifacts are in that server. Without one they run
-# the same driver directly in this process: Prefect is not even imported, and the command costs
-# what its work costs (bench/cli.py). Nothing is started that could outlive the command.
+# With a Prefect server configured (PREFECT_API_URL, or the active Prefect profile), `prepare`
+# and `publish` submit a run of their deployment (prefect.yaml) and follow it here: a worker
+# does the work, the terminal shows the run's states and logs, the exit code follows its final
+# state. `--local` runs the flow in this process instead (still recorded in the server). Without
+# a server they run the same driver directly in this process: Prefect is not even imported, the
+# command costs what its work costs (bench/cli.py), and one line says what is not recorded.
+# Nothing is started that could outlive the command.
 
 
 def _through_prefect() -> str | None:
@@ -141,8 +145,29 @@ def _recorded(state, api_url: str) -> None:
     echo(f"recorded in Prefect ({state.name}): {ui}/runs/flow-run/{run_id}", err=True)
 
 
-NOT_RECORDED = ("runs are not recorded in Prefect (no server configured); set PREFECT_API_URL to see them, "
-                "with their logs, in the Prefect UI")
+NOT_RECORDED = ("note: ran here without Prefect (no server configured): no run, state, logs or artifacts are "
+                "recorded, and no worker was used; set PREFECT_API_URL to have them")
+
+
+def _say_not_recorded() -> None:
+    if not _state.get("said_not_recorded"):
+        _state["said_not_recorded"] = True
+        echo(NOT_RECORDED, err=True)
+
+
+LocalOption = typer.Option(False, "--local", help="With a Prefect server: run the flow in this process "
+                           "instead of submitting a run of the deployment to a worker.")
+
+
+def _submit(deployment: str, parameters: dict) -> bool:
+    """Run the deployment on a worker, following it here; True when it completed without failures."""
+    from ..flows.submit import submit  # imports Prefect: only with a server configured
+
+    if _state.get("countries"):
+        fail("--countries applies to runs in this process: add --local, or set PRESSFLOW_COUNTRIES on the worker")
+    outcome = submit(deployment, parameters, lambda line: echo(line, err=True), _through_prefect())
+    echo(f"flow run {outcome.name} ended {outcome.state}" + (f": {outcome.message}" if outcome.message else ""))
+    return outcome.ok
 
 
 def _prepare_report(paths: list[Path], settings: Settings, progress):
@@ -183,8 +208,8 @@ def _run_prepare(paths: list[Path], settings: Settings):
     stats = report.stats
     echo(f"{report.drafts_added} drafts stored; {stats.segments} segments, {stats.unique} unique, "
          f"{stats.from_memory} from memory, {stats.translated} machine-translated")
-    if not (report.ok or recorded) and _state["debug"]:  # Prefect advice only for whoever asked for details
-        echo(NOT_RECORDED, err=True)
+    if not recorded:
+        _say_not_recorded()
     if report.notices_waiting and not recorded and _state["debug"]:
         echo(f"{report.notices_waiting} notice(s) to reviewers wait in the store for a run against a Prefect "
              "server (kept 7 days)", err=True)
@@ -267,8 +292,8 @@ def _run_publish(settings: Settings, already_said: dict[str, dict[str, str]] | N
     for warning in report.warnings:
         echo(f"warning: {warning}", err=True)
     echo(f"{report.files_written} files written, {report.files_unchanged} unchanged in {settings.out_dir}")
-    if report.failed and not recorded and not said and _state["debug"]:
-        echo(NOT_RECORDED, err=True)
+    if not recorded:
+        _say_not_recorded()
     return not report.failed
 
 
@@ -287,10 +312,16 @@ def _auto_approve(settings: Settings, slugs: list[str]) -> None:
 
 @app.command()
 def prepare(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON files or folders)."),
-            out: Optional[Path] = OutOption) -> None:
+            out: Optional[Path] = OutOption, local: bool = LocalOption) -> None:
     """Validate records, render releases and posts, translate them, and store drafts for review."""
     with errors_as_lines():
-        if not _run_prepare(paths, settings_for(out)).ok:
+        settings = settings_for(out)
+        if _through_prefect() and not local:
+            ok = _submit("pressflow-prepare/prepare", {"paths": [str(p.absolute()) for p in paths],
+                                                       "out_dir": str(settings.out_dir.absolute())})
+        else:
+            ok = _run_prepare(paths, settings).ok
+        if not ok:
             raise typer.Exit(1)
 
 
@@ -301,12 +332,16 @@ ChannelsOption = typer.Option(None, "--channels", help="The channels file (defau
 @app.command()
 def publish(out: Optional[Path] = OutOption, channels: Optional[Path] = ChannelsOption,
             no_deliver: bool = typer.Option(False, "--no-deliver", help="Do not deliver to the configured "
-                                            "channels after publishing.")) -> None:
+                                            "channels after publishing."),
+            local: bool = LocalOption) -> None:
     """Publish approved drafts: feeds, pages and outbound files; then deliver them to the
     channels configured (--channels or PRESSFLOW_CHANNELS), unless --no-deliver."""
     with errors_as_lines():
         settings = settings_for(out)
-        published = _run_publish(settings)
+        if _through_prefect() and not local:
+            published = _submit("pressflow-publish/publish", {"out_dir": str(settings.out_dir.absolute())})
+        else:
+            published = _run_publish(settings)
         delivered = True
         if not no_deliver and channels_file(channels) is not None:
             delivered = _run_deliver(settings, channels)
@@ -322,7 +357,8 @@ def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON f
         deliver: bool = typer.Option(False, "--deliver", help="Then deliver to the configured channels "
                                      "(never without this option)."),
         channels: Optional[Path] = ChannelsOption) -> None:
-    """Prepare, then publish, in one go (and deliver, only with --deliver)."""
+    """Prepare, then publish, in one go (and deliver, only with --deliver). In this process,
+    recorded in Prefect when a server is configured."""
     with errors_as_lines():
         settings = settings_for(out)
         prepared = _run_prepare(paths, settings)
@@ -336,6 +372,33 @@ def run(paths: list[Path] = typer.Argument(..., help="Event records (YAML/JSON f
             delivered = _run_deliver(settings, channels)
         if not (prepared.ok and published and delivered):
             raise typer.Exit(1)
+
+
+# --- Prefect automations (automations/*.yaml) ----------------------------------------------------
+
+automations_app = typer.Typer(help="The Prefect automations of automations/*.yaml.", no_args_is_help=True)
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("install")
+def automations_install(
+        webhook: Optional[str] = typer.Option(None, "--webhook", help="The Webhook block (name or id) the "
+                                              "notices go to (`prefect block create webhook`)."),
+        folder: Path = typer.Option(Path("automations"), "--dir", help="The folder of automation files.")) -> None:
+    """Create or update every automation of automations/*.yaml on the Prefect server, by name:
+    running it again changes nothing."""
+    with errors_as_lines():
+        if not _through_prefect():
+            fail("no Prefect server configured: set PREFECT_API_URL (automations live in the server)")
+        from ..flows.automations import install
+
+        done = install(folder, webhook)
+        for name in done.created:
+            echo(f"created {name}")
+        for name in done.updated:
+            echo(f"updated {name}")
+        if done.removed_duplicates:
+            echo(f"removed {done.removed_duplicates} duplicate automation(s) of the same names")
 
 
 # --- delivery (docs/channels.md) ---------------------------------------------------------------

@@ -113,6 +113,9 @@ class Settings(BaseModel):
     dask_address: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DASK_ADDRESS") or None)
     # Worker processes of the local Dask cluster.
     dask_workers: int = Field(default_factory=lambda: int(_env("DASK_WORKERS", "2")), ge=1)
+    # How long a run waits for another run's lock on the store (a second prepare on the same
+    # store) before it fails saying so; PRESSFLOW_LOCK_WAIT_MINUTES.
+    lock_wait_minutes: float = Field(default_factory=lambda: float(_env("LOCK_WAIT_MINUTES", "30")), gt=0)
     # The review page: publish as soon as a reviewer approves (else the scheduled deployment does),
     # and mark its session cookie Secure (behind HTTPS).
     publish_on_approve: bool = Field(default_factory=lambda: _flag("PUBLISH_ON_APPROVE", "1"))

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import importlib
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,7 +25,7 @@ from sqlalchemy import DateTime, Integer, TypeDecorator, create_engine, event, f
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from .errors import ReviewError
+from .errors import LockWaitTimeout, ReviewError
 from .files import private_file
 from .text_rules import name_problem
 
@@ -267,17 +268,19 @@ def get_engine(url: str) -> Engine:
 
 
 @contextmanager
-def exclusive(url: str, purpose: str, key: int, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+def exclusive(url: str, purpose: str, key: int, on_wait: Callable[[], None] | None = None,
+              timeout: float | None = None) -> Iterator[None]:
     """Run the block while no other process holds this store's `purpose` lock; if one does, call
-    `on_wait` once, then wait for it. PostgreSQL: an advisory lock (`key`) on a connection of its
-    own, released if the process dies; SQLite: a lock file beside the database file."""
+    `on_wait` once, then wait for it, at most `timeout` seconds (None: for ever), then raise
+    LockWaitTimeout. PostgreSQL: an advisory lock (`key`) on a connection of its own, released
+    if the process dies; SQLite: a lock file beside the database file."""
     engine, path = get_engine(url), sqlite_path(url)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             if not connection.scalar(select(func.pg_try_advisory_lock(key))):
                 if on_wait:
                     on_wait()
-                connection.execute(select(func.pg_advisory_lock(key)))
+                _wait_for_advisory_lock(connection, key, purpose, timeout)
             try:
                 yield
             finally:
@@ -289,13 +292,29 @@ def exclusive(url: str, purpose: str, key: int, on_wait: Callable[[], None] | No
         except filelock.Timeout:
             if on_wait:
                 on_wait()
-            lock.acquire()
+            try:
+                lock.acquire(timeout=-1 if timeout is None else timeout)
+            except filelock.Timeout:
+                raise _waited_too_long(purpose, timeout) from None
         try:
             yield
         finally:
             lock.release()
     else:  # an in-memory database belongs to one process anyway
         yield
+
+
+def _wait_for_advisory_lock(connection: Connection, key: int, purpose: str, timeout: float | None) -> None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not connection.scalar(select(func.pg_try_advisory_lock(key))):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _waited_too_long(purpose, timeout)
+        time.sleep(min(1.0, timeout or 1.0))
+
+
+def _waited_too_long(purpose: str, timeout: float | None) -> LockWaitTimeout:
+    return LockWaitTimeout(f"another {purpose} held this store for more than {timeout / 60:g} minutes; gave up waiting "
+                           "(PRESSFLOW_LOCK_WAIT_MINUTES); check that run, then start this one again")
 
 
 @contextmanager

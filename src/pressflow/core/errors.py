@@ -84,5 +84,9 @@ class PublishError(PressflowError):
     """Publishing a release or language failed."""
 
 
+class LockWaitTimeout(PressflowError):
+    """Another run held a store's lock for longer than this one may wait."""
+
+
 class ExchangeError(PressflowError):
     """A file to import cannot be taken (stale, not ours, unreadable): nothing was saved."""

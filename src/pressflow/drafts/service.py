@@ -22,7 +22,7 @@ from ..translate import layout as layouts
 from ..translate.protect import Glossary, restore
 from ..translate.segment import split_document
 from ..translate.stage import HUMAN
-from . import store
+from . import announce, store
 
 
 def flag_counts(flags: list[dict]) -> str:
@@ -205,6 +205,8 @@ def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, rea
             store.set_status(session, draft, status, reviewer=reviewer, reason=reason,
                              expected_revision=seen[draft_id].revision, expected_status=seen[draft_id].status)
             decided.append(draft)
+    if status == store.APPROVED:
+        announce.note_approved(session, decided, reviewer)  # an event once the caller commits
     return decided
 
 

@@ -4,6 +4,11 @@ Thin on purpose: the flows give the driver's steps tasks, retries for errors tha
 timeouts, names, final states and artifacts; the work itself is in the plain functions.
 `prefect.yaml` points at `pressflow/flows/prepare.py` and `pressflow/flows/publish.py`.
 
+A run that ends "Completed with failures" (a Completed state: Prefect's events say Completed)
+emits `pressflow.flow-run.completed-with-failures` (resource `pressflow.flow-run.<id>`; payload
+flow, state, message), which automations/runs.yaml turns into a webhook call. Publish runs take
+the one slot of the `pressflow-publish` global concurrency limit, leased (`publish_slot`).
+
 Importing this package connects the `pressflow` logger to the Prefect run logs, so that what
 pressflow logs inside a flow run (a skipped or failed language, a refused record) shows in that
 run's logs in the UI.
@@ -89,3 +94,62 @@ def can_pass(task, task_run, state) -> bool:
     except BaseException as raised:  # noqa: BLE001 - a result that cannot be read: do not retry
         exc = raised
     return isinstance(exc, BaseException) and _transient(exc) and not _hopeless(exc)
+
+
+COMPLETED_WITH_FAILURES = "pressflow.flow-run.completed-with-failures"
+
+
+def completed_with_failures(data, message: str):
+    """The final state "Completed with failures", announced as an event of its own.
+
+    Its type is COMPLETED (the run did its work; some languages or records did not go through),
+    so Prefect's state events and automations see a Completed run. The event
+    `pressflow.flow-run.completed-with-failures` is what automations/runs.yaml tells people about.
+    """
+    from prefect.events import emit_event
+    from prefect.runtime import flow_run
+    from prefect.states import Completed
+
+    name = "Completed with failures"
+    emit_event(event=COMPLETED_WITH_FAILURES,
+               resource={"prefect.resource.id": f"pressflow.flow-run.{flow_run.id}",
+                         "prefect.resource.name": flow_run.name or ""},
+               payload={"flow": flow_run.flow_name, "state": name, "message": message})
+    return Completed(name=name, data=data, message=message)
+
+
+# `publish` and `publish-scheduled` (and any `pressflow publish` with a server) take one slot of
+# this global concurrency limit, so two publishes never run at once whichever way they started.
+# The slot is leased: the run renews it while alive, and a run whose process died gives it back
+# when its lease runs out, instead of holding the only slot for ever.
+PUBLISH_LIMIT = "pressflow-publish"
+PUBLISH_LEASE_SECONDS = 60
+PUBLISH_SLOT_WAIT_SECONDS = 30 * 60
+
+
+@contextlib.contextmanager
+def publish_slot() -> Iterator[None]:
+    """Hold the one publish slot for the block (the limit is made on first use)."""
+    from prefect.concurrency.sync import concurrency
+
+    ensure_limit(PUBLISH_LIMIT, 1)
+    logging.getLogger("pressflow").info("taking the %s concurrency slot (one publish at a time)", PUBLISH_LIMIT)
+    with concurrency(PUBLISH_LIMIT, occupy=1, timeout_seconds=PUBLISH_SLOT_WAIT_SECONDS,
+                     lease_duration=PUBLISH_LEASE_SECONDS, strict=True):
+        yield
+
+
+def ensure_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit unless it exists (two runs racing: one creates it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass

@@ -41,7 +41,7 @@ from pressflow.prepare import pipeline
 from pressflow.records import Event, LoadResult, load_records
 from pressflow.translate.runners import check_reachable, task_runner
 from pressflow.translate.stage import CLUSTER_UNIT_SIZE, LOCAL_UNIT_SIZE, Unit, UnitResult, run_unit
-from pressflow.flows import can_pass, settings_for
+from pressflow.flows import can_pass, completed_with_failures, settings_for
 from pressflow.flows.events import flush_notices
 
 # Upper bounds for work that can hang (a stuck database lock, a model that never stops decoding).
@@ -201,7 +201,7 @@ def final_state(report: pipeline.PrepareReport):
     if report.ok:
         waiting = f"; {report.notices_waiting} notice(s) wait for the next run" if report.notices_waiting else ""
         return Completed(data=report, message=f"{report.drafts_added} drafts stored{waiting}")
-    return Completed(name="Completed with failures", data=report, message=failure_message(report))
+    return completed_with_failures(report, failure_message(report))
 
 
 def failure_message(report: pipeline.PrepareReport) -> str:

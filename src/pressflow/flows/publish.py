@@ -9,7 +9,10 @@ future there would publish embargoed releases into the real output folder. Tests
 call `pressflow.publish.publish(settings, now=...)` instead.
 
 A run in which a language could not be published (or a file not written) ends in the state
-"Completed with failures", its message naming them.
+"Completed with failures", its message naming them, and emits an event saying so.
+
+Runs take the one slot of the `pressflow-publish` global concurrency limit (leased; see
+`pressflow.flows.publish_slot`): `publish` and `publish-scheduled` never run at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from prefect.states import Completed
 
 from pressflow.core.config import Settings
 from pressflow.publish import PublishReport, publish
-from pressflow.flows import can_pass, settings_for
+from pressflow.flows import can_pass, completed_with_failures, publish_slot, settings_for
 from pressflow.flows.events import emit_publish_events, flush_notices, publications
 
 # Publishing waits for the publish lock (another run may hold it) and writes every changed file;
@@ -50,8 +53,9 @@ def publish_flow(out_dir: str | None = None) -> PublishReport:
     """
     settings = settings_for(out_dir)
     flush_notices(settings)  # what a prepare run stored but could not tell (its server was down)
-    before = publications(settings)  # to tell what this run put out new or changed
-    report = publish_task(settings)
+    with publish_slot():  # shared with every other publish run, however it was started
+        before = publications(settings)  # to tell what this run put out new or changed
+        report = publish_task(settings)
     for warning in report.warnings:  # e.g. the site address left at its loopback default
         get_run_logger().warning(warning)
     create_summary_artifact(report)
@@ -66,7 +70,7 @@ def final_state(report: PublishReport):
     if not (failed or report.errors):
         return Completed(data=report, message=message)
     named = "; ".join([*report.errors[:3], *failed[:5]])
-    return Completed(name="Completed with failures", data=report, message=f"not published: {named}. {message}")
+    return completed_with_failures(report, f"not published: {named}. {message}")
 
 
 def create_summary_artifact(report: PublishReport) -> None:

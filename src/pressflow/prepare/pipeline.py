@@ -179,7 +179,8 @@ def on_progress(listener: Callable[[str, int], None]) -> None:
     _progress_listeners.append(listener)
 
 
-ANOTHER_PREPARE = "another prepare is running on this store; waiting for it to finish, then continuing"
+ANOTHER_PREPARE = ("another prepare is running on this store; waiting for it to finish (at most "
+                   "PRESSFLOW_LOCK_WAIT_MINUTES), then continuing")
 _wait_listeners: list[Callable[[str], None]] = []
 
 
@@ -199,7 +200,8 @@ def prepare_lock(settings: Settings) -> Iterator[None]:
         for listener in _wait_listeners:
             listener(ANOTHER_PREPARE)
 
-    with db.exclusive(settings.db_url, "prepare", db.PREPARE_LOCK_KEY, on_wait=say):
+    with db.exclusive(settings.db_url, "prepare", db.PREPARE_LOCK_KEY, on_wait=say,
+                      timeout=settings.lock_wait_minutes * 60):
         yield
 
 

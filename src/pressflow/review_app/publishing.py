@@ -1,8 +1,9 @@
 """What approving does: publish at once, or leave it to the scheduled publish deployment.
 
-- "now", with a Prefect server configured (PREFECT_API_URL): start a run of the `publish`
-  deployment of prefect.yaml, so the run, its logs and artifacts show in the Prefect UI and a
-  worker does the writing;
+- "now", with a Prefect server configured (PREFECT_API_URL): nothing here. The approval itself
+  is a Prefect event (`pressflow.drafts.announce`), and the `publish` deployment's trigger in
+  prefect.yaml makes one run of a burst of them, so three clicks are one run, not three; a
+  worker does the writing and the run, its logs and artifacts show in the Prefect UI;
 - "now", without a Prefect server: publish with the library (`pressflow.publish.publish`) in
   this process, as `pressflow publish` does then; no Prefect in this process at all (it would
   need a temporary Prefect server of its own, ~10-20 s to start, that records runs nobody sees).
@@ -37,9 +38,10 @@ class PublishMode:
     def describe(self) -> str:
         if not self.on_approve:
             return (f"Approved drafts are published by the scheduled deployment {SCHEDULED_DEPLOYMENT} "
-                    "(every 5 minutes); approving does not publish by itself.")
+                    "(hourly); approving does not publish by itself.")
         if self.via_prefect:
-            return f"Approving publishes at once through the Prefect deployment {DEPLOYMENT}."
+            return (f"Approving publishes through the Prefect deployment {DEPLOYMENT}: its trigger on "
+                    "approvals starts one run once approving pauses for 30 seconds.")
         return ("Approving publishes at once, from this server, in the background (no Prefect server is "
                 "configured, so these runs are not recorded in Prefect; set PREFECT_API_URL for that).")
 
@@ -76,7 +78,8 @@ class Publisher:
     def request(self) -> str:
         """Start publishing; returns a sentence for the reviewer."""
         if self.mode.via_prefect:
-            return _start_deployment_run(self.settings)
+            return (f"Approved: the Prefect deployment {DEPLOYMENT} publishes it once approving pauses "
+                    "for 30 seconds (one run for a burst of approvals).")
         with self._changed:
             self._wanted = True
             if not self._running:
@@ -114,14 +117,6 @@ class Publisher:
                 return False
             self._wanted, self._started_at = False, _now()
             return True
-
-
-def _start_deployment_run(settings: Settings) -> str:
-    from prefect.deployments import run_deployment
-
-    # timeout=0: return once the run is created; a worker runs it and the Prefect UI shows it.
-    run = run_deployment(DEPLOYMENT, parameters={"out_dir": str(settings.out_dir.resolve())}, timeout=0)
-    return f"Publishing started: Prefect flow run {run.name} of {DEPLOYMENT}."
 
 
 def _run_publish_flow(settings: Settings) -> Outcome:
