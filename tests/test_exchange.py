@@ -20,7 +20,7 @@ from pressflow.publish import ledger
 from pressflow.cli import app
 from pressflow.core.config import Settings
 
-from conftest import EVENTS, decoding_capped
+from conftest import EVENTS, decoding_capped, release_record
 
 SEGMENTS = [
     {"key": "⟦0⟧ opens an office in Tashkent.", "values": ["ANSO"], "source": "ANSO opens an office in Tashkent.",
@@ -36,7 +36,8 @@ def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slu
                 publish_at=None) -> int:
     with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug=slug, title="Office", date=dt.date(2021, 9, 12), publish_at=publish_at,
-                             fingerprint=fingerprint, record={}, source_file=None)
+                             fingerprint=fingerprint, record=release_record(session, slug, fingerprint, SOURCE),
+                             source_file=None)
         draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint=fingerprint,
                                 source_text=SOURCE, text=text, meta={"segments": segments},
                                 qa=[{"kind": "identical_to_source", "segment": 1}])

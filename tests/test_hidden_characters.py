@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from conftest import release_record
 from pressflow.drafts import service
 
 from pressflow.drafts import store
@@ -38,7 +39,8 @@ TEXT = "# La oficina abre hoy.\n\nSirve a la región.\n"
 def add_draft(settings, lang="es", channel="release") -> int:
     with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record={}, source_file=None)
+                             fingerprint="f1", record=release_record(session, "office", "f1", SOURCE),
+                             source_file=None)
         draft = store.add_draft(session, slug="office", lang=lang, channel=channel, fingerprint="f1",
                                 source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS})
         session.flush()

@@ -161,8 +161,8 @@ def test_an_edit_updates_the_entry_in_place(published):
     with db.session_scope(published.db_url) as session:
         approved = load_document(store.document_of(session, draft_id, 2))
     assert approved.title == "Foro del agua en Taskent"
-    assert (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text() == \
-        release_markdown(approved, image_lines=False)
+    assert release_markdown(approved, image_lines=False).strip() in \
+        (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text()
 
 
 # --- pages ---------------------------------------------------------------------------------

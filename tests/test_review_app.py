@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
+from conftest import release_record
 from pressflow.core import db
 from pressflow.drafts import reviewers, service, store
 from pressflow.memory.store import SqlMemory
@@ -50,7 +51,7 @@ def add_release(settings, slug="office", title="ANSO opens an office", langs=("e
     ids = {}
     with db.session_scope(settings.db_url) as session:
         store.upsert_release(session, slug=slug, title=title, date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record={}, source_file=None)
+                             fingerprint="f1", record=release_record(session, slug, "f1", SOURCE), source_file=None)
         for lang in langs:
             draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint="f1",
                                     source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS},

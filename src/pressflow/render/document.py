@@ -130,8 +130,8 @@ def _block_count(text: str) -> int:
 
 
 def _blocks(markdown: str) -> list[str]:
-    text = re.sub(r"[ \t]+\n", "\n", markdown.replace("\r\n", "\n")).strip()
-    return [b.strip("\n") for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
+    lines = [line.rstrip(" \t") for line in markdown.replace("\r\n", "\n").split("\n")]
+    return [block.strip("\n") for block in "\n".join(lines).strip().split("\n\n") if block.strip()]
 
 
 def _short(text: str, limit: int = 40) -> str:
