@@ -101,16 +101,20 @@ def decoding_capped(tokens: str = "24"):
             os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = before
 
 
-def release_record(session, slug: str, fingerprint: str, source_text: str, **fields) -> dict:
-    """Keep the record version a release draft made by hand stands for, as prepare keeps one: its
-    source text's title and paragraphs (a title line, the summary, then the body); returns it."""
+def add_release_row(session, *, slug: str, fingerprint: str, source_text: str, title: str = "Office",
+                    publish_at=None) -> None:
+    """A release row, and the record version its drafts made by hand stand for, as prepare keeps
+    one: the source text's title and paragraphs (a title line, the summary, then the body)."""
+    import datetime as dt
+
     from pressflow.drafts import store
 
     blocks = [block.strip() for block in source_text.strip().split("\n\n")]
-    record = {"title": blocks[0].removeprefix("# "), "date": "2021-09-12", "summary": blocks[1],
-              "body": blocks[2:], **fields}
+    record = {"title": blocks[0].removeprefix("# "), "date": "2021-09-12", "summary": blocks[1], "body": blocks[2:]}
+    store.upsert_release(session, slug=slug, title=title, date=dt.date(2021, 9, 12), publish_at=publish_at,
+                         fingerprint=fingerprint, record=record, source_file=None)
+    session.flush()
     store.keep_record_version(session, slug=slug, fingerprint=fingerprint, record=record, source_file=None)
-    return record
 
 
 def approve_all(settings) -> None:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from conftest import release_record
+from conftest import add_release_row
 from pressflow.core import db
 from pressflow.drafts import reviewers, service, store
 from pressflow.memory.store import SqlMemory
@@ -50,8 +50,7 @@ SOURCE = "# ANSO opens an office\n\nThe office will serve Central Asia. It opene
 def add_release(settings, slug="office", title="ANSO opens an office", langs=("es",)) -> dict[str, int]:
     ids = {}
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug=slug, title=title, date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record=release_record(session, slug, "f1", SOURCE), source_file=None)
+        add_release_row(session, slug=slug, fingerprint="f1", source_text=SOURCE, title=title)
         for lang in langs:
             draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint="f1",
                                     source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS},

@@ -9,7 +9,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from conftest import release_record
+from conftest import add_release_row
 from pressflow.core import db
 from pressflow.drafts import store
 from pressflow.cli import app
@@ -24,9 +24,7 @@ SOURCE = "# Office\n\nIt serves the Aral Sea region.\n"
 
 def add_draft(settings) -> int:
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record=release_record(session, "office", "f1", SOURCE),
-                             source_file=None)
+        add_release_row(session, slug="office", fingerprint="f1", source_text=SOURCE)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",
                                 source_text=SOURCE, text="# Oficina\n\nSirve a la region.\n",
                                 meta={"segments": SEGMENTS}, qa=[])
