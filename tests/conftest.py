@@ -102,9 +102,9 @@ def decoding_capped(tokens: str = "24"):
 
 
 def add_release_row(session, *, slug: str, fingerprint: str, source_text: str, title: str = "Office",
-                    publish_at=None) -> None:
+                    publish_at=None) -> dict:
     """A release row, and the record version its drafts made by hand stand for, as prepare keeps
-    one: the source text's title and paragraphs (a title line, the summary, then the body)."""
+    one: the source text's title and paragraphs (a title line, the summary, then the body); returns it."""
     import datetime as dt
 
     from pressflow.drafts import store
@@ -115,6 +115,7 @@ def add_release_row(session, *, slug: str, fingerprint: str, source_text: str, t
                          fingerprint=fingerprint, record=record, source_file=None)
     session.flush()
     store.keep_record_version(session, slug=slug, fingerprint=fingerprint, record=record, source_file=None)
+    return record
 
 
 def approve_all(settings) -> None:
