@@ -157,12 +157,14 @@ def test_an_edit_updates_the_entry_in_place(published):
     assert after[entry_id].updated_parsed[:5] == LATER.timetuple()[:5]
     page = (published.out_dir / "site" / "es" / "water-forum.html").read_text()
     assert "Foro del agua en Taskent" in page
-    # the outbound Markdown is the approved revision's document, less the image description the page reads
+    # the outbound Markdown is the approved revision's document (less the image description the
+    # page reads) under its release line
     with db.session_scope(published.db_url) as session:
         approved = load_document(store.document_of(session, draft_id, 2))
     assert approved.title == "Foro del agua en Taskent"
-    assert release_markdown(approved, image_lines=False).strip() in \
-        (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text()
+    outbound = (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text()
+    assert outbound.startswith("**PARA DIFUSIÓN INMEDIATA**")
+    assert release_markdown(approved, image_lines=False).strip() in outbound
 
 
 # --- pages ---------------------------------------------------------------------------------

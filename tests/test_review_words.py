@@ -4,6 +4,7 @@ the QA filter's option labels, and no Prefect advice after a failed prepare."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 from typer.testing import CliRunner
 
@@ -50,6 +51,16 @@ def test_the_length_filter_label_has_no_none_of_none():
 
 def test_a_failed_prepare_gives_no_prefect_advice(settings, tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    if "prefect.settings" in sys.modules:  # loaded by an earlier test, with that test's server in its settings
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(restore_defaults={PREFECT_API_URL}):
+            _failed_prepare_says_nothing_of_prefect(settings, tmp_path)
+    else:
+        _failed_prepare_says_nothing_of_prefect(settings, tmp_path)
+
+
+def _failed_prepare_says_nothing_of_prefect(settings, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: No date\nsummary: The date is missing.\n")
     result = CliRunner().invoke(app, ["prepare", str(bad), "--out", str(settings.out_dir)])

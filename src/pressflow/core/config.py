@@ -43,7 +43,10 @@ def _flag(name: str, default: str) -> bool:
 class Settings(BaseModel):
     """Where things are and who publishes them."""
 
+    # The output folder (`--out`): feeds, pages, outbound files, and state/ (the SQLite store).
     out_dir: Path = Field(default_factory=lambda: Path(_env("OUT", "outputs")))
+    # The draft store, any SQLAlchemy URL (PostgreSQL: postgresql+psycopg://..., `pip install -e '.[postgres]'`);
+    # unset: SQLite in OUT/state/pressflow.db.
     database_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DATABASE_URL"), repr=False)
     # Secrets a Prefect team keeps in Secret blocks rather than in each machine's environment:
     # these name the block (`prefect block ls`), read from the Prefect server on first use only,
@@ -52,32 +55,41 @@ class Settings(BaseModel):
     database_url_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DATABASE_URL_BLOCK") or None)
     # The shared sign-in token of the review page (instead of, or besides, accounts).
     review_token: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN") or None, repr=False)
+    # Or: the name of a Prefect Secret block holding that token.
     review_token_block: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_TOKEN_BLOCK") or None)
     # The key that signs review-page session cookies; unset: one created once in OUT/state/.
     secret_key: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_SECRET_KEY") or None, repr=False)
+    # The Jinja2 templates (rendered in Jinja2's sandbox); unset: the templates installed with the package.
     templates_dir: Path = Field(default_factory=lambda: Path(_env("TEMPLATES", str(bundled_templates()))))
+    # The country-to-language registry (`--countries`); unset: the packaged countries.yaml.
     countries_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_COUNTRIES")) else None
     )
+    # Do-not-translate terms and forced translations; unset: the packaged glossary.yaml.
     glossary_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_GLOSSARY")) else None
     )
-    # City names per language for datelines and pages (see places.py); unset: data/places.yaml.
+    # City names per language for datelines and pages (see render/places.py); unset: data/places.yaml.
     places_file: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("PRESSFLOW_PLACES")) else None
     )
+    # The language records are written in: its drafts are the source every translation is made from.
     source_language: str = Field(default_factory=lambda: _env("SOURCE_LANGUAGE", "en"))
+    # The public address of the site: the base of every link in feeds, pages, sitemaps and posts.
     site_url: str = Field(default_factory=lambda: _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/"))
     # Where reviewers open the review page (`pressflow serve`), for the link in the events that
     # tell them drafts wait. Unset: the site's address, which `pressflow serve` also serves.
     review_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_REVIEW_URL") or None)
+    # Who publishes, in short: each Atom entry's author, the masthead's short name.
     organization: str = Field(default_factory=lambda: _env("ORGANIZATION", "ANSO"))
     # The site's masthead: the organization's full name beside its short one, and its logo (a
     # web address, or a path under the site URL such as /site/media/logo.png; unset: a
     # monogram of the short name), and the address the footer gives for press enquiries.
     organization_name: str = Field(
         default_factory=lambda: _env("ORGANIZATION_NAME", "Alliance of International Science Organizations"))
+    # The masthead's logo: a web address or a path under the site URL; unset: a monogram.
     logo_url: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_LOGO") or None)
+    # The press contact in every page's footer.
     contact_email: str = Field(default_factory=lambda: _env("CONTACT_EMAIL", "anso@cashq.ac.cn"))
     # tag URI authority for feed entry ids (RFC 4151): a domain the publisher owns, and a date
     # it owned it on. Changing either changes every entry id, so subscribers see duplicates.
@@ -85,6 +97,7 @@ class Settings(BaseModel):
     # Off: source-language drafts are reviewed like every other. On: they are approved as soon as
     # they are prepared, for offices whose staff write the record as the final text.
     auto_approve_source: bool = Field(default_factory=lambda: _flag("AUTO_APPROVE_SOURCE", "0"))
+    # Entries per feed, newest first.
     feed_limit: int = Field(default_factory=lambda: int(_env("FEED_LIMIT", "50")))
     # A WebSub hub (https://www.w3.org/TR/websub/): every feed names it, and a publish that
     # changed feeds tells it which, so subscribers get them at once instead of polling.
@@ -96,19 +109,26 @@ class Settings(BaseModel):
     # Where the prepare flow's model work runs: "threads" (default), or "dask" (a local cluster
     # of `dask_workers` processes, or the running cluster at `dask_address`).
     task_runner: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_TASK_RUNNER") or None)
+    # An existing Dask scheduler (tcp://host:8786) for `task_runner` dask; unset: a local cluster.
     dask_address: str | None = Field(default_factory=lambda: os.environ.get("PRESSFLOW_DASK_ADDRESS") or None)
+    # Worker processes of the local Dask cluster.
     dask_workers: int = Field(default_factory=lambda: int(_env("DASK_WORKERS", "2")), ge=1)
     # The review page: publish as soon as a reviewer approves (else the scheduled deployment does),
     # and mark its session cookie Secure (behind HTTPS).
     publish_on_approve: bool = Field(default_factory=lambda: _flag("PUBLISH_ON_APPROVE", "1"))
+    # Behind HTTPS: session cookies only over HTTPS (and an HSTS header).
     cookie_secure: bool = Field(default_factory=lambda: _flag("COOKIE_SECURE", "0"))
     # A review page sign-in ends after this many minutes without a request (and 12 hours after
     # it began, whatever happens): a screen left signed in on a shared desk does not stay so.
     session_idle_minutes: int = Field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")), ge=1, le=12 * 60)
     # The translation engine, in the process that runs the model (see the module docstring).
+    # Sentences per CTranslate2 call (16 and 32 measure within 5% of each other on 2 cores).
     batch_size: int = Field(default_factory=lambda: int(_env("BATCH_SIZE", "32")), ge=1)
+    # Upper bound on tokens per translated sentence.
     max_decoding_length: int = Field(default_factory=lambda: int(_env("MAX_DECODING_LENGTH", "0")) or 512, ge=1)
+    # CTranslate2 threads per model; unset or 0: every core.
     threads: int = Field(default_factory=lambda: int(_env("THREADS", "0")) or (os.cpu_count() or 1), ge=1)
+    # Translation models kept loaded at once (memory follows the largest).
     model_cache: int = Field(default_factory=lambda: int(_env("MODEL_CACHE", "2")), ge=1)
     # `pressflow models install FILE`: the most a package may unpack to, in MiB (Argos's packages
     # unpack to a few hundred). A package over it is refused before anything is written.
@@ -146,7 +166,10 @@ class Settings(BaseModel):
     # and at most this many connections stay open (0: what the file limit leaves room for).
     # Checked when `pressflow serve` starts (`connections.uvicorn_options`), not by other commands.
     serve_header_timeout: float = Field(default_factory=lambda: float(_env("SERVE_HEADER_TIMEOUT", "10")))
+    # Seconds `pressflow serve` waits for a request's body (at most 30).
     serve_body_timeout: float = Field(default_factory=lambda: float(_env("SERVE_BODY_TIMEOUT", "30")))
+    # Connections `pressflow serve` keeps open; 0: what the file limit leaves after 256 files for the store,
+    # logs and publishing. Past it the connection waiting longest without a complete request is closed.
     serve_max_connections: int = Field(default_factory=lambda: int(_env("SERVE_MAX_CONNECTIONS", "0")))
 
     @property

@@ -74,6 +74,9 @@ def protected_missing(s: Sentence) -> list[str] | None:
        "The glossary says how this term is written in this language, and the translation writes it "
        "otherwise (or leaves it out). Use the glossary's wording.")
 def glossary_term_missing(s: Sentence) -> list[str] | None:
+    """The glossary (data/glossary.yaml, or PRESSFLOW_GLOSSARY) holds terms kept as written and,
+    per language, forced translations, which the stage writes in place of the term: this flags a
+    text (a model's or an edit) that does not use the forced wording where the source has the term."""
     wrong = [official for term, official in s.forced.items()
              if official in s.misplaced or (_has_term(s.source, term) and official not in s.target)]
     return wrong or None
@@ -172,6 +175,8 @@ def ending(text: str, lang: str) -> str | None:
        "question mark, exclamation mark, colon, ellipsis), counting each language's own forms as "
        "the same: 。 is a full stop, ؟ a question mark, ، a comma.")
 def end_punctuation(s: Sentence) -> list[str] | None:
+    """Each language's own forms count as the same kind (Greek ; is a question mark); Thai, Lao
+    and Khmer may end a sentence without a mark."""
     source, target = ending(s.source, s.source_lang), ending(s.target, s.target_lang)
     if source == target or (s.target_lang.split("-")[0] in _NO_END_MARK and target is None):
         return None
@@ -284,6 +289,9 @@ def length_bounds(source_lang: str, target_lang: str) -> tuple[float, float]:
        "The translation is far longer or far shorter than a translation of this sentence usually is "
        "in this language (bounds per language pair): a part may be missing, repeated or invented.")
 def length_ratio(s: Sentence) -> list[str] | None:
+    """len(translation) / len(source) must lie within LENGTH_RATIO_BOUNDS for the pair (e.g.
+    0.12-1.0 into Chinese), else DEFAULT_LENGTH_RATIO (0.4-2.5); sentences under
+    MIN_LENGTH_CHECKED (30) characters are not judged."""
     if len(s.source.strip()) < MIN_LENGTH_CHECKED:
         return None
     low, high = length_bounds(s.source_lang, s.target_lang)
