@@ -101,6 +101,23 @@ def decoding_capped(tokens: str = "24"):
             os.environ["PRESSFLOW_MAX_DECODING_LENGTH"] = before
 
 
+def add_release_row(session, *, slug: str, fingerprint: str, source_text: str, title: str = "Office",
+                    publish_at=None) -> dict:
+    """A release row, and the record version its drafts made by hand stand for, as prepare keeps
+    one: the source text's title and paragraphs (a title line, the summary, then the body); returns it."""
+    import datetime as dt
+
+    from pressflow.drafts import store
+
+    blocks = [block.strip() for block in source_text.strip().split("\n\n")]
+    record = {"title": blocks[0].removeprefix("# "), "date": "2021-09-12", "summary": blocks[1], "body": blocks[2:]}
+    store.upsert_release(session, slug=slug, title=title, date=dt.date(2021, 9, 12), publish_at=publish_at,
+                         fingerprint=fingerprint, record=record, source_file=None)
+    session.flush()
+    store.keep_record_version(session, slug=slug, fingerprint=fingerprint, record=record, source_file=None)
+    return record
+
+
 def approve_all(settings) -> None:
     """Stand in for reviewers: approve every pending draft."""
     from pressflow.core import db

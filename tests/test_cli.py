@@ -284,7 +284,8 @@ def test_review_approve_reject_edit(cli, reviewed_store, tmp_path):
     out = reviewed_store.out_dir
     release, x, *others = pending_ids(reviewed_store)
     text = tmp_path / "fixed.md"
-    text.write_text("# Foro del agua\n\nLos científicos se reunieron en Taskent.\n", encoding="utf-8")
+    current = service.get_text(reviewed_store, release)["text"]
+    text.write_text(current.replace(current.splitlines()[0], "# Foro del agua", 1), encoding="utf-8")
     edited = cli("review", "edit", release, "--file", text, "--reviewer", "ana", "--out", out)
     assert edited.exit_code == 0, edited.output
     assert f"saved draft {release} revision 2" in edited.stdout

@@ -298,8 +298,9 @@ def embargoed_release(settings, slug, title, embargo):
     assert not pipeline.prepare([(None, Event.model_validate(record))], settings).errors
     with db.session_scope(settings.db_url) as session:
         fingerprint = session.get(store.Release, slug).fingerprint
+        source = store.list_drafts(session, slug=slug, lang="en", channel="release")[0].text
         store.add_draft(session, slug=slug, lang="zh", channel="release", fingerprint=fingerprint,
-                        source_text="", text=f"# 部长们就基金会面 {slug}\n\n部长们今天会面。\n")
+                        source_text=source, text=source.replace(source.splitlines()[0], f"# 部长们就基金会面 {slug}", 1))
     service.approve_all(settings, reviewer="ana")
 
 

@@ -20,7 +20,7 @@ from pressflow.publish import ledger
 from pressflow.cli import app
 from pressflow.core.config import Settings
 
-from conftest import EVENTS, decoding_capped
+from conftest import EVENTS, decoding_capped, add_release_row
 
 SEGMENTS = [
     {"key": "⟦0⟧ opens an office in Tashkent.", "values": ["ANSO"], "source": "ANSO opens an office in Tashkent.",
@@ -35,8 +35,7 @@ TEXT = "# ANSO abre una oficina en Taskent.\n\nSirve a la region.\n"
 def add_release(settings, fingerprint="f1", segments=SEGMENTS, text=TEXT, *, slug="office", lang="es",
                 publish_at=None) -> int:
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug=slug, title="Office", date=dt.date(2021, 9, 12), publish_at=publish_at,
-                             fingerprint=fingerprint, record={}, source_file=None)
+        add_release_row(session, slug=slug, fingerprint=fingerprint, source_text=SOURCE, publish_at=publish_at)
         draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint=fingerprint,
                                 source_text=SOURCE, text=text, meta={"segments": segments},
                                 qa=[{"kind": "identical_to_source", "segment": 1}])

@@ -119,8 +119,9 @@ def test_an_over_limit_post_approved_earlier_is_held_back_by_publish(settings, t
     approve_everything(settings, slug)
     x = next(d for d in drafts(settings, slug=slug) if d.channel == "x")
     with db.session_scope(settings.db_url) as session:  # as a store approved under older rules holds it
+        long = "word " * 69 + "word\n"
         session.execute(update(store.Revision).where(store.Revision.draft_id == x.id)
-                        .values(text="word " * 69 + "word\n"))
+                        .values(text=long, document={"kind": "post", "lang": "en", "channel": "x", "text": long}))
     report = publish.publish(settings)
     assert not (settings.out_dir / "outbox" / slug / "en" / "posts" / "x.txt").exists()
     assert any("X post" in w and "350 of 280" in w for w in report.warnings)

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from conftest import add_release_row
 from pressflow.drafts import service
 
 from pressflow.drafts import store
@@ -37,8 +38,7 @@ TEXT = "# La oficina abre hoy.\n\nSirve a la región.\n"
 
 def add_draft(settings, lang="es", channel="release") -> int:
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record={}, source_file=None)
+        add_release_row(session, slug="office", fingerprint="f1", source_text=SOURCE)
         draft = store.add_draft(session, slug="office", lang=lang, channel=channel, fingerprint="f1",
                                 source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS})
         session.flush()
@@ -109,7 +109,10 @@ def test_an_edit_with_a_right_to_left_override_is_flagged_and_cannot_be_approved
 
 def test_an_invisible_character_between_sentences_is_flagged_for_the_whole_draft(settings):
     draft_id = add_draft(settings)
-    saved = service.edit(settings, draft_id, "# La oficina abre hoy.\n\u2060\nSirve a la región.\n", author="lin")
+    # (On the blank line between the title and the text, the joiner would join them: refused as no release.)
+    with pytest.raises(ReviewError, match="the title line is missing"):
+        service.edit(settings, draft_id, "# La oficina abre hoy.\n\u2060\nSirve a la región.\n", author="lin")
+    saved = service.edit(settings, draft_id, "# La oficina abre hoy.\n\nSirve a la región.\n\u2060\n", author="lin")
     assert flagged(saved.qa) == [{"kind": "invisible_characters", "items": ["U+2060 WORD JOINER"]}]
     with pytest.raises(ReviewError, match="WORD JOINER"):
         service.decide(settings, {draft_id: service.Seen()}, store.APPROVED, reviewer="ana")

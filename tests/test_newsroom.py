@@ -378,7 +378,8 @@ def test_markup_in_the_new_fields_is_shown_as_text(tmp_path):
     from pressflow.publish.model import Image as PublishedImage, Item
     from pressflow.publish.pages import Pages
     from pressflow.publish.writer import Output
-    from pressflow.render import Renderer, split_image_alt, split_image_caption, strip_keep, summary_of, title_of
+    from pressflow.render import Renderer, strip_keep
+    from pressflow.render.document import release_document, release_markdown
 
     hostile = "<script>alert('x')</script> & <b>bold</b>"
     event = validate_record({
@@ -386,10 +387,12 @@ def test_markup_in_the_new_fields_is_shown_as_text(tmp_path):
         "location": {"city": {"en": hostile}, "country": "CN"},
         "image": {"url": "https://media.example.org/a.jpg", "alt": hostile, "caption": hostile, "credit": hostile}})
     settings = Settings(out_dir=tmp_path / "out")
-    markdown, caption = split_image_caption(strip_keep(Renderer(settings).release(event, "en").variants[0]))
-    markdown, alt = split_image_alt(markdown)
-    item = Item(event.slug, "en", title_of(markdown), summary_of(markdown), markdown, {}, event.date, NOW, NOW,
-                image=event.image.url, image_alt=alt, event=event, image_caption=caption, tags=["forum"])
+    markdown = strip_keep(Renderer(settings).release(event, "en").variants[0])
+    document = release_document(markdown, event, markdown, "en")
+    alt = document.image.alt
+    item = Item(event.slug, "en", document.title, document.summary, release_markdown(document, image_lines=False),
+                {}, event.date, NOW, NOW, image=event.image.url, image_alt=alt, event=event,
+                image_caption=document.image.caption, tags=["forum"], document=document)
     image = PublishedImage(event.image.url, "image/jpeg", None, alt)
     page = Pages(Output(settings, PublishReport())).page(item, [item], image)
     assert "<script>" not in page.split("</head>", 1)[1] and "<b>bold</b>" not in page

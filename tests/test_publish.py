@@ -25,7 +25,8 @@ from pressflow.core.errors import PublishError
 from pressflow.core.files import inside
 from pressflow.publish import publish
 from pressflow.records import Event
-from pressflow.render import RELEASE, split_image_alt
+from pressflow.render import RELEASE
+from pressflow.render.document import load_document, release_markdown
 
 NOW = dt.datetime(2021, 9, 13, 8, 0, tzinfo=dt.timezone.utc)
 LATER = NOW + dt.timedelta(hours=12)  # still before the embargo lifts
@@ -156,11 +157,14 @@ def test_an_edit_updates_the_entry_in_place(published):
     assert after[entry_id].updated_parsed[:5] == LATER.timetuple()[:5]
     page = (published.out_dir / "site" / "es" / "water-forum.html").read_text()
     assert "Foro del agua en Taskent" in page
-    # the outbound Markdown carries the edited text (less the image description line the page
-    # reads) under its release line
+    # the outbound Markdown is the approved revision's document (less the image description the
+    # page reads) under its release line
+    with db.session_scope(published.db_url) as session:
+        approved = load_document(store.document_of(session, draft_id, 2))
+    assert approved.title == "Foro del agua en Taskent"
     outbound = (published.out_dir / "outbox" / "water-forum" / "es" / "press-release.md").read_text()
     assert outbound.startswith("**PARA DIFUSIÓN INMEDIATA**")
-    assert split_image_alt(edited)[0].strip() in outbound
+    assert release_markdown(approved, image_lines=False).strip() in outbound
 
 
 # --- pages ---------------------------------------------------------------------------------

@@ -35,13 +35,9 @@ from pressflow.render import (
     localized_date,
     markdown_to_html,
     markdown_to_text,
-    split_image_alt,
-    split_image_caption,
     strip_keep,
-    subheadline_of,
-    summary_of,
-    title_of,
 )
+from pressflow.render.document import DocumentError, ReleaseDocument, release_document, release_markdown
 
 LANGS = ("en", "es")
 AUGUST_30 = dt.date(2021, 8, 30)
@@ -61,11 +57,21 @@ def make_event(**fields) -> Event:
 
 def item_for(renderer: Renderer, event: Event, lang: str) -> Item:
     """What publishing would make of an approved release (its text as rendered, untranslated)."""
-    markdown, caption = split_image_caption(strip_keep(renderer.release(event, lang).variants[0]))
-    markdown, alt = split_image_alt(markdown)
-    posts = {c: strip_keep(renderer.post(event, lang, c).variants[0]) for c in PLATFORMS}
-    return Item(event.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts, event.date, NOW, NOW,
-                image_alt=alt, event=event, image_caption=caption)
+    return item_of(document_for(renderer, event, lang), event,
+                   {c: strip_keep(renderer.post(event, lang, c).variants[0]) for c in PLATFORMS})
+
+
+def document_for(renderer: Renderer, event: Event, lang: str) -> ReleaseDocument:
+    markdown = strip_keep(renderer.release(event, lang).variants[0])
+    return release_document(markdown, event, markdown, lang)
+
+
+def item_of(document: ReleaseDocument, event: Event, posts: dict[str, str] | None = None) -> Item:
+    image = document.image
+    return Item(event.slug, document.lang, document.title, document.summary,
+                release_markdown(document, image_lines=False), posts or {}, document.dateline.date, NOW, NOW,
+                image_alt=image.alt if image else None, event=event, image_caption=image.caption if image else None,
+                document=document)
 
 
 def page_html(settings: Settings, item: Item) -> str:
@@ -110,7 +116,8 @@ def test_every_template_renders_every_example(events, renderer, settings, lang):
             for text in draft.variants:
                 assert event.title in strip_keep(text)
         release = strip_keep(drafts[0].variants[0])
-        assert title_of(release) == event.title
+        document = release_document(release, event, release, lang)
+        assert document.title == event.title and release_markdown(document) == release
         for paragraph in event.body:
             assert paragraph in release
         for quote in event.quotes:
@@ -121,7 +128,7 @@ def test_every_template_renders_every_example(events, renderer, settings, lang):
         page = page_html(settings, item)
         assert page.startswith("<!doctype html>") and f'<html lang="{lang}" dir="ltr">' in page
         # The text below the title (and subheadline, which the page shows above the image)
-        body = str(_without_title(markdown_to_html(item.markdown), subheadline_of(item.markdown) is not None))
+        body = str(_without_title(markdown_to_html(item.markdown), item.document.subheadline is not None))
         assert body.strip() and body in page
         assert page.count("<h1>") == 1
         if event.subheadline:
@@ -300,10 +307,11 @@ def test_markdown_to_text_underlines_headings():
 
 
 def test_title_and_summary_of_a_release(renderer):
-    event = make_event(location={"city": "Kunming"})
-    release = strip_keep(renderer.release(event, "en").variants[0])
-    assert title_of(release) == "Test forum"
-    assert summary_of(release) == "Kunming, 30 August 2021. Scientists met to talk about water."
+    event = make_event(location={"city": "Kunming", "country": "CN"})
+    document = document_for(renderer, event, "en")
+    assert document.title == "Test forum"
+    assert document.summary == "Kunming, 30 August 2021. Scientists met to talk about water."
+    assert (document.dateline.date, document.dateline.city, document.dateline.country) == (AUGUST_30, "Kunming", "CN")
 
 
 # Text without '//', '@' or a dot before a letter skips linkify-it's own (slow) test: it must

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
+from conftest import add_release_row
 from pressflow.core import db
 from pressflow.drafts import reviewers, service, store
 from pressflow.memory.store import SqlMemory
@@ -49,11 +50,11 @@ SOURCE = "# ANSO opens an office\n\nThe office will serve Central Asia. It opene
 def add_release(settings, slug="office", title="ANSO opens an office", langs=("es",)) -> dict[str, int]:
     ids = {}
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug=slug, title=title, date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record={}, source_file=None)
-        for lang in langs:
+        record = add_release_row(session, slug=slug, fingerprint="f1", source_text=SOURCE, title=title)
+        for lang in langs:  # each with its document, as prepare stores it
             draft = store.add_draft(session, slug=slug, lang=lang, channel="release", fingerprint="f1",
                                     source_text=SOURCE, text=TEXT, meta={"segments": SEGMENTS},
+                                    document=store.revision_document("release", lang, TEXT, record, SOURCE),
                                     qa=[{"kind": "identical_to_source", "segment": 2},
                                         {"kind": "glossary_term_missing", "segment": 0, "items": ["ANSO"]}])
             session.flush()
@@ -263,7 +264,8 @@ def test_a_huge_save_is_refused_at_once_and_the_page_stays_quick(app, settings):
     html = client.get(f"/drafts/{ids['es']}").text
     assert "a draft may have at most 50,000" in html and draft_row(settings, ids["es"])["revision"] == 1
     # Near the limit the save goes through, aligned in bounded time, and later views align nothing.
-    long = TEXT * (49_000 // len(TEXT))
+    sentence = TEXT.split("\n\n")[1].strip() + " "
+    long = "# ANSO abre. una oficina\n\n" + (sentence * (49_000 // len(sentence))).strip() + "\n"
     started = time.perf_counter()
     client.post(f"/drafts/{ids['es']}/save", data={**fields, "text": long})
     assert time.perf_counter() - started < 5 and draft_row(settings, ids["es"])["revision"] == 2
@@ -687,7 +689,7 @@ def test_concurrent_saves_in_the_store_leave_unique_revision_numbers(settings):
     def save(i):
         start.wait()
         try:
-            outcomes.append(service.edit(settings, ids["es"], f"Texto {i}.\n", author=f"r{i}", expected_revision=1).revision)
+            outcomes.append(service.edit(settings, ids["es"], f"# Texto {i}\n\nTexto.\n", author=f"r{i}", expected_revision=1).revision)
         except ReviewError as exc:
             outcomes.append(str(exc))
 

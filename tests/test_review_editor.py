@@ -40,11 +40,24 @@ def edit_with(editor_body: str, tmp_path, settings: Settings, draft_id: int) -> 
 def test_review_edit_opens_the_editor_and_saves_what_it_wrote(spanish_draft, tmp_path):
     settings, draft_id = spanish_draft
     # The editor is given one file: it replaces its text, as a person would, and saves.
-    result = edit_with('printf "Los científicos se reunieron en Tashkent.\\n" > "$1"\n', tmp_path, settings, draft_id)
+    before = service.get_text(settings, draft_id)["text"]
+    result = edit_with("sed -i '1s/.*/# Los científicos se reunieron en Tashkent/' \"$1\"\n", tmp_path, settings,
+                       draft_id)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"saved draft {draft_id} revision 2"), result.stdout
     assert result.stderr == ""
-    assert service.get_text(settings, draft_id)["text"].strip() == "Los científicos se reunieron en Tashkent."
+    after = service.get_text(settings, draft_id)["text"]
+    assert after.splitlines()[0] == "# Los científicos se reunieron en Tashkent"
+    assert after.splitlines()[1:] == before.splitlines()[1:]
+
+
+def test_an_edit_that_breaks_the_release_is_refused_in_one_line(spanish_draft, tmp_path):
+    settings, draft_id = spanish_draft
+    result = edit_with('printf "Los científicos se reunieron en Tashkent.\\n" > "$1"\n', tmp_path, settings, draft_id)
+    assert result.returncode == 1
+    assert result.stderr == (f"error: draft {draft_id}: the title line is missing: a release starts with '# ' and "
+                             "its title; found 'Los científicos se reunieron en Tashkent...'\n")
+    assert service.get_text(settings, draft_id)["revision"] == 1
 
 
 def test_review_edit_with_the_file_left_as_it_was_saves_nothing(spanish_draft, tmp_path):

@@ -9,20 +9,24 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from conftest import add_release_row
 from pressflow.core import db
 from pressflow.drafts import store
 from pressflow.cli import app
 
-SEGMENTS = [{"key": "It serves the Aral Sea region.", "values": [], "source": "It serves the Aral Sea region.",
+SEGMENTS = [{"key": "Office", "values": [], "source": "Office", "target": "Oficina", "text": "Oficina"},
+            {"key": "It serves the Aral Sea region.", "values": [], "source": "It serves the Aral Sea region.",
              "target": "Sirve a la region.", "text": "Sirve a la region."}]
+
+
+SOURCE = "# Office\n\nIt serves the Aral Sea region.\n"
 
 
 def add_draft(settings) -> int:
     with db.session_scope(settings.db_url) as session:
-        store.upsert_release(session, slug="office", title="Office", date=dt.date(2021, 9, 12), publish_at=None,
-                             fingerprint="f1", record={}, source_file=None)
+        add_release_row(session, slug="office", fingerprint="f1", source_text=SOURCE)
         draft = store.add_draft(session, slug="office", lang="es", channel="release", fingerprint="f1",
-                                source_text="It serves the Aral Sea region.\n", text="Sirve a la region.\n",
+                                source_text=SOURCE, text="# Oficina\n\nSirve a la region.\n",
                                 meta={"segments": SEGMENTS}, qa=[])
         session.flush()
         return draft.id
@@ -33,7 +37,7 @@ def xliff(doctype: str, target: str, draft_id: int) -> str:
 {doctype}
 <xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">
 <file original="office/es/release" source-language="en" target-language="es" datatype="plaintext"><body>
-<trans-unit id="{draft_id}:0" resname="office/es/release/1">
+<trans-unit id="{draft_id}:1" resname="office/es/release/2">
 <source>It serves the Aral Sea region.</source><target>{target}</target>
 <note from="pressflow">draft {draft_id} revision 1</note>
 </trans-unit></body></file></xliff>

@@ -19,7 +19,6 @@ from ..core.config import Settings
 from ..core.files import inside
 from ..core.errors import PressflowError
 from ..platforms import PLATFORMS
-from ..render import title_of
 from .base import Image, Message
 
 PART_SEPARATOR = "---"
@@ -97,11 +96,7 @@ def read_outbox(settings: Settings) -> dict[tuple[str, str], Due]:
             folder = manifest_path.parent / language
             if not site.page_path(language, slug).is_file() or not folder.is_dir():
                 continue  # the page is not live: nothing links to it yet
-            try:
-                markdown = (folder / "press-release.md").read_text(encoding="utf-8")
-                title = title_of(markdown) or manifest.get("title", slug)
-            except OSError:
-                title = manifest.get("title", slug)
+            title = (manifest.get("titles") or {}).get(language) or manifest.get("title", slug)
             due[(slug, language)] = Due(slug, language, title, pages.get(language) or site.page_url(language, slug),
                                         folder, _image(out, image_info, language))
     return due

@@ -17,6 +17,8 @@ from ..core.errors import ReviewError, printable
 from ..core.files import FileKindError, read_regular
 from ..memory.store import SqlMemory
 from ..platforms import PLATFORMS
+from ..records import Event
+from ..render import RELEASE, document
 from ..translate import checks
 from ..translate import layout as layouts
 from ..translate.protect import Glossary, restore
@@ -179,6 +181,36 @@ def check_within_limit(draft: store.Draft) -> None:
                           f"{platform.limit} ({platform.title} counting); shorten it, then approve it")
 
 
+def check_document(session, draft: store.Draft) -> None:
+    """Refuse to approve a revision whose text does not hold a release's structure: publishing
+    reads only the approved revision's document. A revision stored without one (by hand, or
+    before documents) gets it now, from the text the reviewer is approving."""
+    if draft.channel != RELEASE or store.document_of(session, draft.id, draft.revision) is not None:
+        return  # a post's document is its text
+    try:
+        found = revision_document(session, draft, draft.text)
+    except ReviewError as exc:
+        raise ReviewError(f"{exc}, then approve it") from None
+    store.set_document(session, draft.id, draft.revision, found)
+
+
+def revision_document(session, draft: store.Draft, text: str) -> dict:
+    """`text` as the document of a new revision of `draft`: parsed now, at save time, against the
+    record version the draft was made from; a release whose structure is broken is refused in
+    one line ("draft 12: paragraph 3 is missing"), never guessed at."""
+    if draft.channel != RELEASE:
+        return document.PostDocument(lang=draft.lang, channel=draft.channel, text=text).model_dump(mode="json")
+    version = store.record_versions(session, [(draft.release_slug, draft.fingerprint)]).get(
+        (draft.release_slug, draft.fingerprint))
+    if version is None:
+        raise document.DocumentError(f"draft {draft.id}: the record version it was made from is not in the store")
+    try:
+        found = document.release_document(text, Event.model_validate(version.record), draft.source_text, draft.lang)
+    except document.DocumentError as exc:
+        raise document.DocumentError(f"draft {draft.id}: {exc}") from None
+    return found.model_dump(mode="json")
+
+
 def check_visible(draft: store.Draft) -> None:
     """Refuse to approve a text holding a bidi override, embedding or isolate, or an invisible
     character the records' text rule refuses (an edit or a model may bring one in)."""
@@ -202,6 +234,7 @@ def decide_in(session, seen: dict[int, Seen], status: str, *, reviewer: str, rea
             if status == store.APPROVED:
                 check_within_limit(draft)
                 check_visible(draft)
+                check_document(session, draft)
             store.set_status(session, draft, status, reviewer=reviewer, reason=reason,
                              expected_revision=seen[draft_id].revision, expected_status=seen[draft_id].status)
             decided.append(draft)
@@ -254,6 +287,7 @@ def approve_releases(settings: Settings, slugs: list[str], *, reviewer: str) -> 
                 try:
                     check_within_limit(draft)
                     check_visible(draft)
+                    check_document(session, draft)
                 except ReviewError as exc:
                     approval.left.append(str(exc))
                     continue
@@ -365,10 +399,11 @@ def _save(settings: Settings, draft_id: int, rewrite, *, author: str, expected_r
         if text == draft.text:
             return Edit(None, 0, list(draft.qa))
         segments = draft.meta.get("segments") or []
+        parsed = revision_document(session, draft, text)
         qa = recheck(draft, after, text, source=settings.source_language, forced=forced.get(draft.lang, {}))
         meta = {**draft.meta, "layout": layouts.stored(after, draft.revision + 1)}
         revision = store.edit_draft(session, draft, text, author=author, expected_revision=expected_revision,
-                                    note=note, qa=qa, meta=meta)
+                                    note=note, qa=qa, meta=meta, document=parsed)
         learned = layouts.changed_segments(segments, before, after)
         number, lang, slug = revision.number, draft.lang, draft.release_slug
     if learned:

@@ -3,7 +3,7 @@ language and channel, each draft's revisions, the languages a release was skippe
 query against them.
 
 Drafts are never overwritten: a changed record adds new drafts (older pending ones become
-'superseded') and every edit adds a revision. Migrations 2 and 3 are these tables'.
+'superseded') and every edit adds a revision. Migrations 2, 3 and 7 are these tables'.
 """
 
 from __future__ import annotations
@@ -117,6 +117,9 @@ class Revision(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
+    # The text as typed fields (render.document): what publishing reads of an approved revision.
+    # None only for a text that does not hold a release's structure, which cannot be approved.
+    document: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     draft: Mapped[Draft] = relationship(back_populates="revisions")
 
@@ -192,6 +195,42 @@ def _fingerprints_without_defaults(connection: Connection) -> None:
                                .values(fingerprint=new))
 
 
+@migration(7)
+def _revision_documents(connection: Connection) -> None:
+    """Every revision keeps its text as a document (render.document), what publishing reads.
+    Revisions stored before get theirs here, parsed once from their text against the record
+    version their draft was made from; a text that does not parse keeps none (publishing and
+    approval then say so)."""
+    if "document" not in table_columns(connection, "revisions"):
+        connection.exec_driver_sql("ALTER TABLE revisions ADD COLUMN document JSON")
+    revisions, drafts, versions = Revision.__table__, Draft.__table__, RecordVersion.__table__
+    query = (select(revisions.c.id, revisions.c.text, drafts.c.lang, drafts.c.channel, drafts.c.source_text,
+                    versions.c.record)
+             .join(drafts, drafts.c.id == revisions.c.draft_id)
+             .join(versions, (versions.c.release_slug == drafts.c.release_slug)
+                   & (versions.c.fingerprint == drafts.c.fingerprint), isouter=True)
+             .where(revisions.c.document.is_(None)))
+    shapes: dict[str, Any] = {}
+    for row in connection.execute(query).all():
+        found = revision_document(row.channel, row.lang, row.text, row.record, row.source_text, shapes)
+        if found is not None:
+            connection.execute(update(revisions).where(revisions.c.id == row.id).values(document=found))
+
+
+def revision_document(channel: str, lang: str, text: str, record: dict | None, source_text: str,
+                      shapes: dict | None = None) -> dict | None:
+    """A stored revision's document, from the record version its draft was made from (None when
+    that version is unknown or the text does not hold a release's structure)."""
+    from ..records import Event
+    from ..render.document import stored_document
+
+    try:
+        event = Event.model_validate(record) if record is not None else None
+    except ValueError:
+        event = None
+    return stored_document(channel, lang, text, event, source_text, shapes) if event is not None else None
+
+
 # --- releases and drafts -------------------------------------------------------------------
 
 
@@ -258,7 +297,8 @@ def begin_drafts(session: Session, slug: str, lang: str, fingerprint: str, chann
 
 def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerprint: str, source_text: str, text: str,
               variant: str | None = None, qa: list | None = None, meta: dict | None = None,
-              status: str = PENDING, author: str = "pressflow", begun: bool = False) -> Draft:
+              status: str = PENDING, author: str = "pressflow", begun: bool = False,
+              document: dict | None = None) -> Draft:
     """Store a new draft (first revision); older pending drafts of the same slot are superseded
     (here, unless the caller did it for the whole language with `begin_drafts`: `begun`)."""
     if not begun:
@@ -266,7 +306,7 @@ def add_draft(session: Session, *, slug: str, lang: str, channel: str, fingerpri
     draft = Draft(release_slug=slug, lang=lang, channel=channel, fingerprint=fingerprint, source_text=source_text,
                   text=text, variant=variant, qa=qa or [], meta=meta or {}, status=status,
                   approved_revision=1 if status == APPROVED else None)
-    draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared"))
+    draft.revisions.append(Revision(number=1, text=text, author=author, note="prepared", document=document))
     session.add(draft)
     return draft
 
@@ -413,7 +453,8 @@ def set_status(session: Session, draft: Draft, status: str, *, reviewer: str, re
 
 
 def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expected_revision: int | None = None,
-               note: str | None = None, qa: list | None = None, meta: dict | None = None) -> Revision:
+               note: str | None = None, qa: list | None = None, meta: dict | None = None,
+               document: dict | None = None) -> Revision:
     """Save a text as a new revision awaiting review; refuse it if someone saved in between.
 
     An edit never approves, whoever makes it and however it came (the review page, the CLI, an
@@ -428,9 +469,20 @@ def edit_draft(session: Session, draft: Draft, text: str, *, author: str, expect
     if not _claim(session, draft, seen, revision=seen + 1, text=text, status=PENDING, reviewer=None, reason=None,
                   **checked):
         raise _changed(session, draft.id, seen, "apply your edit again")
-    revision = Revision(number=seen + 1, text=text, author=author, note=note)
+    revision = Revision(number=seen + 1, text=text, author=author, note=note, document=document)
     draft.revisions.append(revision)
     return revision
+
+
+def document_of(session: Session, draft_id: int, number: int) -> dict | None:
+    """The document of one revision of a draft (None: it has none)."""
+    return session.scalar(select(Revision.document).where(Revision.draft_id == draft_id, Revision.number == number))
+
+
+def set_document(session: Session, draft_id: int, number: int, document: dict) -> None:
+    """Give a revision stored without a document its document."""
+    session.execute(update(Revision).where(Revision.draft_id == draft_id, Revision.number == number)
+                    .values(document=document), execution_options={"synchronize_session": False})
 
 
 def keep_meta(session: Session, draft: Draft, meta: dict) -> None:
@@ -446,7 +498,7 @@ def publishable_drafts(session: Session, slug: str) -> dict[str, dict[str, Any]]
 
 
 def publishable_drafts_of(session: Session, slugs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """slug -> language -> channel -> the approved revision to publish (id, text, status,
+    """slug -> language -> channel -> the approved revision to publish (id, text, document, status,
     updated_at, fingerprint), one query per 500 releases.
 
     One version of the record per language: the newest version whose press release has an
@@ -460,8 +512,8 @@ def publishable_drafts_of(session: Session, slugs: list[str]) -> dict[str, dict[
     """
     candidates: dict[str, dict[str, list]] = {}
     for chunk in in_batches(slugs):
-        query = (select(Draft.release_slug, Draft.lang, Draft.channel, Draft.id, Revision.text, Draft.status,
-                        Draft.updated_at, Draft.fingerprint, Draft.created_at)
+        query = (select(Draft.release_slug, Draft.lang, Draft.channel, Draft.id, Revision.text, Revision.document,
+                        Draft.status, Draft.updated_at, Draft.fingerprint, Draft.created_at)
                  .join(Revision, (Revision.draft_id == Draft.id) & (Revision.number == Draft.approved_revision))
                  .where(Draft.release_slug.in_(chunk), Draft.approved_revision.is_not(None))
                  .order_by(Draft.created_at.desc(), Draft.id.desc()))

@@ -46,6 +46,7 @@ from ..platforms import PLATFORMS
 from ..records import Event, LoadResult, load_records
 from ..records.languages import target_languages
 from ..render import Rendered, Renderer, choose_post, strip_keep
+from ..render.document import stored_document
 from ..translate import checks
 from ..translate.engine import MODELS, ArgosEngine
 from ..translate.protect import Glossary
@@ -117,9 +118,10 @@ def _store_draft(session, event: Event, rendered: Rendered, text_variants: list[
         qa += checks.over_limit(rendered.channel, text)
     else:
         text, variant = text_variants[0], None
+    document = stored_document(rendered.channel, rendered.lang, text, event, source_text)
     store.add_draft(session, slug=event.slug, lang=rendered.lang, channel=rendered.channel,
                     fingerprint=event.fingerprint(), source_text=source_text, text=text, variant=variant,
-                    qa=qa, meta=meta or {}, status=status, begun=True)
+                    qa=qa, meta=meta or {}, status=status, begun=True, document=document)
 
 
 def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tuple[list[Job], PrepareReport]:

@@ -31,7 +31,8 @@ from ..core.site import ALL_LANGUAGES, Site
 from ..drafts import store
 from ..platforms import PLATFORMS
 from ..records import Event
-from ..render import RELEASE, split_image_alt, split_image_caption, summary_of, title_of
+from ..render import RELEASE
+from ..render.document import PostDocument, ReleaseDocument, load_document, release_markdown
 from . import ledger
 from .catalog import StoreCatalog, entry_columns
 from .feeds import Feeds
@@ -112,25 +113,28 @@ def collect(session, now: dt.datetime, slugs: list[str], batch: int = 200) -> It
         for release in releases:
             held: list[str] = []
             items = _items(release, drafts_of.get(release.slug, {}), versions, before, now, held)
-            if items:
+            if items or held:  # a release held back whole still says why
                 found.append(ReleaseToPublish(release.slug, items, skipped.get(release.slug, {}), held))
         yield found
 
 
 def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict, now: dt.datetime,
            held: list[str]) -> list[Item]:
-    """A release's items, one per language with an approved press release, each assembled from
-    the approved revisions and the record version they were made from: one version per page."""
+    """A release's items, one per language with an approved press release, each written from the
+    documents of its approved revisions (what the reviewers approved, field by field) and the
+    record version they were made from: one version per page."""
     items = []
     for lang, drafts in sorted(drafts_of.items()):
+        document = load_document(drafts[RELEASE].document)
+        if not isinstance(document, ReleaseDocument):
+            held.append(f"{release.slug}: {lang}: not published: the approved revision of draft {drafts[RELEASE].id} "
+                        "has no release document (its text lost a release's structure); edit it and approve it again")
+            continue
         version = versions.get((release.slug, drafts[RELEASE].fingerprint))
-        event = _event(version.record if version else release.record)
-        image, alt = _release_image(version.source_file if version else release.source_file, event)
-        text = drafts[RELEASE].text
-        markdown, caption = split_image_caption(text)  # the caption and alt text are reviewed with the rest
-        markdown, translated_alt = split_image_alt(markdown)
+        event = _event(version.record if version else None)
+        image, alt = _release_image(version.source_file if version else None, event)
         posts = _posts_within_limits(release.slug, lang, drafts, held)
-        content_hash = db.text_hash(text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
+        content_hash = db.text_hash(drafts[RELEASE].text + "".join(f"\0{c}\0{t}" for c, t in sorted(posts.items())))
         previous = before.get((release.slug, lang))
         # `updated` moves only when the text changed, so re-publishing unchanged text changes nothing.
         if previous is None:
@@ -139,26 +143,30 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
             published, updated = previous.published_at, _release_time(drafts.values(), release.publish_at, now)
         else:
             published, updated = previous.published_at, previous.updated_at
-        items.append(Item(release.slug, lang, title_of(markdown), summary_of(markdown), markdown, posts,
-                          event.date if event else release.date, published, updated, image, translated_alt or alt,
+        reviewed = document.image
+        items.append(Item(release.slug, lang, document.title, document.summary,
+                          release_markdown(document, image_lines=False), posts, document.dateline.date, published,
+                          updated, image, (reviewed.alt if reviewed else None) or alt,
                           [d.id for d in drafts.values()], list(event.tags if event else []),
-                          previous, event, content_hash, caption or _record_caption(event)))
+                          previous, event, content_hash, reviewed.caption if reviewed else None, document))
     return items
 
 
 def _posts_within_limits(slug: str, lang: str, drafts: dict, held: list[str]) -> dict[str, str]:
-    """The approved posts, less any over its platform's limit (approval refuses those; a post
-    approved under an older limit or counting is held back, never cut or sent)."""
+    """The approved posts' texts, from their documents, less any over its platform's limit
+    (approval refuses those; a post approved under an older limit or counting is held back,
+    never cut or sent)."""
     posts = {}
     for channel, draft in drafts.items():
         if channel not in PLATFORMS:
             continue
-        platform = PLATFORMS[channel]
-        if platform.fits(draft.text):
-            posts[channel] = draft.text
+        platform, document = PLATFORMS[channel], load_document(draft.document)
+        text = document.text if isinstance(document, PostDocument) else draft.text  # a post's document is its text
+        if platform.fits(text):
+            posts[channel] = text
         else:
             held.append(f"{slug}: {lang}: {platform.title} post (draft {draft.id}) not published: "
-                        f"{platform.count(draft.text)} of {platform.limit} ({platform.title} counting); "
+                        f"{platform.count(text)} of {platform.limit} ({platform.title} counting); "
                         f"shorten it and approve it again")
     return posts
 
@@ -260,6 +268,9 @@ def _publish(session, settings: Settings, now: dt.datetime, report: PublishRepor
         entries: dict[str, list[Entry]] = {}
         publications: list[dict] = []
         for release in batch:
+            if not release.items:
+                report.warnings += release.held
+                continue
             for listener in ([progress] if progress else []) + _progress_listeners:
                 listener(release.slug)
             written, kept = releases.publish(release.items, release.skipped)
@@ -410,12 +421,16 @@ class Releases:
         if item.previous is None or not site.page_path(item.lang, item.slug).is_file():
             return None
         folder = site.outbox_path(item.slug, item.lang)
+        entry = ledger.published_entry(self.output.session, item.slug, item.lang)
         try:
             markdown = release_of_outbound((folder / "press-release.md").read_text(encoding="utf-8"))
             posts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "posts").glob("*.txt"))}
         except (OSError, UnicodeDecodeError):
             return None
-        return dataclasses.replace(item, title=title_of(markdown), summary=summary_of(markdown), markdown=markdown,
+        if entry is None:
+            return None
+        # Its title and summary as the lists showed them, its text as its outbound file holds it.
+        return dataclasses.replace(item, title=entry.title, summary=entry.summary, markdown=markdown,
                                    posts=posts, published=item.previous.published_at,
                                    updated=item.previous.updated_at, draft_ids=[])
 

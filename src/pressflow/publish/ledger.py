@@ -238,6 +238,12 @@ def entry_positions(session: Session, keys: list[tuple[str, str]]) -> dict[tuple
     return found
 
 
+def published_entry(session: Session, slug: str, lang: str) -> PublishedEntry | None:
+    """A release's entry in one language as the lists show it."""
+    return session.scalar(select(PublishedEntry).where(PublishedEntry.release_slug == slug,
+                                                       PublishedEntry.lang == lang))
+
+
 def entry_languages_of(session: Session, slugs: list[str]) -> dict[str, set[str]]:
     """slug -> the languages it is listed in, for these releases."""
     E = PublishedEntry

@@ -80,6 +80,7 @@ class Item:
     event: Any = None  # the release's record (a records.Event), for the page's structured data
     content_hash: str = ""  # of its text and posts: a change moves `updated`
     image_caption: str | None = None  # translated and reviewed with the release, like the alt text
+    document: Any = None  # the approved revision's render.document.ReleaseDocument: every field shown comes from it
 
     @property
     def html(self):

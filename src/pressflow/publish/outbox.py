@@ -54,6 +54,7 @@ class Outbox(Writer):
         manifest = {
             "release": slug,
             "title": next((i.title for i in items if i.lang == self.settings.source_language), items[0].title),
+            "titles": {i.lang: i.title for i in items},  # each language's approved title (delivery names it)
             "languages": sorted(i.lang for i in items),
             "files": [{"path": str(p).removeprefix(out), "sha256": sha, "bytes": size}
                       for p in sorted(set(files)) for sha, size in [self._digest(p)]],
@@ -128,7 +129,8 @@ def _image_lines(item: Item, image: Image | None, t: dict[str, str]) -> list[tup
     """The picture as a partner needs it: (label, value) for its address, alt text, caption, credit."""
     if image is None:
         return []
-    credit = getattr(getattr(item.event, "image", None), "credit", None)
+    reviewed = getattr(item.document, "image", None)
+    credit = reviewed.credit if reviewed is not None else None
     lines = [(t["image_heading"], image.url), (t["alt_text"], item.image_alt or image.alt or "")]
     if image.social_url:
         lines.append(("PNG", image.social_url))

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from ..core.site import ALL_LANGUAGES, INDEX_PAGE_SIZE, SUBSCRIBE_PAGE, index_href, index_name
 from ..records.languages import language_name, text_direction
-from ..render import babel_locale, localized_date, subheadline_of
+from ..render import babel_locale, localized_date
 from ..render.places import place_line
 from .model import Changes, Entry, Image, Item
 from .writer import Catalog, Writer, without_title
@@ -79,7 +79,7 @@ class Pages(Writer):
                 image_src = f"../media/{image.path.name}" if image.path else image.url
         url = self.site.page_url(item.lang, item.slug)
         t = labels(item.lang)
-        subheadline = subheadline_of(item.markdown)
+        subheadline = getattr(item.document, "subheadline", None)
         source = self.settings.source_language
         original = next((s for s in siblings if s.lang == source), None)
         translated = None
@@ -89,7 +89,7 @@ class Pages(Writer):
                           "original": t["original"].replace("{language}", name),
                           "original_lang": source,
                           "original_url": link(source, item.slug) if original is not None or standalone else None}
-        credit = item.event.image.credit if getattr(item.event, "image", None) is not None else None
+        credit = _image_credit(item)
         return self.renderer.html(
             "page.html.j2", **self.frame(item.lang, languages, home, subscribe), current="page",
             title=item.title, summary=item.summary, url=url, subheadline=subheadline,
@@ -168,7 +168,7 @@ class Pages(Writer):
             data["image"] = {"@type": "ImageObject", "url": image.url, "description": item.image_alt or ""}
             if item.image_caption:
                 data["image"]["caption"] = item.image_caption
-            if credit := getattr(getattr(item.event, "image", None), "credit", None):
+            if credit := _image_credit(item):
                 data["image"]["creditText"] = credit
         if item.tags:
             data["keywords"] = list(item.tags)
@@ -255,6 +255,11 @@ class Pages(Writer):
 
     def withdraw(self, slug: str) -> list[Path]:
         return [self.site.page_path(lang, slug) for lang in self.site.site_languages()]
+
+
+def _image_credit(item: Item) -> str | None:
+    image = getattr(item.document, "image", None)
+    return image.credit if image is not None else None
 
 
 def _without_title(html: Markup, subheadline: bool = False) -> Markup:
