@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from ..publish import PublishReport
 
 log = logging.getLogger("pressflow")
-AWAITING_REVIEW = "pressflow.release." + outbox.AWAITING_REVIEW
-TRANSLATION_FAILED = "pressflow.release." + outbox.TRANSLATION_FAILED
+# Spelled out (not joined from the outbox's kinds) so that the events reference finds them.
+AWAITING_REVIEW = "pressflow.release.awaiting-review"
+TRANSLATION_FAILED = "pressflow.release.translation-failed"
+assert AWAITING_REVIEW.endswith(outbox.AWAITING_REVIEW) and TRANSLATION_FAILED.endswith(outbox.TRANSLATION_FAILED)
 PUBLISHED = "pressflow.release.published"
 WITHDRAWN = "pressflow.release.withdrawn"
 REASON_CHARS = 300  # an event is a notice, not a log: the full reason is in the run's logs
