@@ -146,7 +146,7 @@ def assert_every_entry_once(settings: Settings) -> None:
         assert len(archive) == len(set(archive)) == RELEASES // 20 * 20
         assert set(archive) | set(releases_on(out / "site" / lang / "index.html")) == {f"{slug}.html" for slug in slugs}
     locs = etree.parse(str(out / "sitemap.xml")).getroot().findall("{*}url/{*}loc")
-    assert len(locs) == len({loc.text for loc in locs}) == RELEASES * len(LANGS) + len(LANGS)
+    assert len(locs) == len({loc.text for loc in locs}) == RELEASES * len(LANGS) + 2 * len(LANGS)  # and each language's index and subscribe page
     with db.session_scope(settings.db_url) as session:
         assert session.query(ledger.Publication).count() == RELEASES * len(LANGS)
         assert not store.list_drafts(session, status=store.APPROVED)  # every approved draft is now published

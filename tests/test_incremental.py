@@ -156,32 +156,33 @@ def test_a_template_change_republishes_everything_once(settings, tmp_path):
 
 
 def test_the_sitemap_splits_into_parts_and_a_new_release_rewrites_the_last(settings, monkeypatch):
-    monkeypatch.setattr(Sitemap, "PART_URLS", 4)
+    monkeypatch.setattr(Sitemap, "PART_URLS", 5)
     out = settings.out_dir
     prepare(settings, range(3))
     publish(settings, now=at(0))
     root = etree.parse(str(out / "sitemap.xml")).getroot()
-    assert root.tag == f"{SM}urlset" and len(root) == 4  # 3 pages and the index: one file still
+    assert root.tag == f"{SM}urlset" and len(root) == 5  # 3 pages, the index and subscribe pages: one file still
 
-    prepare(settings, range(3, 10))
+    prepare(settings, range(3, 9))
     publish(settings, now=at(1))
     root = etree.parse(str(out / "sitemap.xml")).getroot()
     assert root.tag == f"{SM}sitemapindex"
     parts = [loc.text.removeprefix(settings.site_url + "/") for loc in root.iter(f"{SM}loc")]
-    assert parts == [f"sitemaps/sitemap-{n}.xml" for n in range(4)]  # 0: the index pages; then 4, 4, 2 releases
+    assert parts == [f"sitemaps/sitemap-{n}.xml" for n in range(3)]  # 0: the index pages; then 5, 4 releases
     locs = []
     for part in parts:
         urls = etree.parse(str(out / part)).getroot().findall(f"{SM}url")
-        assert len(urls) <= 4
+        assert len(urls) <= 5
         locs += [u.findtext(f"{SM}loc") for u in urls]
-    assert sorted(locs) == sorted([f"{settings.site_url}/site/en/release-{i:03d}.html" for i in range(10)]
-                                  + [f"{settings.site_url}/site/en/index.html"])
+    assert sorted(locs) == sorted([f"{settings.site_url}/site/en/release-{i:03d}.html" for i in range(9)]
+                                  + [f"{settings.site_url}/site/en/index.html",
+                                     f"{settings.site_url}/site/en/subscribe.html"])
 
     before = mtimes(out)
-    prepare(settings, [10])
+    prepare(settings, [9])
     publish(settings, now=at(2))
     changed = {p.relative_to(out).as_posix() for p, m in mtimes(out).items() if before.get(p) != m}
-    assert {c for c in changed if "sitemap" in c} == {"sitemap.xml", "sitemaps/sitemap-0.xml", "sitemaps/sitemap-3.xml"}
+    assert {c for c in changed if "sitemap" in c} == {"sitemap.xml", "sitemaps/sitemap-0.xml", "sitemaps/sitemap-2.xml"}
 
 
 def test_a_release_under_embargo_again_leaves_the_index_pages_and_later_ones_move_up(settings):
@@ -222,7 +223,7 @@ def tree_digest(out: Path) -> dict[str, str]:
 
 def test_a_full_disk_names_the_file_changes_nothing_published_and_the_next_run_completes(tmp_path):
     disk = tmp_path / "disk"
-    if not _small_disk(disk, "3m"):
+    if not _small_disk(disk, "12m"):
         if os.environ.get("CI"):
             pytest.fail("CI runs as root and must be able to mount a small tmpfs for this test")
         pytest.skip("needs root to mount a small tmpfs (a real full disk); CI runs it")

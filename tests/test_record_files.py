@@ -252,7 +252,9 @@ def test_an_evil_svg_is_published_sanitized_with_its_content_type(tmp_path):
     publish(settings)
 
     media = sorted(p.name for p in (settings.out_dir / "site" / "media").iterdir())
-    assert media == ["photo-photo.png", "poster-evil.svg"]  # named by what they are, not what they were called
+    # named by what they are, not what they were called; the SVG also drawn as PNG for social previews
+    assert media == ["photo-photo.png", "poster-evil-social.png", "poster-evil.svg"]
+    assert (settings.out_dir / "site" / "media" / "poster-evil-social.png").read_bytes().startswith(b"\x89PNG\r\n")
     assert_inert((settings.out_dir / "site" / "media" / "poster-evil.svg").read_bytes())
     assert (settings.out_dir / "site" / "media" / "photo-photo.png").read_bytes() == png(2, 2)
     rss = (settings.out_dir / "feeds" / "en" / "rss.xml").read_text()
