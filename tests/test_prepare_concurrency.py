@@ -18,6 +18,7 @@ import pytest
 from pressflow.core import db
 from pressflow.drafts import store
 from pressflow.prepare import pipeline
+from pressflow.flows.prepare import WAITING
 from pressflow.core.config import Settings
 
 pytestmark = pytest.mark.slow  # four real prepare runs in subprocesses
@@ -72,18 +73,41 @@ def drafts(settings: Settings) -> list[tuple]:
         return sorted((d.lang, d.channel, d.revision) for d in store.list_drafts(session))
 
 
+def run_named(name: str, timeout: float = 60):
+    """The id of the flow run whose current state is named `name` (waiting until there is one)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStateName
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(state=dict(name=FlowRunFilterStateName(any_=[name]))))
+            if runs:
+                return runs[0].id
+            time.sleep(0.5)
+    raise AssertionError(f"no flow run in state {name!r} within {timeout} s")
+
+
+def state_names(run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return [state.name for state in sorted(client.read_flow_run_states(run_id), key=lambda s: s.timestamp)]
+
+
 def test_a_prepare_waits_for_the_one_running_then_continues(prefect_harness, argos_models, store_settings, record):
     with db.exclusive(store_settings.db_url, "prepare", db.PREPARE_LOCK_KEY):  # "the other prepare"
         process = start_prepare(store_settings, record)
         lines = stderr_lines(process)
         said = lines.get(timeout=240)  # it has started, found the lock taken, and says so
         assert said.strip() == pipeline.ANOTHER_PREPARE
-        time.sleep(1)
+        waiting = run_named(WAITING)  # the run's state says what it waits for
         assert process.poll() is None  # still waiting
         assert not drafts(store_settings)
     out, _ = process.communicate(timeout=600)
     rest = [lines.get_nowait() for _ in range(lines.qsize())]
     assert process.returncode == 0, rest
+    assert state_names(waiting)[-3:] == [WAITING, "Running", "Completed"]
     assert "prepared water-forum: " in out and "es" in out.split("prepared water-forum: ")[1]
     assert len(drafts(store_settings)) > 0
 

@@ -190,11 +190,30 @@ def prepare_flow(events: list[Event] = [], paths: list[str] | None = None,  # no
     settings = settings_for(out_dir)
     check_reachable(settings)
     flush_notices(settings)  # what an earlier run stored but could not tell
+    pipeline.on_wait(lambda message: show_state(WAITING, message),
+                     lambda: show_state("Running", "holds the store; preparing"), owner="flow")
     report = pipeline.prepare_sources(settings, paths=[Path(p) for p in paths or []], events=events or [],
                                       steps=TaskSteps(threads=on_threads()))
     create_artifacts(report)
     report.notices_waiting = flush_notices(settings).waiting  # drafts awaiting review, languages failed
     return final_state(report)
+
+
+# A run waiting for another prepare on its store is Running in Prefect's eyes; its state's name
+# says what it waits for (bounded by PRESSFLOW_LOCK_WAIT_MINUTES), then goes back to Running.
+WAITING = "Waiting for another prepare"
+
+
+def show_state(name: str, message: str) -> None:
+    """Show this flow run as Running under `name` (in the UI's run list and `prefect flow-run ls`)."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(context.flow_run.id, Running(name=name, message=message), force=True)
 
 
 def final_state(report: pipeline.PrepareReport):

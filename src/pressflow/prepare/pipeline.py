@@ -183,13 +183,15 @@ def on_progress(listener: Callable[[str, int], None]) -> None:
 
 ANOTHER_PREPARE = ("another prepare is running on this store; waiting for it to finish (at most "
                    "PRESSFLOW_LOCK_WAIT_MINUTES), then continuing")
-_wait_listeners: list[Callable[[str], None]] = []
+_wait_listeners: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
 
 
-def on_wait(listener: Callable[[str], None]) -> None:
-    """Call `listener(message)` (instead of any earlier one) when a prepare has to wait for
-    another (the CLI prints it)."""
-    _wait_listeners[:] = [listener]
+def on_wait(listener: Callable[[str], None], resumed: Callable[[], None] = lambda: None, *,
+            owner: str = "cli") -> None:
+    """Call `listener(message)` when a prepare has to wait for another, and `resumed()` once it
+    holds the store (the CLI prints the message; a flow run shows the wait as its state). One
+    pair per `owner`, replacing that owner's earlier one."""
+    _wait_listeners[owner] = (listener, resumed)
 
 
 @contextmanager
@@ -197,13 +199,18 @@ def prepare_lock(settings: Settings) -> Iterator[None]:
     """One prepare at a time per store: two at once would insert the same releases and drafts,
     and the slower one would fail on the database's unique constraints. The later one waits,
     then finds the work done (unchanged records add nothing) and continues."""
+    waited = []
+
     def say() -> None:
+        waited.append(True)
         log.warning(ANOTHER_PREPARE)
-        for listener in _wait_listeners:
+        for listener, _resumed in list(_wait_listeners.values()):
             listener(ANOTHER_PREPARE)
 
     with db.exclusive(settings.db_url, "prepare", db.PREPARE_LOCK_KEY, on_wait=say,
                       timeout=settings.lock_wait_minutes * 60):
+        for _listener, resumed in list(_wait_listeners.values()) if waited else ():
+            resumed()
         yield
 
 
