@@ -114,6 +114,8 @@ def test_prefect_yaml_gives_flow_runs_their_output_and_models_folders():
     project = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     pool = project["definitions"]["work_pools"]["pressflow_pool"]
     assert pool["job_variables"]["env"] == {"PRESSFLOW_OUT": "{{ $PWD }}/outputs",
-                                            "ARGOS_PACKAGES_DIR": "{{ $HOME }}/.local/share/argos-translate/packages"}
+                                            "ARGOS_PACKAGES_DIR": "{{ $HOME }}/.local/share/argos-translate/packages",
+                                            # heartbeats, so that a run whose process died is marked Crashed
+                                            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
     for deployment in project["deployments"]:
         assert deployment["work_pool"] == pool, deployment["name"]
