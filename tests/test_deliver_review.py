@@ -110,12 +110,13 @@ def test_draft_page_and_queue_show_each_drafts_deliveries(servers, tmp_path):
     assert "Not delivered anywhere yet." in page
 
     queue = html.fromstring(client.get("/?status=all").text)
+    # the first column names the channel as translators do ("Bluesky post"), the sixth its deliveries
     cells = {row.xpath("td")[0].text_content(): row.xpath("td")[5] for row in queue.xpath("//tbody/tr")}
-    assert [(a.text_content(), a.get("href")) for a in cells["bluesky"].xpath(".//a")] == [("view", post.url)]
-    assert "sent" in cells["bluesky"].text_content() and "email:" not in cells["bluesky"].text_content()
-    release = " ".join(cells["release"].text_content().split())
+    assert [(a.text_content(), a.get("href")) for a in cells["Bluesky post"].xpath(".//a")] == [("view", post.url)]
+    assert "sent" in cells["Bluesky post"].text_content() and "email:" not in cells["Bluesky post"].text_content()
+    release = " ".join(cells["Press release"].text_content().split())
     assert "email:press-en (release): sent" in release and "nobody-here (release): failed" in release
-    assert "550" in release and cells["mastodon"].text_content().strip() == "—"
+    assert "550" in release and cells["Mastodon post"].text_content().strip() == "—"
 
 
 def shown(page: str) -> tuple[str, list[tuple[str, list[str]]]]:
