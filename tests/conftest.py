@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,20 @@ def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def no_prefect_server(monkeypatch):
+    """No Prefect server for this test, as for a user who never configured one: the session's
+    harness (`prefect_harness`, once an earlier test started it) stays in Prefect's settings otherwise."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    if "prefect.settings" not in sys.modules:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
         yield
 
 

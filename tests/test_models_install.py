@@ -120,7 +120,7 @@ def test_a_zip_that_is_not_one_package_folder_is_refused(private_argos, english_
 
 
 def test_a_broken_folder_is_listed_and_the_other_languages_still_prepare(private_argos, english_french, settings,
-                                                                          tmp_path, monkeypatch):
+                                                                          tmp_path, monkeypatch, no_prefect_server):
     assert install(english_french).exit_code == 0
     (private_argos / "translate-en_de-1_0").mkdir()  # as an interrupted install left it
     (private_argos / "translate-en_de-1_0" / "README.md").write_text("half a package")

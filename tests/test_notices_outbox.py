@@ -105,7 +105,7 @@ def test_notices_are_written_with_the_drafts_they_announce(settings, argos_model
         assert len(notices.unsent(session)) == 3
 
 
-def test_without_a_server_notices_wait(settings, argos_models):
+def test_without_a_server_notices_wait(settings, argos_models, no_prefect_server):
     prepared(settings, ["es"])
     assert events.flush_notices(settings) == events.Flushed(sent=0, waiting=2)
 

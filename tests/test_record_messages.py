@@ -39,8 +39,7 @@ def test_each_error_names_the_field_and_shows_a_correct_example(tmp_path, name):
     assert "Input should" not in str(error) and "Field required" not in str(error)
 
 
-def test_a_record_with_no_countries_and_no_languages_says_it_is_published_in_english_only(tmp_path, monkeypatch):
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+def test_a_record_with_no_countries_and_no_languages_says_it_is_published_in_english_only(tmp_path, no_prefect_server):
     (tmp_path / "plain.yaml").write_text("id: plain\ntitle: A\ndate: 2021-06-04\nsummary: B\n")
     (tmp_path / "chosen.yaml").write_text("id: chosen\ntitle: C\ndate: 2021-06-04\nsummary: D\nlanguages: []\n")
     result = CliRunner().invoke(app, ["prepare", str(tmp_path), "--out", str(tmp_path / "out")])

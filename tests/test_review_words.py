@@ -49,19 +49,8 @@ def test_the_length_filter_label_has_no_none_of_none():
     assert checks.describe({"kind": "over_limit", "length": 300, "limit": 280}).endswith(": 300 of 280")
 
 
-def test_a_failed_prepare_gives_one_line_about_prefect(settings, tmp_path, monkeypatch):
+def test_a_failed_prepare_gives_one_line_about_prefect(settings, tmp_path, no_prefect_server):
     """The one line saying what a run without a Prefect server does not record; no other advice."""
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    if "prefect.settings" in sys.modules:  # loaded by an earlier test, with that test's server in its settings
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings(restore_defaults={PREFECT_API_URL}):
-            _failed_prepare_says_one_line_of_prefect(settings, tmp_path)
-    else:
-        _failed_prepare_says_one_line_of_prefect(settings, tmp_path)
-
-
-def _failed_prepare_says_one_line_of_prefect(settings, tmp_path):
     from pressflow.cli import NOT_RECORDED
 
     bad = tmp_path / "bad.yaml"

@@ -24,13 +24,13 @@ def run(tmp_path, monkeypatch, site_url=None):
 
 @pytest.mark.parametrize("site_url, shown", [(None, "is not set"), ("http://localhost:8000", "is http://localhost:8000"),
                                              ("http://127.0.0.1:8000", "is http://127.0.0.1"), ("http://[::1]/", "is http://[::1]")])
-def test_a_loopback_or_unset_site_address_is_one_warning(tmp_path, monkeypatch, site_url, shown):
+def test_a_loopback_or_unset_site_address_is_one_warning(tmp_path, monkeypatch, site_url, shown, no_prefect_server):
     lines, result = run(tmp_path, monkeypatch, site_url)
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"warning: PRESSFLOW_SITE_URL {shown}") and "readers cannot reach" in lines[0]
 
 
-def test_a_public_site_address_is_no_warning(tmp_path, monkeypatch):
+def test_a_public_site_address_is_no_warning(tmp_path, monkeypatch, no_prefect_server):
     lines, result = run(tmp_path, monkeypatch, "https://press.example.org")
     assert lines == [] and result.exit_code == 0, result.output
 
