@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CachePolicy
 from prefect.context import FlowRunContext
@@ -212,8 +212,11 @@ def show_state(name: str, message: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.states import Running
 
-    with get_client(sync_client=True) as client:
-        client.set_flow_run_state(context.flow_run.id, Running(name=name, message=message), force=True)
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(context.flow_run.id, Running(name=name, message=message), force=True)
+    except Exception as exc:  # showing the wait is a courtesy: the prepare goes on without it
+        get_run_logger().warning(f"could not show the state {name!r}: {exc}")
 
 
 def final_state(report: pipeline.PrepareReport):
