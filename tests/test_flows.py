@@ -117,7 +117,7 @@ def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
     from pressflow.flows.prepare import prepare_flow
     from pressflow.flows.publish import publish_flow
 
-    assert set(publish_flow.parameters.properties) == {"out_dir"}
+    assert set(publish_flow.parameters.properties) == {"out_dir", "not_before"}
     embargoed = Event(id="flow-embargo", title="Not yet", date=dt.date(2021, 9, 3), summary="Later.", languages=[],
                       publish_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
     out = tmp_path / "out"
@@ -125,6 +125,28 @@ def test_publish_flow_takes_no_publish_time(prefect_harness, tmp_path):
     summary = publish_flow(out_dir=str(out))
     assert summary.embargoed == ["flow-embargo"] and summary.releases == {}
     assert not (out / "site" / "en" / "flow-embargo.html").exists()
+    # `not_before` can only hold a run back: a far one is refused, not waited for or honoured.
+    state = publish_flow(out_dir=str(out), not_before=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1),
+                         return_state=True)
+    assert state.is_failed() and "schedule the run for that time instead" in str(state.result(raise_on_failure=False))
+    assert not (out / "site" / "en" / "flow-embargo.html").exists()
+
+
+def test_a_run_started_before_its_embargo_waits_for_it(prefect_harness, tmp_path):
+    """A worker starts a scheduled run up to 10 s early (its prefetch); the embargo run waits it out."""
+    from pressflow.flows.prepare import prepare_flow
+    from pressflow.flows.publish import publish_flow
+
+    embargo = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=12)).replace(microsecond=0)
+    soon = Event(id="flow-soon", title="Soon", date=dt.date(2021, 9, 3), summary="In a moment.", languages=[],
+                 publish_at=embargo)
+    out = tmp_path / "out"
+    prepare_flow(events=[soon], out_dir=str(out))
+    service.approve_all(Settings(out_dir=out), reviewer="ana")
+    summary = publish_flow(out_dir=str(out), not_before=embargo)
+    assert dt.datetime.now(dt.timezone.utc) >= embargo
+    assert summary.releases == {"flow-soon": ["en"]}
+    assert (out / "site" / "en" / "flow-soon.html").is_file()
 
 
 def run_logs(flow_run_id, want: str, timeout: float = 30) -> list[str]:

@@ -209,6 +209,8 @@ def test_an_embargoed_release_gets_one_publish_run_at_its_embargo(project, worke
     scheduled = [r for r in client.read_flow_runs() if r.deployment_id == deployment.id and "embargo" in r.tags]
     assert len(scheduled) == 1, [(r.name, r.expected_start_time) for r in scheduled]
     assert scheduled[0].expected_start_time == embargo
+    # A worker starts it up to 10 s early (its prefetch): the run itself waits for the embargo.
+    assert dt.datetime.fromisoformat(scheduled[0].parameters["not_before"]) == embargo
     assert not published(out, "embargoed")
     appeared = wait_until("the embargoed release out", lambda: published(out, "embargoed") and
                           dt.datetime.now(dt.timezone.utc))

@@ -127,7 +127,8 @@ def schedule_publish(client, slug: str, publish_at: dt.datetime) -> None:
     client.create_flow_run_from_deployment(
         deployment.id, state=Scheduled(scheduled_time=when),
         name=f"publish {slug} at its embargo {when:%Y-%m-%d %H:%M}",
-        idempotency_key=embargo_key(slug, when), tags=["embargo"])
+        idempotency_key=embargo_key(slug, when), tags=["embargo"],
+        parameters={"not_before": when.isoformat()})  # a worker may start it up to 10 s early
 
 
 def embargo_key(slug: str, publish_at: dt.datetime) -> str:

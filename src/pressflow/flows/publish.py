@@ -18,6 +18,7 @@ Runs take the one slot of the `pressflow-publish` global concurrency limit (leas
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -28,6 +29,11 @@ from pressflow.core.config import Settings
 from pressflow.publish import PublishReport, publish
 from pressflow.flows import can_pass, completed_with_failures, publish_slot, settings_for
 from pressflow.flows.events import emit_publish_events, flush_notices, publications
+
+# A worker starts a scheduled run up to PREFECT_WORKER_PREFETCH_SECONDS (10 s) early, so a run
+# scheduled at an embargo waits out the rest itself; a `not_before` further off than this is a
+# mistake in the form, not something to hold a process for.
+LONGEST_WAIT = dt.timedelta(minutes=5)
 
 # Publishing waits for the publish lock (another run may hold it) and writes every changed file;
 # an hour is far beyond any real run, and frees a schedule slot held by a hung one.
@@ -45,13 +51,16 @@ def run_name() -> str:
 
 
 @flow(name="pressflow-publish", flow_run_name=run_name, log_prints=True)
-def publish_flow(out_dir: str | None = None) -> PublishReport:
+def publish_flow(out_dir: str | None = None, not_before: dt.datetime | None = None) -> PublishReport:
     """Publish every approved release whose time has come.
 
     Args:
         out_dir: Output folder (feeds, pages, outbox, draft store); default PRESSFLOW_OUT, else outputs/.
+        not_before: Start publishing no earlier than this (at most 5 minutes ahead); a run scheduled
+            at an embargo passes the embargo, as a worker may start it a few seconds early.
     """
     settings = settings_for(out_dir)
+    wait_until(not_before)
     flush_notices(settings)  # what a prepare run stored but could not tell (its server was down)
     with publish_slot():  # shared with every other publish run, however it was started
         before = publications(settings)  # to tell what this run put out new or changed
@@ -61,6 +70,21 @@ def publish_flow(out_dir: str | None = None) -> PublishReport:
     create_summary_artifact(report)
     emit_publish_events(report, settings, before)  # releases published or withdrawn
     return final_state(report)
+
+
+def wait_until(not_before: dt.datetime | None) -> None:
+    """Sleep until `not_before`; it can only delay a run, never publish early, so it is safe in a form."""
+    if not_before is None:
+        return
+    if not_before.tzinfo is None:
+        raise ValueError(f"not_before {not_before.isoformat()} has no time zone offset")
+    left = not_before - dt.datetime.now(dt.timezone.utc)
+    if left > LONGEST_WAIT:
+        raise ValueError(f"not_before {not_before.isoformat()} is {left} away (at most {LONGEST_WAIT}): "
+                         "schedule the run for that time instead")
+    if left > dt.timedelta(0):
+        get_run_logger().info("waiting %.1f s for %s (the run started early)", left.total_seconds(), not_before)
+        time.sleep(left.total_seconds())
 
 
 def final_state(report: PublishReport):
