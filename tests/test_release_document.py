@@ -19,7 +19,7 @@ from pressflow.core.config import Settings
 from pressflow.drafts import service, store
 from pressflow.prepare.pipeline import prepare
 from pressflow.records import Event, load_records
-from pressflow.render import Renderer, strip_keep
+from pressflow.render import Renderer, markdown_to_html, markdown_to_text, strip_keep
 from pressflow.render.document import (DocumentError, ReleaseDocument, load_document, parse_release,
                                        release_document, release_markdown, shape_for)
 
@@ -85,6 +85,45 @@ def test_a_rendered_release_is_a_document_field_by_field_and_back(settings):
     assert document.contact.email == "press@example.org"
     assert "[image]:" not in release_markdown(document, image_lines=False)
     assert load_document(document.model_dump(mode="json")) == document
+
+
+def test_prose_that_looks_like_markdown_structure_is_text(settings):
+    """A paragraph starting '# ' or '>' is the record's text, not a heading or a quote, and a quote
+    may have paragraphs: each survives into the document and out to the page as written."""
+    ev = event(body=["# 1 in Asia for the third year.", "> Not a quote,\n# nor a heading.", "#hashtag day."],
+               quotes=[{"speaker": "Dr. Ana Lima", "text": "We will share every result.\n\nAnd every method."}])
+    markdown = rendered(settings, ev)
+    document = release_document(markdown, ev, markdown, "en")
+    assert release_markdown(document) == markdown
+    assert [q.text for q in document.quotes] == ["“We will share every result.\n\nAnd every method.”"]
+    page = html.fragment_fromstring(markdown_to_html(release_markdown(document, image_lines=False)),
+                                    create_parent="div")
+    assert page.xpath("//h1/text()") == ["Forum on green technology"]  # the title, and no other
+    assert [" ".join(p.text_content().split()) for p in page.xpath("./p")][1:4] == \
+        ["# 1 in Asia for the third year.", "> Not a quote, # nor a heading.", "#hashtag day."]
+    [quote] = page.xpath("//blockquote")
+    assert [p.text_content() for p in quote.xpath("p")] == \
+        ["“We will share every result.", "And every method.”", "— Dr. Ana Lima"]
+    assert "# 1 in Asia" in markdown_to_text(release_markdown(document, image_lines=False))
+
+
+def test_prose_that_looks_like_structure_is_translated_and_published_as_text(settings, argos_models, tmp_path):
+    prepare_path(settings, write_record(
+        tmp_path, languages=["es", "zh"], body=["# 1 in Asia for the third year.", "> Not a quote."],
+        quotes=[{"speaker": "Dr. Ana Lima", "text": "We will share every result.\n\nAnd every method."}]))
+    with db.session_scope(settings.db_url) as session:
+        releases = {d.lang: d for d in store.list_drafts(session, channel="release", slug="forum")}
+        documents = {lang: load_document(store.document_of(session, d.id, d.revision)) for lang, d in releases.items()}
+    assert set(documents) == {"en", "es", "zh"}
+    assert all(isinstance(d, ReleaseDocument) for d in documents.values()), {k: d.text for k, d in releases.items()}
+    approve_pending(settings)
+    report = publish.publish(settings)
+    assert report.releases == {"forum": ["en", "es", "zh"]}, report.held
+    for lang in ("en", "es", "zh"):
+        page = html.parse(str(settings.out_dir / "site" / lang / "forum.html")).getroot()
+        assert len(page.xpath("//main//h1")) == 1, lang
+        assert len(page.xpath("//main//blockquote")) == 1, lang
+        assert len(page.xpath("//main//blockquote/p")) == 3, lang  # two paragraphs and the speaker
 
 
 @pytest.mark.parametrize(("change", "message"), [

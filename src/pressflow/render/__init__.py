@@ -88,6 +88,8 @@ class Renderer:
         self.env.filters["keep"] = keep
         self.env.filters["date"] = localized_date
         self.env.filters["dateline"] = self.dateline
+        self.env.filters["prose"] = prose
+        self.env.filters["quoted"] = quoted
 
     def _render(self, name: str, **context: Any) -> str:
         try:
@@ -132,6 +134,25 @@ class Renderer:
 
     def html(self, name: str, **context: Any) -> str:
         return self._render(name, **context)
+
+
+# A line of a record's prose that Markdown would take for structure: an ATX heading, a block
+# quote, a setext underline or a thematic break. Records are text, never markup (a body paragraph
+# "# 1 in Asia" is not a heading), so such a line starts with a backslash, which Markdown shows as
+# the character itself and translation keeps as it keeps a line's other marks.
+_STRUCTURE_START = re.compile(r"^( {0,3})(#{1,6}(?=[ \t]|$)|>|[=-]+[ \t]*$)", re.M)
+
+
+def prose(text: str) -> str:
+    """A record's paragraph as Markdown text: every line that would be structure escaped."""
+    return _STRUCTURE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def quoted(text: str) -> str:
+    """A quote's text inside a block quote: its lines after the first carry the quote mark, so a
+    quote of two paragraphs stays one quote."""
+    first, *rest = text.split("\n")  # the first line follows the opening quotation mark
+    return "\n".join([first, *(f"> {prose(line)}" if line.strip() else ">" for line in rest)])
 
 
 def _tidy(text: str) -> str:
@@ -212,6 +233,9 @@ def markdown_to_html(text: str) -> Markup:
     return Markup(nh3.clean(markdown.render(text)))
 
 
+_ESCAPED_START = re.compile(r"^((?:> ?)* {0,3})\\(#|>|[=-])")
+
+
 def markdown_to_text(text: str) -> str:
     """Press-release Markdown to plain text for outlets that want text only."""
     lines = []
@@ -222,5 +246,5 @@ def markdown_to_text(text: str) -> str:
             lines.append(title.upper() if len(heading.group(1)) == 1 else title)
             lines.append(("=" if len(heading.group(1)) == 1 else "-") * len(title))
         else:
-            lines.append(line)
+            lines.append(_ESCAPED_START.sub(r"\1\2", line))  # what `prose` escaped is text again
     return "\n".join(lines).strip() + "\n"

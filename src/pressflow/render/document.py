@@ -182,9 +182,17 @@ def parse_release(markdown: str, shape: Shape, lang: str) -> ReleaseDocument:
         image=image)
 
 
+# What starts a heading or a quote in Markdown; record prose never does (`render.prose` escapes it).
+_STRUCTURE = re.compile(r" {0,3}(#{1,6}(?:[ \t]|$)|>)")
+
+
+def _is_structure(block: str) -> bool:
+    return _STRUCTURE.match(block) is not None
+
+
 def _paragraph(read: _Reader, number: int, name: str) -> str:
     block = read.next(f"{name} is missing")
-    if block.startswith(("#", ">", IMAGE_MARK, CAPTION_MARK)):
+    if _is_structure(block) or block.startswith((IMAGE_MARK, CAPTION_MARK)):
         raise DocumentError(f"{name} is missing: found {_short(block)} in its place")
     return block
 
@@ -197,7 +205,13 @@ def _quote(read: _Reader, number: int, speaker: str) -> Quote:
         raise DocumentError(f"{rule}; found {_short(block)}")
     if speaker not in lines[-1]:
         raise DocumentError(f"quote {number} must keep its speaker's name {speaker!r} in its last line")
-    return Quote(text="\n".join([lines[0][2:], *lines[1:-2]]), attribution=lines[-1][2:], speaker=speaker)
+    return Quote(text="\n".join([lines[0][2:], *map(_unquoted, lines[1:-2])]), attribution=lines[-1][2:],
+                 speaker=speaker)
+
+
+def _unquoted(line: str) -> str:
+    """A quote's later line without its quote mark ('>' alone is a blank line between paragraphs)."""
+    return line[2:] if line.startswith("> ") else line[1:] if line.startswith(">") else line
 
 
 def _list_block(read: _Reader, name: str, count: int) -> list[str]:
@@ -230,7 +244,7 @@ def _closing(read: _Reader, count: int | None) -> list[Section]:
         heading = read.heading("##", f"section {len(sections) + 1} after the quotes and lists must start with "
                                      "a '## ' heading")
         blocks = []
-        while read.at < len(read.blocks) and not read.blocks[read.at].startswith("#"):
+        while read.at < len(read.blocks) and not read.blocks[read.at].startswith("## "):
             blocks.append(read.next(""))
         if not blocks:
             raise DocumentError(f"the section {heading!r} has no text under its heading")
@@ -328,7 +342,7 @@ def release_markdown(document: ReleaseDocument, *, image_lines: bool = True) -> 
     if document.subheadline:
         blocks.append(f"## {document.subheadline}")
     blocks += [document.summary, *document.body]
-    blocks += [f"> {q.text}\n>\n> {q.attribution}" for q in document.quotes]
+    blocks += [f"{_quote_lines(q.text)}\n>\n> {q.attribution}" for q in document.quotes]
     if document.organizers:
         blocks += [f"## {document.organizers.heading}", *document.organizers.blocks]
     if document.links_heading:
@@ -339,3 +353,7 @@ def release_markdown(document: ReleaseDocument, *, image_lines: bool = True) -> 
         blocks += [f"{IMAGE_MARK} {document.image.alt}"] if document.image.alt else []
         blocks += [f"{CAPTION_MARK} {document.image.caption}"] if document.image.caption else []
     return "\n\n".join(blocks) + "\n"
+
+
+def _quote_lines(text: str) -> str:
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.split("\n"))

@@ -20,7 +20,9 @@ from .marks import KEEP_CLOSE, KEEP_OPEN
 
 # Runs a sentence boundary must not cut: `keep` spans, URLs, e-mail addresses.
 _UNSPLITTABLE = re.compile(rf"{KEEP_OPEN}.*?{KEEP_CLOSE}|\b(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.S)
-_LINE_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,3}[.)]\s+)*)")
+# A line's Markdown marks, kept verbatim: headings, quote marks, list bullets, and the escapes
+# `render.prose` puts before record text that would otherwise read as structure ("\# 1 in Asia").
+_LINE_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,3}[.)]\s+|\\(?:#{1,6}|>|[=-]+)\s*)*)")
 
 
 @dataclass(frozen=True)
