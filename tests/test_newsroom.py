@@ -281,7 +281,7 @@ def test_the_release_line_gives_the_embargo_in_utc_and_the_records_offset(publis
     from pressflow.publish.pages import labels
 
     event = validate_record({"title": "T", "date": "2021-08-30", "summary": "S", "publish_at": publish_at})
-    item = Item("t", lang, "T", "S", "# T\n", {}, event.date, NOW, NOW, event=event)
+    item = Item("t", lang, "T", "S", "# T\n", {}, event.date, NOW, NOW, event=event, publish_at=event.publish_at)
     assert release_line(item, labels(lang)) == expected
 
 

@@ -206,6 +206,19 @@ def test_what_the_reviewer_approved_is_exactly_what_goes_out_even_after_the_reco
     assert (outbox / "en" / "posts" / "x.txt").read_text(encoding="utf-8").startswith("Forum on green technology")
 
 
+def test_a_moved_embargo_is_the_one_the_outbound_files_give(settings, tmp_path):
+    """The text approved stays what goes out, but the embargo it is held to is the record's latest:
+    the release line must say that one, not the time the approved version had."""
+    prepare_path(settings, write_record(tmp_path, publish_at="2021-06-10T10:00:00+08:00"))
+    approve_pending(settings)
+    prepare_path(settings, write_record(tmp_path, publish_at="2021-06-12T09:30:00+00:00", summary="Changed."))
+    report = publish.publish(settings)
+    assert report.releases == {"forum": ["en"]}
+    text = (settings.out_dir / "outbox" / "forum" / "en" / "press-release.txt").read_text(encoding="utf-8")
+    assert "Scientists met online." in text and "Changed." not in text  # the approved text
+    assert text.startswith("EMBARGOED UNTIL 12 June 2021, 09:30 UTC\n"), text[:80]
+
+
 def test_an_approved_revision_without_a_document_is_held_back_with_a_reason(settings, tmp_path):
     prepare_path(settings, write_record(tmp_path))
     release = the_release(settings)

@@ -148,7 +148,8 @@ def _items(release: store.Release, drafts_of: dict, versions: dict, before: dict
                           release_markdown(document, image_lines=False), posts, document.dateline.date, published,
                           updated, image, (reviewed.alt if reviewed else None) or alt,
                           [d.id for d in drafts.values()], list(event.tags if event else []),
-                          previous, event, content_hash, reviewed.caption if reviewed else None, document))
+                          previous, event, content_hash, reviewed.caption if reviewed else None, document,
+                          release.publish_at))
     return items
 
 

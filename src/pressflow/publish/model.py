@@ -81,6 +81,7 @@ class Item:
     content_hash: str = ""  # of its text and posts: a change moves `updated`
     image_caption: str | None = None  # translated and reviewed with the release, like the alt text
     document: Any = None  # the approved revision's render.document.ReleaseDocument: every field shown comes from it
+    publish_at: dt.datetime | None = None  # the embargo publishing held it to: the release's current one
 
     @property
     def html(self):

@@ -110,7 +110,7 @@ MARKDOWN_END_MARK = "\\#\\#\\#"
 def release_line(item: Item, t: dict[str, str]) -> str:
     """'FOR IMMEDIATE RELEASE', or 'EMBARGOED UNTIL 30 August 2021, 02:00 UTC (10:00 UTC+08:00)':
     the embargo in UTC and in the offset the record gave, in the language's date style."""
-    publish_at = getattr(item.event, "publish_at", None)
+    publish_at = embargo_shown(item)
     if publish_at is None:
         return t["immediate"]
     utc, comma = publish_at.astimezone(dt.timezone.utc), separator(item.lang)
@@ -123,6 +123,16 @@ def release_line(item: Item, t: dict[str, str]) -> str:
             local = f"{localized_date(publish_at.date(), item.lang)}{comma}{local}"
         line += f" ({local})"
     return line
+
+
+def embargo_shown(item: Item) -> dt.datetime | None:
+    """The embargo the release was held to. It is the release's current one (a record changed
+    after approval may have moved it; its new text waits for review, its new time does not),
+    given in the offset the approved record wrote it in when that is the same time."""
+    recorded = getattr(item.event, "publish_at", None)
+    if item.publish_at is None:
+        return None
+    return recorded if recorded is not None and recorded == item.publish_at else item.publish_at
 
 
 def _image_lines(item: Item, image: Image | None, t: dict[str, str]) -> list[tuple[str, str]]:
