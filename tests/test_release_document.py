@@ -126,6 +126,66 @@ def test_prose_that_looks_like_structure_is_translated_and_published_as_text(set
         assert len(page.xpath("//main//blockquote/p")) == 3, lang  # two paragraphs and the speaker
 
 
+class FieldEngine:
+    """Translates into German by upper-casing, or as `rewrite` says; keeps what it was given."""
+
+    def __init__(self, rewrite=str.upper):
+        self.sentences: list[str] = []
+        self.rewrite = rewrite
+
+    def route(self, source, target):
+        from test_engine_seam import Shout
+
+        return [Shout(source, target)]
+
+    def translate(self, leg, sentences, progress=None):
+        self.sentences += sentences
+        return [self.rewrite(sentence) for sentence in sentences]
+
+
+def translated_release(settings: Settings, engine, **fields) -> tuple[ReleaseDocument, store.Draft]:
+    event = Event.model_validate({**RECORD, "languages": ["de"], **fields})
+    assert prepare([(None, event)], settings, engine=engine).ok
+    with db.session_scope(settings.db_url) as session:
+        [draft] = store.list_drafts(session, channel="release", slug="forum", lang="de")
+        return load_document(store.document_of(session, draft.id, draft.revision)), draft
+
+
+def test_a_release_is_translated_field_by_field(settings):
+    engine = FieldEngine()
+    document, draft = translated_release(settings, engine)
+    source = release_document(rendered(settings, event()), event(), rendered(settings, event()), "en")
+    assert document.title == source.title.upper() and document.subheadline == source.subheadline.upper()
+    assert document.body == [paragraph.upper() for paragraph in source.body]
+    assert [q.text for q in document.quotes] == ["“WE WILL SHARE EVERY RESULT.”"]
+    assert document.quotes[0].attribution == "— Dr. Ana Lima, CHAIR"  # the name kept, the role translated
+    assert [(link.text, link.url) for link in document.links] == \
+        [("PROGRAMME: https://example.org/programme", "https://example.org/programme")]
+    assert (document.image.alt, document.image.caption, document.image.credit) == \
+        ("THE FORUM'S HALL", "DAY ONE", "Photo: ANSO")
+    assert document.lang == "de" and document.dateline == source.dateline
+    # The image's description went to the engine as a text of its own, not behind a mark it could move.
+    assert "The forum's hall" in engine.sentences and not any("[image]" in s for s in engine.sentences)
+    # What the reviewer reads is the document written out, and reads back as the same document.
+    assert draft.text == release_markdown(document)
+    assert release_document(draft.text, event(languages=["de"]), rendered(settings, event()), "de") == document
+
+
+def test_a_model_that_writes_structure_cannot_add_it_to_a_release(settings):
+    """A model's output is a sentence: line breaks and a leading '#' in it are not the page's structure."""
+    engine = FieldEngine(lambda sentence: f"# {sentence}\n\n## INJECTED\n\n> quoted")
+    document, draft = translated_release(settings, engine)
+    page = html.fragment_fromstring(markdown_to_html(release_markdown(document, image_lines=False)),
+                                    create_parent="div")
+    original = release_document(rendered(settings, event()), event(), rendered(settings, event()), "en")
+    source = html.fragment_fromstring(markdown_to_html(release_markdown(original, image_lines=False)),
+                                      create_parent="div")
+    for element in ("h1", "h2", "h3", "blockquote", "ul", "ol", "li", "p"):  # the source's blocks, no more
+        assert len(page.xpath(f"//{element}")) == len(source.xpath(f"//{element}")), element
+    assert document.body[0].startswith("\\# ")  # the model's '#' is text
+    assert release_document(draft.text, event(languages=["de"]), rendered(settings, event()), "de") == document
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda t: t.replace("# Forum on green technology\n\n", "", 1),
      "the title line is missing: a release starts with '# ' and its title; found '## Three days online'"),

@@ -46,12 +46,13 @@ from ..platforms import PLATFORMS
 from ..records import Event, LoadResult, load_records
 from ..records.languages import target_languages
 from ..render import Rendered, Renderer, choose_post, strip_keep
-from ..render.document import stored_document
+from ..render.document import (DocumentError, ReleaseDocument, parse_release, release_fields, release_markdown,
+                               shape_for, stored_document, with_fields)
 from ..translate import checks
 from ..translate.engine import MODELS, ArgosEngine
 from ..translate.protect import Glossary
-from ..translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Unit, UnitResult, plan_documents,
-                              run_plans, run_unit)
+from ..translate.stage import (LOCAL_UNIT_SIZE, Engine, StagePlan, StageStats, Translation, Unit, UnitResult,
+                              plan_documents, run_plans, run_unit)
 
 log = logging.getLogger("pressflow")
 
@@ -111,17 +112,21 @@ class PrepareReport:
 
 
 def _store_draft(session, event: Event, rendered: Rendered, text_variants: list[str], *, source_text: str,
-                 status: str, qa: list | None = None, meta: dict | None = None) -> None:
+                 status: str, qa: list | None = None, meta: dict | None = None,
+                 document: ReleaseDocument | None = None) -> None:
+    """Store one draft; a release translated field by field comes with its `document`, any other
+    text is read into one (a source-language release: the template's own structure)."""
     qa = list(qa or [])
     if rendered.channel in PLATFORMS:
         text, variant = choose_post(rendered.channel, tuple(text_variants))
         qa += checks.over_limit(rendered.channel, text)
     else:
         text, variant = text_variants[0], None
-    document = stored_document(rendered.channel, rendered.lang, text, event, source_text)
+    stored = document.model_dump(mode="json") if document is not None else \
+        stored_document(rendered.channel, rendered.lang, text, event, source_text)
     store.add_draft(session, slug=event.slug, lang=rendered.lang, channel=rendered.channel,
                     fingerprint=event.fingerprint(), source_text=source_text, text=text, variant=variant,
-                    qa=qa, meta=meta or {}, status=status, begun=True, document=document)
+                    qa=qa, meta=meta or {}, status=status, begun=True, document=stored)
 
 
 def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tuple[list[Job], PrepareReport]:
@@ -240,6 +245,9 @@ class LanguageWork:
     rendered: list[tuple[Job, list[Rendered]]]
     plan: StagePlan | None
     report: PrepareReport
+    # Per job, per rendered draft: a release read into its fields before translation (None: a post,
+    # or a template whose release did not read as one, translated whole).
+    marked: list[list[ReleaseDocument | None]] = field(default_factory=list)
 
 
 def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine | None = None) -> LanguageWork:
@@ -249,7 +257,7 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine
     if not jobs:
         return LanguageWork(lang, [], None, report)
     try:
-        rendered, plan = _plan(lang, jobs, settings, report, engine)
+        rendered, marked, plan = _plan(lang, jobs, settings, report, engine)
     except ModelMissingError as exc:
         reason = str(exc)
         log.warning("%s: %s", lang, reason)
@@ -258,7 +266,7 @@ def plan_language(lang: str, jobs: list[Job], settings: Settings, engine: Engine
     except Exception as exc:  # one language failing must not take the others down
         _fail_language(settings, jobs, lang, exc, report)
         return LanguageWork(lang, [], None, report)
-    return LanguageWork(lang, rendered, plan, report)
+    return LanguageWork(lang, rendered, plan, report, marked)
 
 
 # Languages are planned one at a time, though translated side by side: planning is quick next to
@@ -312,19 +320,19 @@ def store_language(work: LanguageWork, settings: Settings) -> PrepareReport:
     results = iter(translations)
     failed: list[tuple[Job, str]] = []
     with db.session_scope(settings.db_url) as session:
-        for job, drafts in work.rendered:
-            translated = [[next(results) for _ in rendered.variants] for rendered in drafts]
-            error = next((v.error for variants in translated for v in variants if v.error), None)
+        for (job, drafts), marked in zip(work.rendered, work.marked):
+            translated = [_translated(rendered, document, results, lang) for rendered, document in zip(drafts, marked)]
+            error = next((v.error for variants, _ in translated for v in variants if v.error), None)
             if error:  # a sentence the model failed on fails this release's language, not the others
                 failed.append((job, error))
                 continue
             store.begin_drafts(session, job.event.slug, lang, job.event.fingerprint())
-            for rendered, variants in zip(drafts, translated):
+            for rendered, (variants, document) in zip(drafts, translated):
                 meta = {"engines": variants[0].engines, "pivot": variants[0].pivot,
                         "segments": variants[0].segments}
                 _store_draft(session, job.event, rendered, [r.text for r in variants],
                              source_text=job.source_texts[rendered.channel],
-                             status=store.PENDING, qa=list(variants[0].qa), meta=meta)
+                             status=store.PENDING, qa=list(variants[0].qa), meta=meta, document=document)
                 report.drafts_added += 1
             notices.record(session, notices.AWAITING_REVIEW, job.event.slug, lang)
             report.releases[job.event.slug] = ReleaseOutcome(job.event.title, "translated", [lang],
@@ -341,8 +349,38 @@ def _fail_language(settings: Settings, jobs: list[Job], lang: str, exc: BaseExce
     _record_skips(settings, jobs, lang, reason, report.failed, tell=True)
 
 
-def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, list[Rendered]]], StagePlan]:
-    """Render every job's drafts in `lang` and plan all their texts as one translation pass."""
+def _translated(rendered: Rendered, document: ReleaseDocument | None, results: Iterator[Translation],
+                lang: str) -> tuple[list[Translation], ReleaseDocument | None]:
+    """One draft's translations, taken from `results` in the order `_plan` gave the texts: a
+    post's variants; a release's fields, put back into its document and written out from it."""
+    if document is None:
+        return [next(results) for _ in rendered.variants], None
+    fields = [next(results) for _ in release_fields(document)]
+    if any(part.error for part in fields):
+        return [Translation.of_fields(fields, "")], None
+    translated = with_fields(document, [part.text for part in fields], lang)
+    return [Translation.of_fields(fields, release_markdown(translated))], translated
+
+
+def _marked(rendered: Rendered, event: Event) -> ReleaseDocument | None:
+    """A rendered release (keep marks and all) read into its fields, so that translation takes
+    them one by one and the translated document never depends on reading machine output back.
+    None for a post, or for a template whose release does not read as one: then it is
+    translated whole and read afterwards, and approval says what is wrong with it."""
+    if rendered.channel in PLATFORMS:
+        return None
+    try:
+        return parse_release(rendered.variants[0], shape_for(event), rendered.lang)
+    except DocumentError as exc:
+        log.warning("%s (%s): the template's release does not read as one (%s); translating it whole",
+                    event.slug, rendered.lang, exc)
+        return None
+
+
+def _plan(lang, jobs, settings, report, engine=None
+          ) -> tuple[list[tuple[Job, list[Rendered]]], list[list[ReleaseDocument | None]], StagePlan]:
+    """Render every job's drafts in `lang` and plan all their texts as one translation pass: a
+    release field by field (`_marked`), a post whole."""
     # A language without a model is skipped before its drafts are rendered: with none installed,
     # rendering every release in every member language was most of a prepare's time.
     (engine or ArgosEngine()).route(settings.source_language, lang)
@@ -355,7 +393,9 @@ def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, li
             reason = f"rendering failed: {exc}"
             log.error("%s (%s): %s", job.event.slug, lang, reason)
             _record_skips(settings, [job], lang, reason, report.failed, tell=True)
-    documents = [variant for _, drafts in rendered for draft in drafts for variant in draft.variants]
+    marked = [[_marked(draft, job.event) for draft in drafts] for job, drafts in rendered]
+    documents = [text for (_, drafts), documents in zip(rendered, marked) for draft, document in zip(drafts, documents)
+                 for text in (release_fields(document) if document is not None else draft.variants)]
     # One pass for the whole language; the glossary's person names are the union over releases:
     # quote speakers, and organizers who are people (a title says so; organizations get translated).
     speakers = [q.speaker for job in jobs for q in job.event.quotes]
@@ -363,7 +403,7 @@ def _plan(lang, jobs, settings, report, engine=None) -> tuple[list[tuple[Job, li
     glossary = Glossary.load(settings.glossary_file).with_names(speakers).with_names(organizers, titled_only=True)
     plan = plan_documents(documents, settings.source_language, lang, glossary=glossary,
                           memory=SqlMemory(settings.db_url), stats=report.stats, engine=engine)
-    return rendered, plan
+    return rendered, marked, plan
 
 
 REASON_KEPT = 2000  # characters of a failure's reason a notice keeps (the run's log has it all)

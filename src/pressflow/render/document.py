@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ReviewError
 from ..records import Event
+from ..translate.marks import KEEP_CLOSE, KEEP_OPEN
 
 IMAGE_MARK = "[image]:"
 CAPTION_MARK = "[caption]:"
@@ -264,6 +265,7 @@ def _take_mark_line(blocks: list[str], mark: str) -> str | None:
     if not blocks:
         return None
     head, _, line = blocks[-1].rpartition("\n")
+    line = line.replace(KEEP_OPEN + mark + KEEP_CLOSE, mark)  # as rendered, before translation
     if mark not in line:
         return None
     if head.strip():
@@ -329,6 +331,51 @@ def release_document(text: str, event: Event, source_text: str, lang: str,
         except DocumentError as exc:  # the template itself wrote something else: the source says so
             raise DocumentError(f"the source text does not hold a release's structure: {exc}") from None
     return parse_release(text, shapes[source_text], lang)
+
+
+# --- a document's text, field by field: what translation translates ------------------------------
+
+
+def release_fields(document: ReleaseDocument) -> list[str]:
+    """The document's texts to translate, in the order `release_markdown` writes them. Values kept
+    from the record (the date, the addresses, the image's address and credit, the contact) are
+    no fields: they come through translation untouched because they are not in it."""
+    texts = [document.title, *([document.subheadline] if document.subheadline else []),
+             document.summary, *document.body]
+    for quote in document.quotes:
+        texts += [quote.text, quote.attribution]
+    if document.organizers:
+        texts += [document.organizers.heading, *document.organizers.blocks]
+    texts += [document.links_heading] if document.links_heading else []
+    texts += [link.text for link in document.links]
+    for section in document.closing:
+        texts += [section.heading, *section.blocks]
+    if document.image:
+        texts += [text for text in (document.image.alt, document.image.caption) if text]
+    return texts
+
+
+def with_fields(document: ReleaseDocument, texts: list[str], lang: str) -> ReleaseDocument:
+    """`document` in `lang` with `texts` (its `release_fields`, translated, in order) in place.
+    What a field must keep (a link's address, a speaker's name) is kept by translation itself:
+    a model that drops a kept value has it put back, and the reviewer is told (QA)."""
+    if len(texts) != len(release_fields(document)):
+        raise ValueError(f"{len(texts)} texts for {len(release_fields(document))} fields")
+    take = iter(texts).__next__
+    title, subheadline = take(), take() if document.subheadline else None
+    summary, body = take(), [take() for _ in document.body]
+    quotes = [Quote(text=take(), attribution=take(), speaker=quote.speaker) for quote in document.quotes]
+    organizers = Section(heading=take(), blocks=[take() for _ in document.organizers.blocks]) \
+        if document.organizers else None
+    links_heading = take() if document.links_heading else None
+    links = [Link(text=take(), url=link.url) for link in document.links]
+    closing = [Section(heading=take(), blocks=[take() for _ in section.blocks]) for section in document.closing]
+    image = document.image.model_copy(update={"alt": take() if document.image.alt else None,
+                                              "caption": take() if document.image.caption else None}) \
+        if document.image else None
+    return document.model_copy(update={
+        "lang": lang, "title": title, "subheadline": subheadline, "summary": summary, "body": body, "quotes": quotes,
+        "organizers": organizers, "links_heading": links_heading, "links": links, "closing": closing, "image": image})
 
 
 # --- a document to Markdown: the one writer every output starts from -----------------------------

@@ -25,7 +25,7 @@ from . import checks
 from .engine import MODELS, ArgosEngine, ModelCache
 from .models import Model
 from .protect import Glossary, Protected, Protector, needs_model, restore
-from .segment import line_spans, remember_spans, split_document, unsplit_lines
+from .segment import as_sentence, line_spans, remember_spans, split_document, unsplit_lines
 
 HUMAN = "human"
 # Sentences per unit of work. On one machine a model translates one batch at a time (see
@@ -96,6 +96,20 @@ class Translation:
     @property
     def pivot(self) -> bool:
         return len(self.engines) > 1
+
+    @classmethod
+    def of_fields(cls, fields: list["Translation"], text: str) -> "Translation":
+        """One document's translation from its fields' (each translated as a document of its own),
+        the document written out as `text`: the fields' sentences in order, their QA flags
+        pointing at them."""
+        out = cls(text=text, engines=fields[0].engines if fields else [])
+        for part in fields:
+            offset = len(out.segments)
+            out.segments += part.segments
+            out.qa += [{**flag, "segment": flag["segment"] + offset} if "segment" in flag else flag
+                       for flag in part.qa]
+            out.error = out.error or part.error
+        return out
 
 
 @dataclass
@@ -388,7 +402,7 @@ class _Checked:
 
 
 def _check(piece: Protected, raw: str, forced: dict[str, str], source: str, target: str) -> _Checked:
-    text, dropped = restore(raw, piece.values)
+    text, dropped = restore(as_sentence(raw), piece.values)
     flags = checks.check_sentence(checks.Sentence(
         source=piece.original, target=text, source_lang=source, target_lang=target, values=piece.values,
         misplaced=tuple(dropped), forced=forced, key=piece.text))
