@@ -6,12 +6,15 @@ publishing reads that document only: pages, feeds and outbound files are written
 by the writers (`release_markdown` here, then HTML and text), never from the current record and
 never by guessing at Markdown when publishing.
 
-A text becomes a document in one place, `parse_release`, when it is stored (prepare) or saved
-(an edit): strictly, block by block, in the order `release.md.j2` writes them and with the
-counts the record version gives (`Shape`), so a broken structure is refused with one line that
-says where ("paragraph 3 ..."), never guessed at. Values kept from translation (the date, the
-city, the links' addresses, the image's address and credit, the contact's address) come from the
-record version the draft was made from.
+Markdown becomes a document in one place, `parse_release`: strictly, block by block, in the
+order `release.md.j2` writes them and with the counts the record version gives (`Shape`), so a
+broken structure is refused with one line that says where ("paragraph 3 ..."), never guessed
+at. It reads the template's own output (before translation, and the source-language draft) and
+a reviewer's edit when it is saved; never a model's output: translation takes the document's
+fields one by one (`release_fields`) and puts them back (`with_fields`), and the draft is the
+document written out. Values kept from translation (the date, the city, the links' addresses,
+the image's address and credit, the contact's address) come from the record version the draft
+was made from.
 """
 
 from __future__ import annotations
