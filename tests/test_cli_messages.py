@@ -93,6 +93,7 @@ def test_prepared_line_says_what_each_language_added():
     outcome = ReleaseOutcome("Summit", "unchanged", ["ar", "en", "zh"], {"ar": 1, "zh": 9})
     assert messages.prepared("summit", outcome) == "prepared summit: ar (1 new draft), en (unchanged), zh (9 new drafts)"
     assert messages.prepared("summit", ReleaseOutcome("Summit", "changed", ["en"])) == "prepared summit: en (changed)"
+    assert messages.prepared("summit", ReleaseOutcome("Summit", "new", ["en"])) == "prepared summit: en (new)"
 
 
 @pytest.mark.slow

@@ -111,6 +111,11 @@ def test_first_prepare_stores_every_draft_pending_the_source_too(prepared):
             assert [r.number for r in draft.revisions] == [1]
 
 
+def test_a_first_prepare_calls_the_release_new(tmp_path):
+    report = pipeline.prepare([(None, event(languages=[]))], Settings(out_dir=tmp_path / "out"))
+    assert report.releases["water-forum"].status == "new"
+
+
 def test_unchanged_record_adds_no_drafts(prepared):
     before = [(d.id, d.status, d.text) for d in drafts(prepared)]
     report = pipeline.prepare([(None, event())], prepared)

@@ -23,7 +23,7 @@ def prepared(slug: str, outcome) -> str:
         if lang in outcome.added:
             count = outcome.added[lang]
             parts.append(f"{lang} ({count} new draft{'s' if count != 1 else ''})")
-        elif outcome.status in ("changed", "unchanged"):  # the source language, stored at registration
+        elif outcome.status in ("new", "changed", "unchanged"):  # the source language, stored at registration
             parts.append(f"{lang} ({outcome.status})")
         else:
             parts.append(lang)

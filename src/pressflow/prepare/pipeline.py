@@ -71,7 +71,7 @@ class ReleaseOutcome:
     """One release in a prepare run: its title, whether its record changed, its stored languages."""
 
     title: str
-    status: str  # "changed", "unchanged" (record as stored before) or "translated"
+    status: str  # "new", "changed", "unchanged" (record as stored before) or "translated"
     languages: list[str] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)  # lang -> drafts this run added
     # The record names neither countries nor languages: it is published in the source language
@@ -142,6 +142,7 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                 report.errors.append(clash)
                 continue
             record = event.model_dump(mode="json")
+            new = store.get_release(session, event.slug) is None
             _, changed = store.upsert_release(
                 session, slug=event.slug, title=event.title, date=event.date, publish_at=event.publish_at,
                 fingerprint=event.fingerprint(), record=record, source_file=source_file)
@@ -158,7 +159,8 @@ def register(events: list[tuple[Path | None, Event]], settings: Settings) -> tup
                     report.drafts_added += 1
                 if drafts and status == store.PENDING:  # approved on arrival: nothing to review
                     notices.record(session, notices.AWAITING_REVIEW, event.slug, source)
-        report.releases[event.slug] = ReleaseOutcome(event.title, "changed" if changed else "unchanged", [source],
+        state = "new" if new else "changed" if changed else "unchanged"
+        report.releases[event.slug] = ReleaseOutcome(event.title, state, [source],
                                                      source_only=not event.countries and event.languages is None)
         if todo:
             jobs.append(Job(event, todo, {d.channel: strip_keep(d.variants[0]) for d in drafts}))
