@@ -111,7 +111,7 @@ def test_prepare_after_installing_a_model_says_what_it_added(prefect_harness, ar
         empty.mkdir()
         no_models.setattr(argos_settings, "package_dirs", [empty])
         before = cli("prepare", "--local", record, "--out", out)
-    assert "prepared summit: en (changed)\n" in before.stdout, before.output
+    assert "prepared summit: en (new)\n" in before.stdout, before.output
     assert argos_settings.package_dirs == installed  # the model is back, as after `models install`
 
     after = cli("prepare", "--local", record, "--out", out)
@@ -170,4 +170,4 @@ def test_prepare_names_a_missing_path_with_a_line_break_on_one_line(prefect_harn
     assert [line for line in result.stderr.splitlines() if not line.startswith("recorded in Prefect")] == [
         f"error: {str(bad)!r}: no such file or folder"]
     assert [line for line in result.stdout.splitlines() if line.startswith("prepared")] == [
-        "prepared good: en (changed)"]
+        "prepared good: en (new)"]
