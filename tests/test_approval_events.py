@@ -116,6 +116,42 @@ print(sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect."
     assert done.stdout.strip() == "[]"
 
 
+def test_a_server_that_never_answers_holds_an_approval_seconds_not_minutes(tmp_path):
+    """Prefect's client would wait 60 s a try and retry 5 times; an approval waits a few seconds."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: [held.append(listener.accept()) for _ in range(20)], daemon=True).start()
+    script = f"""
+import sys, time
+from pathlib import Path
+from pressflow.core.config import Settings
+from pressflow.drafts import service
+from pressflow.prepare import pipeline
+from pressflow.records import validate_record
+settings = Settings(out_dir=Path({str(tmp_path / 'out')!r}))
+record = {{"id": "held", "title": "Held", "date": "2021-06-21", "summary": "S.", "languages": []}}
+pipeline.prepare([(None, validate_record(record))], settings)
+start = time.monotonic()
+assert service.approve_all(settings, reviewer="ana", slug="held") > 0
+print(round(time.monotonic() - start, 1))
+print(service.pending_ids(settings, slug="held"))
+"""
+    env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{listener.getsockname()[1]}/api",
+           "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    try:
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        listener.close()
+    assert done.returncode == 0, done.stderr
+    took, pending = done.stdout.split("\n")[:2]
+    assert held, "the approval never tried the server"
+    assert float(took) < 3 * announce.ANNOUNCE_TIMEOUT, took  # one request timed out, none retried
+    assert pending == "[]"  # and the approval stands
+
+
 def test_a_wait_for_another_runs_lock_has_a_bound(tmp_path):
     url = f"sqlite:///{tmp_path / 'pressflow.db'}"
     db.get_engine(url)

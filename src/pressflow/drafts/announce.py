@@ -7,8 +7,9 @@ a burst of them into one publish run. A release under embargo also gets a publis
 at its `publish_at`, named and keyed by release and time, so approving it twice makes one run.
 
 Without a Prefect server configured this does nothing, and Prefect is never imported: a
-command a person types costs what its work costs. A server that cannot be reached costs an
-approval nothing either: the decision is committed; the scheduled poll publishes it later.
+command a person types costs what its work costs. A server that cannot be reached, or answers
+too slowly, costs an approval at most a few seconds (ANNOUNCE_TIMEOUT a request): the decision
+is committed; the scheduled poll publishes it later.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ _PENDING_KEY = "pressflow.approved"  # in session.info: what this transaction ap
 # `for_each` a proactive trigger keeps a bucket open at all times and fires whenever a window
 # passes with no approval, i.e. all the time.)
 DEBOUNCE_LABEL = "pressflow.debounce"
+# Seconds each request to Prefect may take while a reviewer waits for their approval to return.
+# Prefect's own client waits 60 s and retries 5 times: a server that accepts and never answers
+# held an approval (CLI or review page) for minutes. An approval that misses Prefect is
+# published by the hourly poll, an embargoed one at the first poll after its embargo.
+ANNOUNCE_TIMEOUT = 5.0
 
 
 @dataclass
@@ -90,13 +96,16 @@ def _announce_pending(session: Session) -> None:
 
 
 def announce(approvals: list[Approved], now: dt.datetime | None = None) -> None:
-    """Send the events and schedule the embargoed releases' publish runs; a Prefect failure is
-    logged (the approval stands, and the scheduled poll publishes it)."""
+    """Send the events and schedule the embargoed releases' publish runs, each request bounded by
+    ANNOUNCE_TIMEOUT and never retried; a Prefect failure is logged (the approval stands, and the
+    scheduled poll publishes it)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     try:
         from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-        with get_client(sync_client=True) as client:
+        with temporary_settings({PREFECT_API_REQUEST_TIMEOUT: ANNOUNCE_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES: 0}), \
+                get_client(sync_client=True) as client:
             response = client.request("POST", "/events", json=[_wire(a.event(), now) for a in approvals])
             response.raise_for_status()
             for approval in approvals:
