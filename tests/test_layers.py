@@ -53,3 +53,59 @@ def test_every_entrypoint_in_prefect_yaml_is_a_flow_of_pressflow_flows():
     for entrypoint in entrypoints:
         file, _, name = entrypoint.partition(":")
         assert runpy.run_path(str(ROOT / file))[name] is flows[name]
+
+
+def _tables() -> dict[str, tuple[str, set[str]]]:
+    """Table class name -> (its module, its column attribute names)."""
+    import importlib
+    import pkgutil
+
+    import pressflow
+    from pressflow.core.db import Base
+
+    for module in pkgutil.walk_packages(pressflow.__path__, "pressflow."):  # every table mapped
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    return {mapper.class_.__name__: (mapper.class_.__module__, {column.key for column in mapper.column_attrs})
+            for mapper in Base.registry.mappers}
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[1]
+
+
+def test_no_package_writes_sql_against_another_packages_tables():
+    """Each stage owns its tables: another stage calls its functions (and may read the rows they
+    return), but never uses a table's columns in a query of its own."""
+    import ast
+
+    tables = _tables()
+    assert {"Draft", "Release", "Publication", "MemoryEntry", "Notice"} <= set(tables), sorted(tables)
+    found = []
+    for path in sorted((ROOT / "src" / "pressflow").rglob("*.py")):
+        module = ".".join(("pressflow", *path.relative_to(ROOT / "src" / "pressflow").with_suffix("").parts))
+        module = module.removesuffix(".__init__")
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        foreign = set()  # table classes imported from another stage's module, by their names here
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                source = ".".join([*base[:len(base) - node.level + 1], *(node.module or "").split(".")]) \
+                    if node.level else node.module
+                source = source.strip(".")
+                foreign |= {alias.asname or alias.name for alias in node.names if alias.name in tables
+                            and tables[alias.name][0] == source and _stage(source) != _stage(module)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in foreign:
+                owner = node.value.id
+            elif isinstance(node.value, ast.Attribute) and node.value.attr in tables \
+                    and _stage(tables[node.value.attr][0]) != _stage(module):
+                owner = node.value.attr  # store.Draft.status
+            else:
+                continue
+            if node.attr in tables[owner][1]:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {owner}.{node.attr}")
+    assert not found, found

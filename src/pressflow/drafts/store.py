@@ -576,6 +576,21 @@ def get_release(session: Session, slug: str) -> Release | None:
     return session.get(Release, slug)
 
 
+def past_embargo(session: Session, slug: str, now: dt.datetime) -> bool:
+    """Whether the release exists and its embargo (if any) has passed `now`."""
+    release = session.get(Release, slug)
+    return release is not None and (release.publish_at is None or release.publish_at <= now)
+
+
+def pending_languages(session: Session) -> dict[str, list[str]]:
+    """slug -> languages with a draft waiting for review, both sorted."""
+    found: dict[str, list[str]] = {}
+    query = select(Draft.release_slug, Draft.lang).where(Draft.status == PENDING).distinct()
+    for slug, lang in session.execute(query.order_by(Draft.release_slug, Draft.lang)):
+        found.setdefault(slug, []).append(lang)
+    return found
+
+
 def all_releases(session: Session) -> list[Release]:
     return list(session.scalars(select(Release)))
 

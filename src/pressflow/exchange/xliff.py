@@ -244,7 +244,7 @@ def exportable(session, draft: store.Draft) -> Callable[[Row], bool]:
             return False  # not known where it comes from
         slug = learned.removeprefix("release ")
         if slug not in released:  # published in this language, and past its embargo now
-            released[slug] = ledger.is_released(session, slug, draft.lang, now)
+            released[slug] = ledger.is_published(session, slug, draft.lang) and store.past_embargo(session, slug, now)
         return released[slug]
 
     return allowed

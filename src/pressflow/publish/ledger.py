@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
-    or_,
     select,
     tuple_,
     update,
@@ -34,7 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..core.db import Base, UTCDateTime, in_batches, schema_upgrade
-from ..drafts.store import PENDING, Draft, Release
+from ..drafts import store
 
 
 class Publication(Base):
@@ -153,24 +152,13 @@ def is_published(session: Session, slug: str, lang: str) -> bool:
     return session.execute(query.limit(1)).first() is not None
 
 
-def is_released(session: Session, slug: str, lang: str, now: dt.datetime) -> bool:
-    """Whether the release is published in `lang` and past its embargo `now`."""
-    return session.scalar(
-        select(Publication.id).join(Release, Release.slug == Publication.release_slug)
-        .where(Publication.release_slug == slug, Publication.lang == lang,
-               or_(Release.publish_at.is_(None), Release.publish_at <= now)).limit(1)) is not None
-
-
 def awaiting_review(session: Session) -> dict[str, list[str]]:
     """slug -> published languages with newer text waiting for review (a changed record's new
     drafts, or an edit of an approved one): the approved version stays published meanwhile."""
-    published = select(Publication.id).where(Publication.release_slug == Draft.release_slug,
-                                             Publication.lang == Draft.lang).exists()
-    found: dict[str, list[str]] = {}
-    query = select(Draft.release_slug, Draft.lang).where(Draft.status == PENDING, published).distinct()
-    for slug, lang in session.execute(query.order_by(Draft.release_slug, Draft.lang)):
-        found.setdefault(slug, []).append(lang)
-    return found
+    pending = store.pending_languages(session)
+    published = publications(session, list(pending))
+    found = {slug: [lang for lang in languages if (slug, lang) in published] for slug, languages in pending.items()}
+    return {slug: languages for slug, languages in found.items() if languages}
 
 
 def entry_languages(session: Session, slugs: list[str] | None = None) -> set[str]:
