@@ -14,14 +14,13 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, approve_all, decoding_capped
+from webhook_receiver import Receiver
 from pressflow.prepare import pipeline
 from pressflow.core.config import Settings
 from pressflow.flows import events
@@ -126,50 +125,9 @@ def test_publish_tells_what_went_out_new_and_nothing_when_nothing_changed(prepar
 
 # --- against a real Prefect server, with a real webhook receiver ------------------------------
 
-class Receiver:
-    """An HTTP server on loopback that keeps every request body it is sent."""
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.arrived:
-                    receiver.bodies.append(body)
-                    receiver.arrived.notify_all()
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/reviewers"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait_for(self, predicate, timeout: float = WAIT) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while not (found := [m for m in map(json.loads, self.bodies) if predicate(m)]):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no matching webhook call in {timeout}s; got {self.bodies}")
-                self.arrived.wait(left)
-        return found
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver():
-    receiver = Receiver()
+    receiver = Receiver("/hooks/reviewers", wait=WAIT)
     yield receiver
     receiver.close()
 

@@ -18,9 +18,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ import pytest
 from conftest import ROOT
 from test_prefect_server import (PREFECT, Service, descendants, free_port, prefect_cli, wait_healthy, with_job_env,
                                  without_pressflow_env)
+from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -35,48 +34,6 @@ PRESSFLOW = str(Path(sys.executable).with_name("pressflow"))
 WAIT = 240  # seconds for a run, an event or an automation; generous on a loaded machine
 DEBOUNCE = 30  # the publish trigger's `within` in prefect.yaml
 CRASH_AFTER = 40  # the crash automation's `within` in these tests (90 s as shipped)
-
-
-class Receiver:
-    """An HTTP server on loopback that keeps every JSON body POSTed to it."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.arrived:
-                    receiver.bodies.append(json.loads(body))
-                    receiver.arrived.notify_all()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notices"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def matching(self, predicate) -> list[dict]:
-        with self.arrived:
-            return [body for body in self.bodies if predicate(body)]
-
-    def wait_for(self, predicate, timeout: float = WAIT) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while not (found := [b for b in self.bodies if predicate(b)]):
-                if (left := deadline - time.monotonic()) <= 0:
-                    raise AssertionError(f"no matching notice in {timeout} s; got {self.bodies}")
-                self.arrived.wait(left)
-        return found
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +180,7 @@ def test_automations_installed_twice_notify_once_per_event(project, client, tmp_
     from prefect.events import Event
 
     env, _, _ = project
-    receiver = Receiver()
+    receiver = Receiver("/notices", wait=WAIT)
     try:
         Webhook(url=receiver.url, headers={"Content-Type": "application/json"}).save("test-notices", overwrite=True)
         names = {"pressflow-notify-reviewers", "pressflow-translation-failed", "pressflow-delivery-needs-a-person",
@@ -275,7 +232,7 @@ def test_a_run_whose_worker_is_killed_is_marked_crashed(project, client, tmp_pat
     shipped = (ROOT / "automations" / "runs.yaml").read_text(encoding="utf-8")
     assert "      within: 90\n" in shipped
     (automations / "runs.yaml").write_text(shipped.replace("      within: 90\n", f"      within: {CRASH_AFTER}\n"))
-    receiver = Receiver()
+    receiver = Receiver("/notices", wait=WAIT)
     from prefect.blocks.webhook import Webhook
 
     Webhook(url=receiver.url, headers={"Content-Type": "application/json"}).save("crash-notices", overwrite=True)
