@@ -149,6 +149,43 @@ def test_a_run_started_before_its_embargo_waits_for_it(prefect_harness, tmp_path
     assert (out / "site" / "en" / "flow-soon.html").is_file()
 
 
+def test_a_publish_run_waits_for_the_one_publish_slot(prefect_harness, tmp_path):
+    """Publish runs however started share one slot: a second waits while another holds it."""
+    import threading
+
+    from prefect.concurrency.sync import concurrency
+
+    from pressflow.flows import PUBLISH_LIMIT, ensure_limit
+    from pressflow.flows.prepare import prepare_flow
+    from pressflow.flows.publish import publish_flow
+
+    out = tmp_path / "out"
+    prepare_flow(events=[Event(id="slot", title="Slot", date=dt.date(2021, 9, 3), summary="S.", languages=[])],
+                 out_dir=str(out))
+    service.approve_all(Settings(out_dir=out), reviewer="ana")
+    ensure_limit(PUBLISH_LIMIT, 1)
+    holding, release, done = threading.Event(), threading.Event(), []
+
+    def hold() -> None:  # another publish run, as the slot sees it
+        with concurrency(PUBLISH_LIMIT, occupy=1, strict=True):
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    second = threading.Thread(target=lambda: done.append(publish_flow(out_dir=str(out))))
+    second.start()
+    second.join(8)
+    assert second.is_alive() and not done  # queued on the slot
+    assert not (out / "site" / "en" / "slot.html").exists()
+    release.set()
+    holder.join(30)
+    second.join(120)
+    assert done and done[0].releases == {"slot": ["en"]}
+    assert (out / "site" / "en" / "slot.html").is_file()
+
+
 def run_logs(flow_run_id, want: str, timeout: float = 30) -> list[str]:
     """The run's log messages on the server, once one contains `want` (logs arrive in batches)."""
     import time
