@@ -11,7 +11,6 @@ the first take seconds; everything else is polled with generous deadlines, not s
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import time
@@ -20,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from test_events import Receiver, install_automations
+from test_events import install_automations
 from test_prefect_server import (PREFECT, RUN_TIMEOUT, Service, descendants, prefect_cli, start_server,
                                  wait_healthy, without_pressflow_env)
 from test_prefect_server import server, services  # noqa: F401 - fixtures: a server of its own, stopped after
+from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -209,7 +209,7 @@ def test_the_notice_reaches_reviewers_once_though_the_server_went_down_mid_run(t
             # Nothing is left to send twice; give a duplicate (were there one) the time to arrive.
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                told = [m for m in map(json.loads, receiver.bodies) if m["event"] == events.AWAITING_REVIEW]
+                told = receiver.matching(lambda m: m["event"] == events.AWAITING_REVIEW)
                 assert len(told) == 1, told
                 time.sleep(POLL)
             assert set(told[0]["languages"]) <= {"en", *LANGUAGES} and "en" in told[0]["languages"], told
