@@ -30,7 +30,7 @@ from ..core.errors import TemplateError
 from ..core.site import Site
 from ..platforms import PLATFORMS
 from ..records import Event
-from ..translate.marks import KEEP_CLOSE, KEEP_OPEN, keep, strip_keep  # noqa: F401 - the templates' marks
+from ..translate.marks import KEEP_CLOSE, KEEP_OPEN, escape_block_marks, keep, strip_keep  # noqa: F401 - the templates' marks
 
 RELEASE = "release"
 CHANNELS = (RELEASE, *PLATFORMS)
@@ -136,16 +136,12 @@ class Renderer:
         return self._render(name, **context)
 
 
-# A line of a record's prose that Markdown would take for structure: an ATX heading, a block
-# quote, a setext underline or a thematic break. Records are text, never markup (a body paragraph
-# "# 1 in Asia" is not a heading), so such a line starts with a backslash, which Markdown shows as
-# the character itself and translation keeps as it keeps a line's other marks.
-_STRUCTURE_START = re.compile(r"^( {0,3})(#{1,6}(?=[ \t]|$)|>|[=-]+[ \t]*$)", re.M)
-
-
 def prose(text: str) -> str:
-    """A record's paragraph as Markdown text: every line that would be structure escaped."""
-    return _STRUCTURE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    """A record's paragraph as Markdown text. Records are text, never markup (a body paragraph
+    "# 1 in Asia" is not a heading), so a line Markdown would take for a heading, a quote, an
+    underline or a rule starts with a backslash, which Markdown shows as the character itself
+    and translation keeps as it keeps a line's other marks. Lists stay lists."""
+    return escape_block_marks(text)
 
 
 def quoted(text: str) -> str:

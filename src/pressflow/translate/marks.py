@@ -29,3 +29,19 @@ def strip_keep(text: str) -> str:
     otherwise reach readers as an invisible private-use character.
     """
     return text.replace(KEEP_OPEN, "").replace(KEEP_CLOSE, "")
+
+
+# Markdown's block marks at the start of a line: a heading, a block quote, a setext underline or
+# a thematic break; and list items ('- ', '* ', '+ ', '3. ', '3) ').
+_BLOCK_MARK = re.compile(r"^( {0,3})(#{1,6}(?=[ \t]|$)|>|(?:=+|-+)[ \t]*$)", re.M)
+_LIST_MARK = re.compile(r"^( {0,3})(?:([-*+])|(\d{1,9})([.)]))(?=[ \t]|$)", re.M)
+
+
+def escape_block_marks(text: str, *, lists: bool = False) -> str:
+    """`text` with each line's Markdown block mark escaped (a backslash, which Markdown shows
+    as the character itself), list items too when `lists`: text that must stay text."""
+    text = _BLOCK_MARK.sub(r"\1\\\2", text)
+    if not lists:
+        return text
+    return _LIST_MARK.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                          text)

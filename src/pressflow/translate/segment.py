@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pysbd
 
-from .marks import KEEP_CLOSE, KEEP_OPEN
+from .marks import KEEP_CLOSE, KEEP_OPEN, escape_block_marks
 
 # Runs a sentence boundary must not cut: `keep` spans, URLs, e-mail addresses.
 _UNSPLITTABLE = re.compile(rf"{KEEP_OPEN}.*?{KEEP_CLOSE}|\b(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.S)
@@ -158,16 +158,12 @@ def iter_document(text: str, language: str = "en") -> Iterator[Piece]:
 # lines, and a break would start a new block), and at its start a Markdown block mark (a sentence
 # may begin a line, where '# ' would make it a heading, '> ' a quote, '- ' or '3. ' a list).
 _BREAKS = re.compile(r"[ \t]*[\r\n\v\f\x85\u2028\u2029]+[ \t]*")
-_BLOCK_MARK = re.compile(r"^(?:#{1,6}(?=[ \t]|$)|>|[-*+](?=[ \t]|$)|=+[ \t]*$|-+[ \t]*$)")
-_NUMBERED = re.compile(r"^(\d{1,9})([.)])(?=[ \t]|$)")
 
 
 def as_sentence(text: str) -> str:
     """A model's output as one sentence of text: its line breaks made spaces, a block mark at
     its start escaped (Markdown shows it as the character)."""
-    text = _BREAKS.sub(" ", text).strip()
-    text = _BLOCK_MARK.sub(lambda m: "\\" + m.group(0), text)
-    return _NUMBERED.sub(r"\1\\\2", text)
+    return escape_block_marks(_BREAKS.sub(" ", text).strip(), lists=True)
 
 
 def join(pieces: list[str]) -> str:
