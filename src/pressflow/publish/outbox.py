@@ -130,9 +130,7 @@ def embargo_shown(item: Item) -> dt.datetime | None:
     after approval may have moved it; its new text waits for review, its new time does not),
     given in the offset the approved record wrote it in when that is the same time."""
     recorded = getattr(item.event, "publish_at", None)
-    if item.publish_at is None:
-        return None
-    return recorded if recorded is not None and recorded == item.publish_at else item.publish_at
+    return recorded if recorded == item.publish_at else item.publish_at
 
 
 def _image_lines(item: Item, image: Image | None, t: dict[str, str]) -> list[tuple[str, str]]:

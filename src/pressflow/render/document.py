@@ -362,8 +362,8 @@ def with_fields(document: ReleaseDocument, texts: list[str], lang: str) -> Relea
     """`document` in `lang` with `texts` (its `release_fields`, translated, in order) in place.
     What a field must keep (a link's address, a speaker's name) is kept by translation itself:
     a model that drops a kept value has it put back, and the reviewer is told (QA)."""
-    if len(texts) != len(release_fields(document)):
-        raise ValueError(f"{len(texts)} texts for {len(release_fields(document))} fields")
+    if len(texts) != (fields := len(release_fields(document))):
+        raise ValueError(f"{len(texts)} texts for {fields} fields")
     take = iter(texts).__next__
     title, subheadline = take(), take() if document.subheadline else None
     summary, body = take(), [take() for _ in document.body]
